@@ -1,0 +1,187 @@
+/**
+ * Typed errors for every layer. Each carries a stable `code` a caller can
+ * switch on and `retriable`, which says whether trying the same thing again
+ * may succeed. Messages name the input that was wrong and what to do.
+ */
+
+/** Every error code the project throws. Stable: part of the public API. */
+export const ErrorCodes = {
+  CONFIG_INVALID: 'VEC_ERR_CONFIG_INVALID',
+  SCHEMA_VALIDATION: 'VEC_ERR_SCHEMA_VALIDATION',
+  SCHEMA_INCOMPATIBLE: 'VEC_ERR_SCHEMA_INCOMPATIBLE',
+  SCHEMA_REGISTRY: 'VEC_ERR_SCHEMA_REGISTRY',
+  UNKNOWN_SCHEMA_ID: 'VEC_ERR_UNKNOWN_SCHEMA_ID',
+  WIRE_FORMAT: 'VEC_ERR_WIRE_FORMAT',
+  AVRO_DECODE: 'VEC_ERR_AVRO_DECODE',
+  TOPOLOGY_INVALID: 'VEC_ERR_TOPOLOGY_INVALID',
+  STORE_CLOSED: 'VEC_ERR_STORE_CLOSED',
+  STORE_TRANSACTION_FAILED: 'VEC_ERR_STORE_TRANSACTION_FAILED',
+  KAFKA: 'VEC_ERR_KAFKA',
+  TOPIC_PROVISIONING: 'VEC_ERR_TOPIC_PROVISIONING',
+  SNAPSHOT_INVALID: 'VEC_ERR_SNAPSHOT_INVALID',
+  ILLEGAL_TRANSITION: 'VEC_ERR_ILLEGAL_TRANSITION',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Base class: `instanceof VectorsError` catches everything this project throws on purpose. */
+export class VectorsError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+  }
+}
+
+/** A configuration value is missing or out of range. */
+export class ConfigError extends VectorsError {
+  constructor(message: string) {
+    super(ErrorCodes.CONFIG_INVALID, message);
+  }
+}
+
+/** One field of a value that does not match its schema. */
+export interface FieldProblem {
+  /** Dotted path from the record root, e.g. `items.3.score`. */
+  path: string;
+  /** The Avro type the schema expects there, e.g. `long` or `FeedbackKind`. */
+  expected: string;
+  /** A short rendering of the value found. */
+  found: string;
+}
+
+/** A value does not match the schema it is being written with. Nothing was written. */
+export class SchemaValidationError extends VectorsError {
+  readonly schemaName: string;
+  readonly problems: FieldProblem[];
+
+  constructor(schemaName: string, problems: FieldProblem[]) {
+    const list = problems
+      .slice(0, 5)
+      .map((p) => `field '${p.path || '(root)'}' expected ${p.expected}, found ${p.found}`)
+      .join('; ');
+    const more = problems.length > 5 ? ` (and ${problems.length - 5} more)` : '';
+    super(
+      ErrorCodes.SCHEMA_VALIDATION,
+      `value does not match schema ${schemaName}: ${list}${more}. Fix the value (or evolve the schema in schemas/); nothing was written.`,
+    );
+    this.schemaName = schemaName;
+    this.problems = problems;
+  }
+}
+
+/** The registry refused a schema because it breaks the subject's compatibility rule. */
+export class SchemaIncompatibleError extends VectorsError {
+  constructor(
+    readonly subject: string,
+    detail: string,
+    cause?: unknown,
+  ) {
+    super(
+      ErrorCodes.SCHEMA_INCOMPATIBLE,
+      `schema for subject '${subject}' was refused as incompatible with the registered versions: ${detail}. ` +
+        'Make the change backward compatible (e.g. give new fields a default) or register it under a new subject.',
+      { cause },
+    );
+  }
+}
+
+/** The schema registry could not be reached or answered with an error. */
+export class SchemaRegistryError extends VectorsError {
+  constructor(message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+    super(ErrorCodes.SCHEMA_REGISTRY, message, options);
+  }
+}
+
+/** A record names a schema id the registry does not know. */
+export class UnknownSchemaIdError extends VectorsError {
+  constructor(readonly schemaId: number, cause?: unknown) {
+    super(
+      ErrorCodes.UNKNOWN_SCHEMA_ID,
+      `record names schema id ${schemaId}, which the schema registry does not know. ` +
+        'It was written against another registry, or the registry lost its schemas (in-memory storage restarted).',
+      { cause },
+    );
+  }
+}
+
+/** Bytes that are not in the Confluent wire format (magic byte 0, 4-byte schema id, payload). */
+export class WireFormatError extends VectorsError {
+  constructor(detail: string) {
+    super(
+      ErrorCodes.WIRE_FORMAT,
+      `record bytes are not in the Confluent wire format: ${detail}. Produce with a schema-registry serializer.`,
+    );
+  }
+}
+
+/** Avro payload that cannot be decoded with the writer schema its id names. */
+export class AvroDecodeError extends VectorsError {
+  constructor(schemaName: string, schemaId: number, cause: unknown) {
+    super(
+      ErrorCodes.AVRO_DECODE,
+      `cannot decode Avro payload as ${schemaName} (schema id ${schemaId}): ${(cause as Error)?.message ?? String(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/** A topology definition is inconsistent; raised when the topology is built, before anything runs. */
+export class TopologyError extends VectorsError {
+  constructor(topology: string, detail: string) {
+    super(ErrorCodes.TOPOLOGY_INVALID, `topology '${topology}' is invalid: ${detail}`);
+  }
+}
+
+/** A store was used after close, or after a failed write batch poisoned it. */
+export class StoreClosedError extends VectorsError {
+  constructor(store: string, why: string) {
+    super(ErrorCodes.STORE_CLOSED, `store '${store}' cannot be used: ${why}`);
+  }
+}
+
+/** A store write batch failed; the batch is discarded and must not be reused. */
+export class StoreTransactionError extends VectorsError {
+  constructor(store: string, cause: unknown) {
+    super(
+      ErrorCodes.STORE_TRANSACTION_FAILED,
+      `write batch on store '${store}' failed and was discarded: ${(cause as Error)?.message ?? String(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/** A Kafka operation failed; `retriable` comes from the client. */
+export class KafkaError extends VectorsError {
+  constructor(operation: string, cause: unknown, retriable = false) {
+    super(ErrorCodes.KAFKA, `Kafka ${operation} failed: ${(cause as Error)?.message ?? String(cause)}`, {
+      retriable,
+      cause,
+    });
+  }
+}
+
+/** A topic exists with settings that differ from what the project needs. */
+export class TopicProvisioningError extends VectorsError {
+  constructor(topic: string, detail: string) {
+    super(ErrorCodes.TOPIC_PROVISIONING, `topic '${topic}': ${detail}`);
+  }
+}
+
+/** A snapshot failed validation (dims, finiteness, duplicates, count, checksum). */
+export class SnapshotValidationError extends VectorsError {
+  constructor(snapshotId: string, detail: string) {
+    super(ErrorCodes.SNAPSHOT_INVALID, `snapshot '${snapshotId}' is invalid: ${detail}`);
+  }
+}
+
+/** A state machine was asked for a transition its current phase does not allow. */
+export class IllegalTransitionError extends VectorsError {
+  constructor(what: string, from: string, event: string) {
+    super(ErrorCodes.ILLEGAL_TRANSITION, `${what}: '${event}' is not allowed in phase ${from}`);
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The Kafka client as the runtime sees it. Everything Kafka-facing goes through
+ * these interfaces so the client library can be replaced in one module
+ * (today: kafkajs, in `kafkajs-client.ts`). No kafkajs type appears here.
+ */
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/** An offset is a decimal string, as Kafka offsets can exceed 2^53. */
+export interface TopicPartitionOffset extends TopicPartition {
+  offset: string;
+}
+
+export type Headers = Record<string, Buffer | string>;
+
+/** A record to write. Without `partition`, the key's murmur2 hash picks it, as in the Java client. */
+export interface OutgoingRecord {
+  topic: string;
+  key: Buffer | string | null;
+  value: Buffer | null;
+  partition?: number;
+  headers?: Headers;
+  /** Milliseconds since the epoch; the broker's time when absent. */
+  timestamp?: number;
+}
+
+/** A record read from a topic. */
+export interface IncomingRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | undefined>;
+  timestamp: number;
+}
+
+/** One partition's records from one fetch, in offset order. */
+export interface RecordBatch {
+  topic: string;
+  partition: number;
+  records: IncomingRecord[];
+  /** The partition's high watermark when fetched; lag = highWatermark - (last offset + 1). */
+  highWatermark: string;
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  replicationFactor?: number;
+  /** Topic configs, e.g. `{ 'cleanup.policy': 'compact' }`. */
+  config?: Record<string, string>;
+}
+
+export interface TopicDescription {
+  name: string;
+  partitions: number;
+  config: Record<string, string>;
+}
+
+export interface PartitionOffsets {
+  partition: number;
+  low: string;
+  high: string;
+}
+
+/** Administrative operations. */
+export interface KafkaAdmin {
+  /** Creates the topics that do not exist; returns the names it created. */
+  createTopics(specs: TopicSpec[]): Promise<string[]>;
+  deleteTopics(names: string[]): Promise<void>;
+  listTopics(): Promise<string[]>;
+  /** Partition count and the named configs (all non-default configs when `configNames` is omitted). */
+  describeTopic(name: string, configNames?: string[]): Promise<TopicDescription | undefined>;
+  topicOffsets(topic: string): Promise<PartitionOffsets[]>;
+  /** The committed offsets of a group for a topic; `-1` where none. */
+  committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]>;
+  close(): Promise<void>;
+}
+
+/** A producer. `send` resolves once every record is acknowledged by all in-sync replicas. */
+export interface KafkaProducer {
+  send(records: OutgoingRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A transaction: writes and offset commits that become visible together or not at all. */
+export interface KafkaTransaction {
+  send(records: OutgoingRecord[]): Promise<void>;
+  sendOffsets(groupId: string, offsets: TopicPartitionOffset[]): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** A producer with a transactional id; a newer producer with the same id fences this one. */
+export interface TransactionalProducer {
+  readonly transactionalId: string;
+  begin(): Promise<KafkaTransaction>;
+  close(): Promise<void>;
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  /** Read only committed transactional records (needed for exactly-once). Default true. */
+  readCommitted?: boolean;
+  /** Start from the earliest offset where the group has none. Default true. */
+  fromBeginning?: boolean;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  maxBytesPerPartition?: number;
+  maxWaitTimeMs?: number;
+  /**
+   * Groups topic-partitions into tasks that must be assigned together, e.g.
+   * partition p of every co-partitioned input topic. With it the group uses a
+   * sticky task assignor: whole tasks, balanced, each kept by its previous
+   * owner where possible (fewer state restores on rebalance). Without it,
+   * partitions are assigned round-robin.
+   */
+  taskOf?: (topic: string, partition: number) => string;
+  /** The task ids this member owns now; sent to the group leader to keep assignments sticky. */
+  ownedTasks?: () => string[];
+}
+
+export interface BatchContext {
+  heartbeat(): Promise<void>;
+  /** False once the consumer is stopping or the group is rebalancing: stop early. */
+  isRunning(): boolean;
+  isStale(): boolean;
+}
+
+export interface ConsumerHandlers {
+  /** Called with one partition's batch; resolve only when the records are processed. */
+  onBatch(batch: RecordBatch, ctx: BatchContext): Promise<void>;
+  /** Called after every group join with this member's full assignment. */
+  onAssignment?(assigned: TopicPartition[]): Promise<void> | void;
+  /** Called when the consumer crashed and will not restart by itself. */
+  onCrash?(error: Error): void;
+}
+
+/** A consumer in a group. Offsets are committed only by `commit` (no auto-commit). */
+export interface KafkaConsumer {
+  subscribe(topics: string[]): Promise<void>;
+  run(handlers: ConsumerHandlers): Promise<void>;
+  commit(offsets: TopicPartitionOffset[]): Promise<void>;
+  pause(partitions: TopicPartition[]): void;
+  resume(partitions: TopicPartition[]): void;
+  seek(target: TopicPartitionOffset): void;
+  /** Stops fetching, leaves the group and disconnects. */
+  close(): Promise<void>;
+}
+
+/** One fetch of one partition by a {@link PartitionReader}. */
+export interface FetchResult {
+  /** Data records, without transaction control records and (read-committed) aborted records. */
+  records: IncomingRecord[];
+  /** Where the next fetch starts: past every returned, filtered and control record. */
+  nextOffset: string;
+  highWatermark: string;
+  /** The end of committed data; equals the high watermark when no transaction is open. */
+  lastStableOffset: string;
+}
+
+/**
+ * Reads chosen partitions directly, outside any consumer group (what the Java
+ * client calls `assign`): for restoring state from changelogs, loading a
+ * topic in full, and broadcast inputs that every instance reads whole.
+ */
+export interface PartitionReader {
+  /** One fetch from `offset`; waits up to `maxWaitMs` for data when there is none. */
+  fetch(tp: TopicPartition, offset: string, maxWaitMs?: number): Promise<FetchResult>;
+  close(): Promise<void>;
+}
+
+export interface KafkaClientOptions {
+  brokers: string[];
+  clientId: string;
+  /** Log level of the client library: 'nothing' | 'error' | 'warn' | 'info' | 'debug'. Default 'error'. */
+  logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+}
+
+/** Factory for admins, producers and consumers on one cluster. */
+export interface KafkaClient {
+  admin(): Promise<KafkaAdmin>;
+  producer(): Promise<KafkaProducer>;
+  transactionalProducer(transactionalId: string): Promise<TransactionalProducer>;
+  consumer(options: ConsumerOptions): Promise<KafkaConsumer>;
+  /** A reader of committed data (read_committed) unless `readUncommitted`. */
+  partitionReader(options?: { readUncommitted?: boolean; maxBytes?: number }): Promise<PartitionReader>;
+}

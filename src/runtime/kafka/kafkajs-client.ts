@@ -1,0 +1,525 @@
+// The only module that imports kafkajs. Replacing the client library means
+// writing another implementation of the interfaces in ./client.
+import {
+  AssignerProtocol,
+  ConfigResourceTypes,
+  type PartitionAssigner,
+  type Consumer,
+  Kafka,
+  logLevel as KafkaLogLevel,
+  type Message,
+  Partitioners,
+  type Producer,
+} from 'kafkajs';
+import { KafkaError } from '../../errors';
+import type {
+  ConsumerHandlers,
+  FetchResult,
+  PartitionReader,
+  ConsumerOptions,
+  IncomingRecord,
+  KafkaAdmin,
+  KafkaClient,
+  KafkaClientOptions,
+  KafkaConsumer,
+  KafkaProducer,
+  KafkaTransaction,
+  OutgoingRecord,
+  PartitionOffsets,
+  TopicDescription,
+  TopicPartition,
+  TopicPartitionOffset,
+  TopicSpec,
+  TransactionalProducer,
+} from './client';
+
+const LEVELS = {
+  nothing: KafkaLogLevel.NOTHING,
+  error: KafkaLogLevel.ERROR,
+  warn: KafkaLogLevel.WARN,
+  info: KafkaLogLevel.INFO,
+  debug: KafkaLogLevel.DEBUG,
+} as const;
+
+function wrap(operation: string, err: unknown): KafkaError {
+  if (err instanceof KafkaError) return err;
+  return new KafkaError(operation, err, Boolean((err as { retriable?: boolean }).retriable));
+}
+
+function toMessage(r: OutgoingRecord): Message {
+  const m: Message = { key: r.key, value: r.value };
+  if (r.partition !== undefined) m.partition = r.partition;
+  if (r.headers) m.headers = r.headers;
+  if (r.timestamp !== undefined) m.timestamp = String(r.timestamp);
+  return m;
+}
+
+/** Groups records by topic, keeping each topic's order. */
+function byTopic(records: OutgoingRecord[]): { topic: string; messages: Message[] }[] {
+  const groups = new Map<string, Message[]>();
+  for (const r of records) {
+    let list = groups.get(r.topic);
+    if (!list) groups.set(r.topic, (list = []));
+    list.push(toMessage(r));
+  }
+  return [...groups].map(([topic, messages]) => ({ topic, messages }));
+}
+
+function byTopicOffsets(offsets: TopicPartitionOffset[]): { topic: string; partitions: { partition: number; offset: string }[] }[] {
+  const groups = new Map<string, { partition: number; offset: string }[]>();
+  for (const o of offsets) {
+    let list = groups.get(o.topic);
+    if (!list) groups.set(o.topic, (list = []));
+    list.push({ partition: o.partition, offset: o.offset });
+  }
+  return [...groups].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
+function byTopicPartitions(tps: TopicPartition[]): { topic: string; partitions: number[] }[] {
+  const groups = new Map<string, number[]>();
+  for (const tp of tps) {
+    let list = groups.get(tp.topic);
+    if (!list) groups.set(tp.topic, (list = []));
+    list.push(tp.partition);
+  }
+  return [...groups].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
+class KafkajsProducer implements KafkaProducer {
+  constructor(private readonly producer: Producer) {}
+
+  async send(records: OutgoingRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    try {
+      await this.producer.sendBatch({ topicMessages: byTopic(records), acks: -1 });
+    } catch (err) {
+      throw wrap('produce', err);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
+
+class KafkajsTransactionalProducer implements TransactionalProducer {
+  constructor(
+    private readonly producer: Producer,
+    readonly transactionalId: string,
+  ) {}
+
+  async begin(): Promise<KafkaTransaction> {
+    let txn: Awaited<ReturnType<Producer['transaction']>>;
+    try {
+      txn = await this.producer.transaction();
+    } catch (err) {
+      throw wrap(`begin transaction (${this.transactionalId})`, err);
+    }
+    const id = this.transactionalId;
+    return {
+      async send(records) {
+        if (records.length === 0) return;
+        try {
+          await txn.sendBatch({ topicMessages: byTopic(records), acks: -1 });
+        } catch (err) {
+          throw wrap(`transactional produce (${id})`, err);
+        }
+      },
+      async sendOffsets(groupId, offsets) {
+        try {
+          await txn.sendOffsets({ consumerGroupId: groupId, topics: byTopicOffsets(offsets) });
+        } catch (err) {
+          throw wrap(`transactional offset commit (${id})`, err);
+        }
+      },
+      async commit() {
+        try {
+          await txn.commit();
+        } catch (err) {
+          throw wrap(`commit transaction (${id})`, err);
+        }
+      },
+      async abort() {
+        try {
+          await txn.abort();
+        } catch (err) {
+          throw wrap(`abort transaction (${id})`, err);
+        }
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
+
+class KafkajsConsumer implements KafkaConsumer {
+  constructor(private readonly consumer: Consumer, private readonly options: ConsumerOptions) {}
+
+  async subscribe(topics: string[]): Promise<void> {
+    try {
+      await this.consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning ?? true });
+    } catch (err) {
+      throw wrap(`subscribe to ${topics.join(', ')}`, err);
+    }
+  }
+
+  async run(handlers: ConsumerHandlers): Promise<void> {
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      const assigned: TopicPartition[] = [];
+      for (const [topic, partitions] of Object.entries(event.payload.memberAssignment)) {
+        for (const partition of partitions) assigned.push({ topic, partition });
+      }
+      void handlers.onAssignment?.(assigned);
+    });
+    if (handlers.onCrash) {
+      this.consumer.on(this.consumer.events.CRASH, (event) => {
+        if (!event.payload.restart) handlers.onCrash!(event.payload.error);
+      });
+    }
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+        const records: IncomingRecord[] = batch.messages.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key,
+          value: m.value,
+          headers: (m.headers ?? {}) as Record<string, Buffer | undefined>,
+          timestamp: Number(m.timestamp),
+        }));
+        await handlers.onBatch(
+          { topic: batch.topic, partition: batch.partition, records, highWatermark: batch.highWatermark },
+          { heartbeat, isRunning, isStale },
+        );
+        const last = records[records.length - 1];
+        if (last) resolveOffset(last.offset);
+      },
+    });
+  }
+
+  async commit(offsets: TopicPartitionOffset[]): Promise<void> {
+    if (offsets.length === 0) return;
+    try {
+      await this.consumer.commitOffsets(offsets);
+    } catch (err) {
+      throw wrap('commit offsets', err);
+    }
+  }
+
+  pause(partitions: TopicPartition[]): void {
+    this.consumer.pause(byTopicPartitions(partitions));
+  }
+
+  resume(partitions: TopicPartition[]): void {
+    this.consumer.resume(byTopicPartitions(partitions));
+  }
+
+  seek(target: TopicPartitionOffset): void {
+    this.consumer.seek(target);
+  }
+
+  async close(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+}
+
+// kafkajs has no manual partition assignment in its public API. Its Cluster,
+// Broker.fetch and Batch (which drops control records and aborted
+// transactions) are what its own consumer uses; we use them the same way.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const KafkajsCluster = require('kafkajs/src/cluster');
+const KafkajsBatch = require('kafkajs/src/consumer/batch');
+const { createLogger } = require('kafkajs/src/loggers');
+const defaultSocketFactory = require('kafkajs/src/network/socketFactory');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const READ_COMMITTED = 1;
+const READ_UNCOMMITTED = 0;
+
+class KafkajsPartitionReader implements PartitionReader {
+  constructor(
+    private readonly cluster: any, // eslint-disable-line @typescript-eslint/no-explicit-any
+    private readonly isolationLevel: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  async fetch(tp: { topic: string; partition: number }, offset: string, maxWaitMs = 0): Promise<FetchResult> {
+    const attempt = async (): Promise<FetchResult> => {
+      await this.cluster.addTargetTopic(tp.topic);
+      const leaders = this.cluster.findLeaderForPartitions(tp.topic, [tp.partition]);
+      const nodeId = Object.keys(leaders)[0];
+      if (nodeId === undefined) throw new Error(`no leader for ${tp.topic}-${tp.partition}`);
+      const broker = await this.cluster.findBroker({ nodeId });
+      const response = await broker.fetch({
+        replicaId: -1,
+        isolationLevel: this.isolationLevel,
+        maxWaitTime: maxWaitMs,
+        minBytes: 1,
+        maxBytes: this.maxBytes,
+        topics: [{ topic: tp.topic, partitions: [{ partition: tp.partition, fetchOffset: offset, maxBytes: this.maxBytes }] }],
+      });
+      const data = response.responses[0].partitions[0];
+      const batch = new KafkajsBatch(tp.topic, offset, data);
+      const within: { offset: string }[] = batch.messagesWithinOffset;
+      const last = within[within.length - 1];
+      const nextOffset = last ? (BigInt(last.offset) + 1n).toString() : offset;
+      const records: IncomingRecord[] = batch.messages.map((m: any) => ({ // eslint-disable-line @typescript-eslint/no-explicit-any
+        topic: tp.topic,
+        partition: tp.partition,
+        offset: m.offset,
+        key: m.key,
+        value: m.value,
+        headers: m.headers ?? {},
+        timestamp: Number(m.timestamp),
+      }));
+      const lso = data.lastStableOffset !== undefined && data.lastStableOffset !== '-1' ? data.lastStableOffset : data.highWatermark;
+      return { records, nextOffset, highWatermark: data.highWatermark, lastStableOffset: lso };
+    };
+    try {
+      return await attempt();
+    } catch (err) {
+      // Leadership or metadata may be stale (topic just created, broker restarted): refresh once.
+      await this.cluster.refreshMetadata().catch(() => undefined);
+      try {
+        return await attempt();
+      } catch (err2) {
+        throw wrap(`fetch ${tp.topic}-${tp.partition} at ${offset}`, err2 ?? err);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.cluster.disconnect();
+  }
+}
+
+const TASK_ASSIGNOR = 'VectorsStickyTaskAssignor';
+
+/**
+ * Assigns whole tasks (all topic-partitions with the same task id together),
+ * balanced to within one task per member, keeping each task with the member
+ * that owned it before when that member still has room.
+ */
+function taskAssigner(
+  taskOf: (topic: string, partition: number) => string,
+  ownedTasks: () => string[],
+): PartitionAssigner {
+  return ({ cluster }) => ({
+    name: TASK_ASSIGNOR,
+    version: 1,
+    async assign({ members, topics }) {
+      const tasks = new Map<string, { topic: string; partition: number }[]>();
+      for (const topic of topics) {
+        for (const meta of cluster.findTopicPartitionMetadata(topic)) {
+          const id = taskOf(topic, meta.partitionId);
+          let tps = tasks.get(id);
+          if (!tps) tasks.set(id, (tps = []));
+          tps.push({ topic, partition: meta.partitionId });
+        }
+      }
+      const memberIds = members.map((m) => m.memberId).sort();
+      const previous = new Map<string, string>();
+      for (const m of members) {
+        const meta = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
+        let owned: string[] = [];
+        try {
+          owned = meta?.userData?.length ? JSON.parse(meta.userData.toString('utf8')) : [];
+        } catch {
+          owned = [];
+        }
+        for (const t of owned) if (tasks.has(t) && !previous.has(t)) previous.set(t, m.memberId);
+      }
+      const taskIds = [...tasks.keys()].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+      const capacity = Math.ceil(taskIds.length / Math.max(1, memberIds.length));
+      const load = new Map(memberIds.map((id) => [id, [] as string[]]));
+      const unplaced: string[] = [];
+      for (const t of taskIds) {
+        const owner = previous.get(t);
+        const list = owner !== undefined ? load.get(owner) : undefined;
+        if (list && list.length < capacity) list.push(t);
+        else unplaced.push(t);
+      }
+      for (const t of unplaced) {
+        let best = memberIds[0]!;
+        for (const id of memberIds) if (load.get(id)!.length < load.get(best)!.length) best = id;
+        load.get(best)!.push(t);
+      }
+      return memberIds.map((memberId) => {
+        const assignment: Record<string, number[]> = {};
+        for (const t of load.get(memberId)!) {
+          for (const tp of tasks.get(t)!) (assignment[tp.topic] ??= []).push(tp.partition);
+        }
+        return { memberId, memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment, userData: Buffer.alloc(0) }) };
+      });
+    },
+    protocol({ topics }) {
+      return {
+        name: TASK_ASSIGNOR,
+        metadata: AssignerProtocol.MemberMetadata.encode({
+          version: 1,
+          topics,
+          userData: Buffer.from(JSON.stringify(ownedTasks()), 'utf8'),
+        }),
+      };
+    },
+  });
+}
+
+/** {@link KafkaClient} on kafkajs 2. */
+export class KafkajsClient implements KafkaClient {
+  private readonly kafka: Kafka;
+
+  constructor(private readonly options: KafkaClientOptions) {
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      logLevel: LEVELS[options.logLevel ?? 'error'],
+      retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },
+    });
+  }
+
+  async admin(): Promise<KafkaAdmin> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+    } catch (err) {
+      throw wrap(`connect to ${this.options.brokers.join(',')}`, err);
+    }
+    return {
+      async createTopics(specs: TopicSpec[]) {
+        const existing = new Set(await admin.listTopics());
+        const missing = specs.filter((s) => !existing.has(s.name));
+        if (missing.length === 0) return [];
+        try {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((s) => ({
+              topic: s.name,
+              numPartitions: s.partitions,
+              replicationFactor: s.replicationFactor ?? 1,
+              configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
+            })),
+          });
+        } catch (err) {
+          // Another instance may have created them concurrently; that is fine.
+          if (!/already exists/i.test(String((err as Error).message))) throw wrap('create topics', err);
+        }
+        return missing.map((s) => s.name);
+      },
+      async deleteTopics(names: string[]) {
+        if (names.length === 0) return;
+        try {
+          await admin.deleteTopics({ topics: names });
+        } catch (err) {
+          throw wrap(`delete topics ${names.join(', ')}`, err);
+        }
+      },
+      async listTopics() {
+        return admin.listTopics();
+      },
+      async describeTopic(name: string, configNames?: string[]): Promise<TopicDescription | undefined> {
+        const topics = await admin.listTopics();
+        if (!topics.includes(name)) return undefined;
+        const meta = await admin.fetchTopicMetadata({ topics: [name] });
+        const configs = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: [{ type: ConfigResourceTypes.TOPIC, name, ...(configNames ? { configNames } : {}) }],
+        });
+        const config: Record<string, string> = {};
+        for (const entry of configs.resources[0]?.configEntries ?? []) {
+          if (configNames || !entry.isDefault) config[entry.configName] = entry.configValue;
+        }
+        return { name, partitions: meta.topics[0]?.partitions.length ?? 0, config };
+      },
+      async topicOffsets(topic: string): Promise<PartitionOffsets[]> {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        return offsets.map((o) => ({ partition: o.partition, low: o.low, high: o.high }));
+      },
+      async committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]> {
+        const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+        return (res[0]?.partitions ?? []).map((p) => ({ topic, partition: p.partition, offset: p.offset }));
+      },
+      async close() {
+        await admin.disconnect();
+      },
+    };
+  }
+
+  async producer(): Promise<KafkaProducer> {
+    const producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    try {
+      await producer.connect();
+    } catch (err) {
+      throw wrap(`connect producer to ${this.options.brokers.join(',')}`, err);
+    }
+    return new KafkajsProducer(producer);
+  }
+
+  async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
+    const producer = this.kafka.producer({
+      idempotent: true,
+      transactionalId,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    try {
+      await producer.connect();
+    } catch (err) {
+      throw wrap(`connect transactional producer ${transactionalId}`, err);
+    }
+    return new KafkajsTransactionalProducer(producer, transactionalId);
+  }
+
+  async consumer(options: ConsumerOptions): Promise<KafkaConsumer> {
+    const consumer = this.kafka.consumer({
+      groupId: options.groupId,
+      readUncommitted: !(options.readCommitted ?? true),
+      allowAutoTopicCreation: false,
+      sessionTimeout: options.sessionTimeoutMs ?? 30000,
+      heartbeatInterval: options.heartbeatIntervalMs ?? 3000,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1048576,
+      maxWaitTimeInMs: options.maxWaitTimeMs ?? 100,
+      retry: { retries: 8 },
+      ...(options.taskOf ? { partitionAssigners: [taskAssigner(options.taskOf, options.ownedTasks ?? (() => []))] } : {}),
+    });
+    try {
+      await consumer.connect();
+    } catch (err) {
+      throw wrap(`connect consumer (group ${options.groupId})`, err);
+    }
+    return new KafkajsConsumer(consumer, options);
+  }
+
+  async partitionReader(options: { readUncommitted?: boolean; maxBytes?: number } = {}): Promise<PartitionReader> {
+    const isolationLevel = options.readUncommitted ? READ_UNCOMMITTED : READ_COMMITTED;
+    const cluster = new KafkajsCluster({
+      logger: createLogger({ level: LEVELS[this.options.logLevel ?? 'error'] }),
+      socketFactory: defaultSocketFactory(),
+      brokers: this.options.brokers,
+      clientId: `${this.options.clientId}-reader`,
+      connectionTimeout: 3000,
+      requestTimeout: 30000,
+      enforceRequestTimeout: true,
+      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 3000 },
+      allowAutoTopicCreation: false,
+      isolationLevel,
+    });
+    try {
+      await cluster.connect();
+    } catch (err) {
+      throw wrap(`connect partition reader to ${this.options.brokers.join(',')}`, err);
+    }
+    return new KafkajsPartitionReader(cluster, isolationLevel, options.maxBytes ?? 4 * 1024 * 1024);
+  }
+}

@@ -1,0 +1,80 @@
+/** TypeScript shapes of the Avro records in `schemas/`. Timestamps are epoch milliseconds. */
+
+export interface ListenEvent {
+  eventId: string;
+  userId: string;
+  entityId: string;
+  msPlayed: number;
+  durationMs: number;
+  context: string;
+  timestamp: number;
+}
+
+export type FeedbackKind = 'LIKE' | 'UNLIKE' | 'DISLIKE' | 'SKIP' | 'BAN' | 'UNBAN';
+
+export interface FeedbackEvent {
+  eventId: string;
+  userId: string;
+  entityId: string;
+  kind: FeedbackKind;
+  surface: string;
+  timestamp: number;
+}
+
+export type EntityType = 'TRACK' | 'ARTIST' | 'ALBUM' | 'PLAYLIST' | 'OTHER';
+
+export interface EntityVector {
+  snapshotId: string;
+  entityId: string;
+  entityType: EntityType;
+  vector: Float32Array;
+}
+
+export interface UserVector {
+  userId: string;
+  snapshotId: string;
+  vector: Float32Array;
+  updatedAt: number;
+  eventCount: number;
+  version: number;
+}
+
+export interface Candidate {
+  entityId: string;
+  score: number;
+}
+
+export interface Candidates {
+  userId: string;
+  snapshotId: string;
+  items: Candidate[];
+  generatedAt: number;
+  userVectorVersion: number;
+}
+
+export type ControlKind = 'STAGE' | 'MEMBER' | 'REPORT' | 'ACTIVATE' | 'ABORT' | 'ROLLBACK' | 'RETIRE' | 'UNKNOWN';
+export type SnapshotPhase = 'STAGED' | 'LOADING' | 'READY' | 'ACTIVE' | 'RETIRED' | 'FAILED' | 'ROLLED_BACK' | 'UNKNOWN';
+
+export interface SnapshotManifest {
+  snapshotId: string;
+  model: string;
+  dims: number;
+  count: number;
+  checksum: string;
+  createdAt: number;
+  params: Record<string, string>;
+}
+
+export interface SnapshotControl {
+  kind: ControlKind;
+  snapshotId: string | null;
+  phase: SnapshotPhase | null;
+  manifest: SnapshotManifest | null;
+  topology: string | null;
+  partition: number | null;
+  partitions: number | null;
+  instanceId: string | null;
+  previousSnapshotId: string | null;
+  reason: string | null;
+  timestamp: number;
+}
