@@ -1,0 +1,21 @@
+/**
+ * Every metric the runtime exports, in one place. Labels are bounded: topology,
+ * component and store names come from the topology definition, partitions from
+ * the topic layout; never a record key.
+ */
+export const MetricNames = {
+  recordsIn: 'vectors_runtime_records_in_total',
+  recordsOut: 'vectors_runtime_records_out_total',
+  processLatency: 'vectors_runtime_process_latency_seconds',
+  consumerLag: 'vectors_runtime_consumer_lag',
+  dlqRecords: 'vectors_runtime_dlq_records_total',
+  storeEntries: 'vectors_runtime_store_entries',
+  storeCacheHits: 'vectors_runtime_store_cache_hits_total',
+  storeCacheMisses: 'vectors_runtime_store_cache_misses_total',
+  restoreRecords: 'vectors_runtime_restore_records_total',
+  restoreRemaining: 'vectors_runtime_restore_remaining_records',
+  commitLatency: 'vectors_runtime_commit_latency_seconds',
+  commits: 'vectors_runtime_commits_total',
+  tasks: 'vectors_runtime_tasks',
+  rebalances: 'vectors_runtime_rebalances_total',
+} as const;

@@ -1,0 +1,50 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { MetricNames } from './names';
+
+/** The runtime's Prometheus metrics, registered on one registry per process (or per test). */
+export class RuntimeMetrics {
+  readonly recordsIn: Counter<'topology' | 'component'>;
+  readonly recordsOut: Counter<'topology' | 'sink'>;
+  readonly processLatency: Histogram<'topology'>;
+  readonly consumerLag: Gauge<'topology' | 'topic' | 'partition'>;
+  readonly dlqRecords: Counter<'topology' | 'reason'>;
+  readonly storeEntries: Gauge<'topology' | 'store'>;
+  readonly storeCacheHits: Counter<'topology' | 'store'>;
+  readonly storeCacheMisses: Counter<'topology' | 'store'>;
+  readonly restoreRecords: Counter<'topology' | 'store'>;
+  readonly restoreRemaining: Gauge<'topology' | 'store' | 'partition'>;
+  readonly commitLatency: Histogram<'topology' | 'guarantee'>;
+  readonly commits: Counter<'topology' | 'guarantee'>;
+  readonly tasks: Gauge<'topology'>;
+  readonly rebalances: Counter<'topology'>;
+
+  constructor(readonly registry: Registry = new Registry()) {
+    const r = [registry];
+    this.recordsIn = new Counter({ name: MetricNames.recordsIn, help: 'Records a component received.', labelNames: ['topology', 'component'], registers: r });
+    this.recordsOut = new Counter({ name: MetricNames.recordsOut, help: 'Records written to a sink topic.', labelNames: ['topology', 'sink'], registers: r });
+    this.processLatency = new Histogram({
+      name: MetricNames.processLatency,
+      help: 'Time to process one input record through its task, seconds.',
+      labelNames: ['topology'],
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers: r,
+    });
+    this.consumerLag = new Gauge({ name: MetricNames.consumerLag, help: 'Records behind the high watermark, per input partition.', labelNames: ['topology', 'topic', 'partition'], registers: r });
+    this.dlqRecords = new Counter({ name: MetricNames.dlqRecords, help: 'Records sent to the dead-letter topic, by error code.', labelNames: ['topology', 'reason'], registers: r });
+    this.storeEntries = new Gauge({ name: MetricNames.storeEntries, help: 'Entries in a store (sum over local tasks; estimated).', labelNames: ['topology', 'store'], registers: r });
+    this.storeCacheHits = new Counter({ name: MetricNames.storeCacheHits, help: 'Store reads answered from the cache.', labelNames: ['topology', 'store'], registers: r });
+    this.storeCacheMisses = new Counter({ name: MetricNames.storeCacheMisses, help: 'Store reads that went to the backend.', labelNames: ['topology', 'store'], registers: r });
+    this.restoreRecords = new Counter({ name: MetricNames.restoreRecords, help: 'Changelog records applied while restoring.', labelNames: ['topology', 'store'], registers: r });
+    this.restoreRemaining = new Gauge({ name: MetricNames.restoreRemaining, help: 'Changelog records left to restore.', labelNames: ['topology', 'store', 'partition'], registers: r });
+    this.commitLatency = new Histogram({
+      name: MetricNames.commitLatency,
+      help: 'Time to commit outputs, state and offsets, seconds.',
+      labelNames: ['topology', 'guarantee'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: r,
+    });
+    this.commits = new Counter({ name: MetricNames.commits, help: 'Commits completed.', labelNames: ['topology', 'guarantee'], registers: r });
+    this.tasks = new Gauge({ name: MetricNames.tasks, help: 'Tasks this instance runs.', labelNames: ['topology'], registers: r });
+    this.rebalances = new Counter({ name: MetricNames.rebalances, help: 'Assignments received from the group.', labelNames: ['topology'], registers: r });
+  }
+}

@@ -1,0 +1,203 @@
+import type { Serde } from '../serde/serde';
+import type { BytesStore, Entry, KeyValueStore, RangeOptions, WriteOp } from './store';
+import { effectiveBounds } from './store';
+
+interface CacheEntry<V> {
+  keyBytes: Buffer;
+  /** undefined: the key is absent (deleted, or known missing from the backend). */
+  value: V | undefined;
+  dirty: boolean;
+}
+
+/** Read counters a metrics layer can sample. */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+}
+
+/**
+ * The store a task's bolts use: typed (serdes), with a bounded write-behind
+ * cache over a {@link BytesStore}.
+ *
+ * Writes stay in the cache, as objects, until the task commits: then
+ * {@link dirtyOps} serializes each dirty key once (however often it changed),
+ * the runtime writes those ops to the changelog and, once they are durable,
+ * to the backend ({@link markFlushed}). Uncommitted writes are never in the
+ * backend, so the backend always equals a prefix of the changelog.
+ *
+ * A savepoint per input record ({@link begin} / {@link rollbackRecord}) undoes
+ * that record's writes when its processing throws.
+ */
+export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
+  private readonly cache = new Map<string, CacheEntry<V>>();
+  private dirtyCount = 0;
+  private undo: Map<string, CacheEntry<V> | null> | null = null;
+  readonly stats: CacheStats = { hits: 0, misses: 0 };
+
+  constructor(
+    readonly name: string,
+    private readonly backend: BytesStore,
+    private readonly keySerde: Serde<K>,
+    private readonly valueSerde: Serde<V>,
+    private readonly maxEntries: number,
+  ) {}
+
+  /** True when dirty entries alone fill the cache: the task should commit. */
+  get full(): boolean {
+    return this.dirtyCount >= this.maxEntries;
+  }
+
+  get dirtySize(): number {
+    return this.dirtyCount;
+  }
+
+  async get(key: K): Promise<V | undefined> {
+    const keyBytes = this.keySerde.serialize(key);
+    const k = keyBytes.toString('latin1');
+    const hit = this.cache.get(k);
+    if (hit) {
+      this.stats.hits++;
+      // Map order is our LRU order: move to the back.
+      this.cache.delete(k);
+      this.cache.set(k, hit);
+      return hit.value;
+    }
+    this.stats.misses++;
+    const raw = await this.backend.get(keyBytes);
+    // A put may have happened while we awaited the backend.
+    const raced = this.cache.get(k);
+    if (raced) return raced.value;
+    const value = raw === undefined ? undefined : this.valueSerde.deserialize(raw);
+    this.cache.set(k, { keyBytes, value, dirty: false });
+    this.evict();
+    return value;
+  }
+
+  put(key: K, value: V): void {
+    this.write(key, value);
+  }
+
+  delete(key: K): void {
+    this.write(key, undefined);
+  }
+
+  private write(key: K, value: V | undefined): void {
+    const keyBytes = this.keySerde.serialize(key);
+    const k = keyBytes.toString('latin1');
+    const prev = this.cache.get(k);
+    if (this.undo && !this.undo.has(k)) this.undo.set(k, prev ? { ...prev } : null);
+    if (!prev?.dirty) this.dirtyCount++;
+    this.cache.delete(k);
+    this.cache.set(k, { keyBytes, value, dirty: true });
+    this.evict();
+  }
+
+  private evict(): void {
+    if (this.cache.size <= this.maxEntries) return;
+    for (const [k, e] of this.cache) {
+      if (this.cache.size <= this.maxEntries) break;
+      if (!e.dirty && !this.undo?.has(k)) this.cache.delete(k);
+    }
+  }
+
+  async *range(options: { from?: K; to?: K; prefix?: K; limit?: number } = {}): AsyncIterable<[K, V]> {
+    const bytesRange: RangeOptions = {
+      ...(options.from !== undefined ? { gte: this.keySerde.serialize(options.from) } : {}),
+      ...(options.to !== undefined ? { lt: this.keySerde.serialize(options.to) } : {}),
+      ...(options.prefix !== undefined ? { prefix: this.keySerde.serialize(options.prefix) } : {}),
+    };
+    const { gte, lt } = effectiveBounds(bytesRange);
+    const inRange = (kb: Buffer) => (!gte || Buffer.compare(kb, gte) >= 0) && (!lt || Buffer.compare(kb, lt) < 0);
+    // Dirty entries shadow the backend; merge them in key order.
+    const overlay = [...this.cache.values()].filter((e) => e.dirty && inRange(e.keyBytes)).sort((a, b) => Buffer.compare(a.keyBytes, b.keyBytes));
+    const shadowed = new Set(overlay.map((e) => e.keyBytes.toString('latin1')));
+    let i = 0;
+    let n = 0;
+    const limit = options.limit ?? Infinity;
+    const emitOverlayUpTo = function* (this: CachedKeyValueStore<K, V>, bound: Buffer | undefined): Generator<[K, V]> {
+      while (i < overlay.length && (!bound || Buffer.compare(overlay[i]!.keyBytes, bound) < 0)) {
+        const e = overlay[i++]!;
+        if (e.value !== undefined) yield [this.keySerde.deserialize(e.keyBytes), e.value];
+      }
+    }.bind(this);
+    for await (const entry of this.backend.range(bytesRange) as AsyncIterable<Entry>) {
+      for (const kv of emitOverlayUpTo(entry.key)) {
+        yield kv;
+        if (++n >= limit) return;
+      }
+      if (shadowed.has(entry.key.toString('latin1'))) continue;
+      yield [this.keySerde.deserialize(entry.key), this.valueSerde.deserialize(entry.value)];
+      if (++n >= limit) return;
+    }
+    for (const kv of emitOverlayUpTo(undefined)) {
+      yield kv;
+      if (++n >= limit) return;
+    }
+  }
+
+  async approximateCount(): Promise<number> {
+    return this.backend.approximateCount();
+  }
+
+  // --- used by the runtime, not by bolts -----------------------------------
+
+  /** Starts a record savepoint. */
+  begin(): void {
+    this.undo = new Map();
+  }
+
+  /** Keeps the writes since {@link begin}. */
+  commitRecord(): void {
+    this.undo = null;
+  }
+
+  /** Undoes the writes since {@link begin}. */
+  rollbackRecord(): void {
+    const undo = this.undo;
+    this.undo = null;
+    if (!undo) return;
+    for (const [k, prev] of undo) {
+      const cur = this.cache.get(k);
+      if (cur?.dirty) this.dirtyCount--;
+      if (prev === null) this.cache.delete(k);
+      else {
+        this.cache.set(k, prev);
+        if (prev.dirty) this.dirtyCount++;
+      }
+    }
+  }
+
+  /** The dirty entries as byte ops, each key once with its latest value. */
+  dirtyOps(): WriteOp[] {
+    const ops: WriteOp[] = [];
+    for (const e of this.cache.values()) {
+      if (e.dirty) ops.push({ key: e.keyBytes, value: e.value === undefined ? null : this.valueSerde.serialize(e.value) });
+    }
+    return ops;
+  }
+
+  /** Writes `ops` (from {@link dirtyOps}, now durable in the changelog) to the backend and marks the cache clean. */
+  async markFlushed(ops: WriteOp[]): Promise<void> {
+    await this.backend.write(ops);
+    for (const op of ops) {
+      const e = this.cache.get(op.key.toString('latin1'));
+      if (e?.dirty) {
+        e.dirty = false;
+        this.dirtyCount--;
+      }
+    }
+    this.evict();
+  }
+
+  /** Forgets every uncommitted write: later reads see the backend again. */
+  discardDirty(): void {
+    for (const [k, e] of this.cache) if (e.dirty) this.cache.delete(k);
+    this.dirtyCount = 0;
+    this.undo = null;
+  }
+
+  /** Drops clean cache entries, e.g. after the backend was restored underneath. */
+  invalidate(): void {
+    for (const [k, e] of this.cache) if (!e.dirty) this.cache.delete(k);
+  }
+}

@@ -1,0 +1,405 @@
+import { TopologyError, VectorsError } from '../errors';
+import { deadLetter, errorCodeOf } from './dlq';
+import type { IncomingRecord, OutgoingRecord, TopicPartitionOffset } from './kafka/client';
+import type { RuntimeMetrics } from './metrics/runtime-metrics';
+import { partitionForKey } from './partitioner';
+import { isPreparedSerde, type Serde } from './serde/serde';
+import type { CachedKeyValueStore } from './state/cached-store';
+import type { WriteOp } from './state/store';
+import type { Bolt, BoltContext, Cancellable, PunctuationType, StreamRecord } from './topology/bolt';
+import type { Topology, SubTopology, RepartitionDef } from './topology/topology';
+import { DEFAULT_STREAM } from './topology/topology';
+import type { TopologySerdes } from './topology/topology-serdes';
+
+export interface TaskOptions {
+  topology: Topology;
+  sub: SubTopology;
+  partition: number;
+  instanceId: string;
+  serdes: TopologySerdes;
+  stores: Map<string, CachedKeyValueStore<unknown, unknown>>;
+  /** Partition count of an internal or output topic. */
+  partitionsOf(topic: string): number;
+  metrics: RuntimeMetrics;
+  now(): number;
+}
+
+interface Punctuator {
+  type: PunctuationType;
+  interval: number;
+  next: number;
+  callback: (ts: number) => void | Promise<void>;
+  cancelled: boolean;
+  bolt: string;
+}
+
+interface Pending {
+  component: string;
+  stream: string;
+  record: StreamRecord;
+}
+
+/** What a commit must make durable for one task. */
+export interface PreparedCommit {
+  changelog: OutgoingRecord[];
+  ops: Map<string, WriteOp[]>;
+  offsets: TopicPartitionOffset[];
+}
+
+export const taskId = (sub: number, partition: number): string => `${sub}_${partition}`;
+
+/**
+ * One sub-topology instance for one partition. Transport-agnostic: the Kafka
+ * runner and the test driver feed it records and drive its commits.
+ * Not re-entrant: the caller serialises process, punctuate and commit calls.
+ */
+export class Task {
+  readonly id: string;
+  private readonly bolts = new Map<string, { bolt: Bolt; ctx: BoltContext }>();
+  private outputs: OutgoingRecord[] = [];
+  private readonly nextOffsets = new Map<string, string>();
+  private readonly committedOffsets = new Map<string, string>();
+  private streamTime = -Infinity;
+  private readonly punctuators: Punctuator[] = [];
+  private pending: Pending[] = [];
+  private current: IncomingRecord | undefined;
+  commitRequested = false;
+
+  constructor(private readonly o: TaskOptions) {
+    this.id = taskId(o.sub.index, o.partition);
+  }
+
+  get partition(): number {
+    return this.o.partition;
+  }
+
+  get sub(): SubTopology {
+    return this.o.sub;
+  }
+
+  get stores(): ReadonlyMap<string, CachedKeyValueStore<unknown, unknown>> {
+    return this.o.stores;
+  }
+
+  async init(): Promise<void> {
+    for (const name of this.o.sub.bolts) {
+      const def = this.o.topology.bolts.get(name)!;
+      const bolt = def.factory();
+      const ctx = this.contextFor(name, def.stores);
+      this.bolts.set(name, { bolt, ctx });
+    }
+    for (const { bolt, ctx } of this.bolts.values()) await bolt.init?.(ctx);
+  }
+
+  private contextFor(bolt: string, declared: string[]): BoltContext {
+    const task = this;
+    const o = this.o;
+    const outputs = o.topology.bolts.get(bolt)!.outputs;
+    return {
+      topology: o.topology.name,
+      bolt,
+      taskId: this.id,
+      partition: o.partition,
+      instanceId: o.instanceId,
+      store<K, V>(name: string) {
+        if (!declared.includes(name)) {
+          throw new TopologyError(o.topology.name, `bolt '${bolt}' used store '${name}' without declaring it in stores: [...]`);
+        }
+        return o.stores.get(name) as unknown as CachedKeyValueStore<K, V>;
+      },
+      emit(key, value, options = {}) {
+        const stream = options.stream ?? DEFAULT_STREAM;
+        if (!(stream in outputs)) {
+          throw new TopologyError(o.topology.name, `bolt '${bolt}' emitted on stream '${stream}', which is not in its outputs (${Object.keys(outputs).join(', ')})`);
+        }
+        const origin = task.current
+          ? { topic: task.current.topic, partition: task.current.partition, offset: task.current.offset }
+          : { topic: '', partition: o.partition, offset: '-1' };
+        task.pending.push({
+          component: bolt,
+          stream,
+          record: {
+            key,
+            value,
+            timestamp: options.timestamp ?? task.current?.timestamp ?? o.now(),
+            source: { component: bolt, stream },
+            origin,
+            headers: Object.fromEntries(Object.entries(options.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v : Buffer.from(v)])),
+          },
+        });
+      },
+      schedule(intervalMs, type, callback): Cancellable {
+        if (!(intervalMs > 0)) throw new RangeError(`punctuation interval must be > 0 ms, got ${intervalMs}`);
+        const base = type === 'wall-clock' ? o.now() : Number.isFinite(task.streamTime) ? task.streamTime : 0;
+        const p: Punctuator = { type, interval: intervalMs, next: base + intervalMs, callback, cancelled: false, bolt };
+        task.punctuators.push(p);
+        return { cancel: () => void (p.cancelled = true) };
+      },
+      requestCommit() {
+        task.commitRequested = true;
+      },
+    };
+  }
+
+  /** Decodes with a serde, fetching a writer schema first when the serde asks for it. */
+  private async decode(serde: Serde<unknown>, data: Buffer | null): Promise<unknown> {
+    if (data === null) return null;
+    try {
+      return serde.deserialize(data);
+    } catch (err) {
+      if ((err as VectorsError).retriable && isPreparedSerde(serde)) {
+        await serde.prepareFor(data);
+        return serde.deserialize(data);
+      }
+      throw err;
+    }
+  }
+
+  /** Processes one record of one of this task's source topics. Never throws for bad input: that goes to the DLQ. */
+  async process(record: IncomingRecord): Promise<void> {
+    const started = performance.now();
+    const { topology } = this.o;
+    const rep = this.o.sub.repartitionSources.find((r) => r.topic === record.topic);
+    const spout = rep ? undefined : [...topology.spouts.values()].find((s) => s.topic === record.topic);
+    const component = rep ? rep.from : spout?.name;
+    this.current = record;
+    try {
+      if (!component) throw new Error(`task ${this.id} got a record of topic '${record.topic}', which it does not read`);
+      let key: unknown;
+      let value: unknown;
+      const serdes = this.o.serdes.forTopic(record.topic);
+      try {
+        key = await this.decode(serdes.key, record.key);
+        value = await this.decode(serdes.value, record.value);
+      } catch (err) {
+        this.toDlq(spout?.name ?? `${rep!.to}(repartition)`, record, err);
+        return;
+      }
+      this.o.metrics.recordsIn.inc({ topology: topology.name, component: spout?.name ?? rep!.to });
+      const streamRecord: StreamRecord = {
+        key,
+        value,
+        timestamp: record.timestamp,
+        source: { component, stream: rep ? rep.stream : DEFAULT_STREAM },
+        origin: { topic: record.topic, partition: record.partition, offset: record.offset },
+        headers: record.headers,
+      };
+      await this.runGuarded(record, async () => {
+        if (rep) await this.deliverToBolt(rep.to, streamRecord);
+        else await this.route(component, DEFAULT_STREAM, streamRecord, true);
+      });
+      if (record.timestamp > this.streamTime) {
+        this.streamTime = record.timestamp;
+        await this.punctuate('event-time', this.streamTime);
+      }
+    } finally {
+      this.current = undefined;
+      this.nextOffsets.set(record.topic, (BigInt(record.offset) + 1n).toString());
+      this.o.metrics.processLatency.observe({ topology: topology.name }, (performance.now() - started) / 1000);
+    }
+  }
+
+  /** Processes a record of a broadcast (grouping `all`) spout; offsets are not tracked. */
+  async processBroadcast(spoutName: string, record: IncomingRecord): Promise<void> {
+    const serdes = this.o.serdes.forTopic(record.topic);
+    this.current = record;
+    try {
+      let key: unknown;
+      let value: unknown;
+      try {
+        key = await this.decode(serdes.key, record.key);
+        value = await this.decode(serdes.value, record.value);
+      } catch (err) {
+        // Every task sees a broadcast record; only task 0 of the first sub-topology reports it once.
+        if (this.o.partition === 0 && this.o.sub.index === 0) this.toDlq(spoutName, record, err);
+        return;
+      }
+      const streamRecord: StreamRecord = {
+        key,
+        value,
+        timestamp: record.timestamp,
+        source: { component: spoutName, stream: DEFAULT_STREAM },
+        origin: { topic: record.topic, partition: record.partition, offset: record.offset },
+        headers: record.headers,
+      };
+      await this.runGuarded(record, async () => {
+        for (const route of this.o.topology.routes(spoutName, DEFAULT_STREAM)) {
+          if (route.kind === 'bolt' && this.bolts.has(route.bolt)) await this.deliverToBolt(route.bolt, streamRecord);
+        }
+      });
+    } finally {
+      this.current = undefined;
+    }
+  }
+
+  /** Runs `fn` with a savepoint: on an exception, undo its store writes and outputs and dead-letter the record. */
+  private async runGuarded(record: IncomingRecord, fn: () => Promise<void>): Promise<void> {
+    const mark = this.outputs.length;
+    for (const s of this.o.stores.values()) s.begin();
+    try {
+      await fn();
+      await this.drainPending();
+      for (const s of this.o.stores.values()) s.commitRecord();
+    } catch (err) {
+      for (const s of this.o.stores.values()) s.rollbackRecord();
+      this.outputs.length = mark;
+      this.pending = [];
+      this.toDlq((err as { bolt?: string }).bolt ?? 'unknown', record, err);
+    }
+  }
+
+  private async drainPending(): Promise<void> {
+    while (this.pending.length > 0) {
+      const p = this.pending.shift()!;
+      await this.route(p.component, p.stream, p.record, false);
+    }
+  }
+
+  private async route(component: string, stream: string, record: StreamRecord, fromSpout: boolean): Promise<void> {
+    for (const r of this.o.topology.routes(component, stream)) {
+      if (r.kind === 'bolt') {
+        if (!this.bolts.has(r.bolt)) continue;
+        await this.deliverToBolt(r.bolt, record);
+        if (fromSpout) await this.drainPending();
+      } else if (r.kind === 'sink') {
+        this.toSink(r.sink, record);
+      } else {
+        this.toRepartition(r.repartition, record);
+      }
+    }
+  }
+
+  private async deliverToBolt(name: string, record: StreamRecord): Promise<void> {
+    const entry = this.bolts.get(name);
+    if (!entry) return;
+    if (record.source.component !== name) this.o.metrics.recordsIn.inc({ topology: this.o.topology.name, component: name });
+    try {
+      await entry.bolt.process(record, entry.ctx);
+    } catch (err) {
+      throw Object.assign(err instanceof Error ? err : new Error(String(err)), { bolt: name });
+    }
+  }
+
+  private toSink(sinkName: string, record: StreamRecord): void {
+    const sink = this.o.topology.sinks.get(sinkName)!;
+    const serdes = this.o.serdes.forSink(sinkName);
+    let key: Buffer | null;
+    let value: Buffer | null;
+    try {
+      key = record.key === null || record.key === undefined ? null : serdes.key.serialize(record.key);
+      value = record.value === null || record.value === undefined ? null : serdes.value.serialize(record.value);
+    } catch (err) {
+      throw Object.assign(err as Error, { bolt: `${record.source.component} -> sink ${sinkName}` });
+    }
+    const headers = Object.fromEntries(Object.entries(record.headers).filter((kv): kv is [string, Buffer] => kv[1] !== undefined));
+    this.outputs.push({ topic: sink.topic, key, value, timestamp: record.timestamp, headers });
+    this.o.metrics.recordsOut.inc({ topology: this.o.topology.name, sink: sinkName });
+  }
+
+  private toRepartition(rep: RepartitionDef, record: StreamRecord): void {
+    const serdes = this.o.serdes.forTopic(rep.topic);
+    let keyValue: unknown = record.key;
+    if (rep.field !== undefined && rep.field !== 'key') {
+      keyValue = (record.value as Record<string, unknown> | null)?.[rep.field];
+      if (keyValue === undefined || keyValue === null) {
+        throw Object.assign(new Error(`cannot repartition by '${rep.field}': the record's value has no such field`), { bolt: rep.to, code: 'VEC_ERR_REPARTITION_KEY' });
+      }
+      keyValue = String(keyValue);
+    }
+    const key = keyValue === null || keyValue === undefined ? null : serdes.key.serialize(keyValue);
+    const value = record.value === null ? null : serdes.value.serialize(record.value);
+    const partitions = rep.partitions === 1 ? 1 : this.o.partitionsOf(rep.topic);
+    const partition = rep.partitions === 1 || key === null ? 0 : partitionForKey(key, partitions);
+    this.outputs.push({ topic: rep.topic, key, value, partition, timestamp: record.timestamp });
+  }
+
+  private toDlq(component: string, record: IncomingRecord, err: unknown): void {
+    this.outputs.push(deadLetter(this.o.topology.dlqTopic, this.o.topology.name, component, record, err));
+    this.o.metrics.dlqRecords.inc({ topology: this.o.topology.name, reason: errorCodeOf(err) });
+  }
+
+  /** Fires due punctuators of `type` at `now`. */
+  async punctuate(type: PunctuationType, now: number): Promise<void> {
+    for (const p of this.punctuators) {
+      if (p.cancelled || p.type !== type || now < p.next) continue;
+      // Fire once even when several intervals passed (as Kafka Streams does for wall-clock time).
+      p.next = now + p.interval - ((now - p.next) % p.interval);
+      const mark = this.outputs.length;
+      for (const s of this.o.stores.values()) s.begin();
+      try {
+        await p.callback(now);
+        await this.drainPending();
+        for (const s of this.o.stores.values()) s.commitRecord();
+      } catch (err) {
+        for (const s of this.o.stores.values()) s.rollbackRecord();
+        this.outputs.length = mark;
+        this.pending = [];
+        // A failing punctuator is a bug, not bad input: surface it.
+        throw Object.assign(err as Error, { bolt: p.bolt });
+      }
+    }
+  }
+
+  /** Output records produced since the last drain (sinks, repartition topics, DLQ). */
+  drainOutputs(): OutgoingRecord[] {
+    const out = this.outputs;
+    this.outputs = [];
+    return out;
+  }
+
+  get hasOutputs(): boolean {
+    return this.outputs.length > 0;
+  }
+
+  /** True when stores are near their cache bound or a bolt asked for a commit. */
+  get wantsCommit(): boolean {
+    if (this.commitRequested) return true;
+    for (const s of this.o.stores.values()) if (s.full) return true;
+    return false;
+  }
+
+  /** Changelog records, store ops and input offsets of everything processed since the last commit. */
+  prepareCommit(): PreparedCommit {
+    const changelog: OutgoingRecord[] = [];
+    const ops = new Map<string, WriteOp[]>();
+    for (const [name, store] of this.o.stores) {
+      const storeOps = store.dirtyOps();
+      ops.set(name, storeOps);
+      if (this.o.topology.stores.get(name)!.logged) {
+        const topic = this.o.topology.changelogTopic(name);
+        for (const op of storeOps) changelog.push({ topic, key: op.key, value: op.value, partition: this.o.partition });
+      }
+    }
+    const offsets: TopicPartitionOffset[] = [];
+    for (const [topic, offset] of this.nextOffsets) {
+      if (this.committedOffsets.get(topic) !== offset) offsets.push({ topic, partition: this.o.partition, offset });
+    }
+    return { changelog, ops, offsets };
+  }
+
+  /** After the changelog records and offsets are durable: write the stores' backends. */
+  async completeCommit(prepared: PreparedCommit): Promise<void> {
+    for (const [name, ops] of prepared.ops) await this.o.stores.get(name)!.markFlushed(ops);
+    for (const o of prepared.offsets) this.committedOffsets.set(o.topic, o.offset);
+    this.commitRequested = false;
+  }
+
+  /** Forgets all uncommitted work (after a failed commit); the caller rewinds the input to the committed offsets. */
+  abandonUncommitted(): void {
+    for (const s of this.o.stores.values()) s.discardDirty();
+    this.outputs = [];
+    this.pending = [];
+    this.nextOffsets.clear();
+    for (const [t, o] of this.committedOffsets) this.nextOffsets.set(t, o);
+  }
+
+  /** Records the committed position of an input (known at assignment). */
+  setCommittedOffset(topic: string, offset: string): void {
+    this.committedOffsets.set(topic, offset);
+  }
+
+  async close(): Promise<void> {
+    for (const { bolt } of this.bolts.values()) await bolt.close?.();
+    this.bolts.clear();
+  }
+}

@@ -1,0 +1,93 @@
+import { DlqHeaders, Groupings, jsonSerde, StringSerde, TopologyBuilder, TopologyTestDriver, type Bolt, type BoltContext } from '../../../src';
+
+type Ev = { userId: string; entityId: string; n?: number };
+const json = jsonSerde<Ev>();
+const countJson = jsonSerde<number>();
+
+/** Counts per entity; throws for entity 'boom' after writing, to test the savepoint. */
+class EntityCount implements Bolt<string, Ev> {
+  async process(r: { value: Ev }, ctx: BoltContext) {
+    const s = ctx.store<string, number>('per-entity');
+    const n = ((await s.get(r.value.entityId)) ?? 0) + 1;
+    s.put(r.value.entityId, n);
+    ctx.emit(r.value.entityId, n);
+    if (r.value.entityId === 'boom') throw new Error('bolt failed on purpose');
+  }
+}
+
+function repartitioned() {
+  return new TopologyBuilder('rep')
+    .spout('listens', { topic: 'listens', value: json, keyedBy: 'userId' })
+    .store('per-entity', { key: StringSerde, value: countJson })
+    .bolt('by-entity', () => new EntityCount(), { inputs: [{ from: 'listens', grouping: Groupings.fields('entityId', { repartition: true }) }], stores: ['per-entity'] })
+    .sink('out', { topic: 'entity-counts', from: 'by-entity', value: countJson })
+    .build();
+}
+
+describe('task semantics through the test driver', () => {
+  let driver: TopologyTestDriver;
+  afterEach(async () => driver?.close());
+
+  it('routes a fields grouping on another field through the repartition topic, so counts are per entity across users', async () => {
+    driver = await TopologyTestDriver.create(repartitioned(), { partitions: 3 });
+    for (const [u, e] of [['u1', 'x'], ['u2', 'x'], ['u3', 'y'], ['u4', 'x']]) await driver.pipe('listens', u, { userId: u, entityId: e });
+    expect(driver.readOutput<string, number>('entity-counts').map((r) => `${r.key}=${r.value}`)).toEqual(['x=1', 'x=2', 'y=1', 'x=3']);
+  });
+
+  it('undoes the store writes and emits of a record whose processing throws, and dead-letters it', async () => {
+    driver = await TopologyTestDriver.create(repartitioned());
+    await driver.pipe('listens', 'u1', { userId: 'u1', entityId: 'boom' });
+    await driver.pipe('listens', 'u1', { userId: 'u1', entityId: 'ok' });
+    expect(await driver.store<string, number>('per-entity').get('boom')).toBeUndefined();
+    expect(driver.readOutput<string, number>('entity-counts').map((r) => r.key)).toEqual(['ok']);
+    const dead = driver.readDeadLetters();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.headers[DlqHeaders.errorMessage]).toBe('bolt failed on purpose');
+    expect(dead[0]!.headers[DlqHeaders.component]).toBe('by-entity');
+  });
+
+  it('dead-letters an emit on an undeclared stream instead of stopping', async () => {
+    const t = new TopologyBuilder('streams')
+      .spout('s', { topic: 'in', value: json })
+      .bolt('b', () => ({ process: (_r: unknown, ctx: BoltContext) => ctx.emit('k', 1, { stream: 'nope' }) }), { inputs: [{ from: 's' }] })
+      .build();
+    driver = await TopologyTestDriver.create(t);
+    await driver.pipe('in', 'k', { userId: 'u', entityId: 'e' });
+    expect(driver.readDeadLetters()[0]!.headers[DlqHeaders.errorMessage]).toMatch(/stream 'nope', which is not in its outputs \(default\)/);
+  });
+
+  it('gives every task each record of a broadcast (all) spout', async () => {
+    const seen: string[] = [];
+    const t = new TopologyBuilder('bc')
+      .spout('events', { topic: 'events', value: json, keyedBy: 'userId' })
+      .spout('control', { topic: 'control', value: json })
+      .bolt('w', () => ({ process: (r: { value: Ev; source: { component: string } }, ctx: BoltContext) => void (r.source.component === 'control' && seen.push(`${ctx.partition}:${r.value.entityId}`)) }), {
+        inputs: [{ from: 'events', grouping: Groupings.fields('userId') }, { from: 'control', grouping: Groupings.all() }],
+      })
+      .build();
+    driver = await TopologyTestDriver.create(t, { partitions: { events: 3 } });
+    await driver.pipe('control', null, { userId: '-', entityId: 'go' });
+    expect(seen.sort()).toEqual(['0:go', '1:go', '2:go']);
+  });
+
+  it('fires wall-clock punctuators when time advances, and event-time ones as record time passes', async () => {
+    const fired: string[] = [];
+    const t = new TopologyBuilder('punct')
+      .spout('s', { topic: 'in', value: json })
+      .bolt('b', () => ({
+        init(ctx: BoltContext) {
+          ctx.schedule(1000, 'wall-clock', (ts) => void fired.push(`wall@${ts}`));
+          ctx.schedule(500, 'event-time', (ts) => void fired.push(`event@${ts}`));
+        },
+        process() {},
+      }), { inputs: [{ from: 's' }] })
+      .build();
+    driver = await TopologyTestDriver.create(t, { startTime: 0 });
+    await driver.advanceWallClockTime(999);
+    expect(fired).toEqual([]);
+    await driver.advanceWallClockTime(1);
+    await driver.pipe('in', 'k', { userId: 'u', entityId: 'e' }, { timestamp: 200 });
+    await driver.pipe('in', 'k', { userId: 'u', entityId: 'e' }, { timestamp: 700 });
+    expect(fired).toEqual(['wall@1000', 'event@700']);
+  });
+});
