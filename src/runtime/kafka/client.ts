@@ -81,15 +81,20 @@ export interface KafkaAdmin {
   close(): Promise<void>;
 }
 
+/** Where the last record sent to one partition landed. */
+export interface ProducedOffset extends TopicPartition {
+  lastOffset: string;
+}
+
 /** A producer. `send` resolves once every record is acknowledged by all in-sync replicas. */
 export interface KafkaProducer {
-  send(records: OutgoingRecord[]): Promise<void>;
+  send(records: OutgoingRecord[]): Promise<ProducedOffset[]>;
   close(): Promise<void>;
 }
 
 /** A transaction: writes and offset commits that become visible together or not at all. */
 export interface KafkaTransaction {
-  send(records: OutgoingRecord[]): Promise<void>;
+  send(records: OutgoingRecord[]): Promise<ProducedOffset[]>;
   sendOffsets(groupId: string, offsets: TopicPartitionOffset[]): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;

@@ -10,12 +10,14 @@ import {
   type Message,
   Partitioners,
   type Producer,
+  type RecordMetadata,
 } from 'kafkajs';
 import { KafkaError } from '../../errors';
 import type {
   ConsumerHandlers,
   FetchResult,
   PartitionReader,
+  ProducedOffset,
   ConsumerOptions,
   IncomingRecord,
   KafkaAdmin,
@@ -85,13 +87,30 @@ function byTopicPartitions(tps: TopicPartition[]): { topic: string; partitions: 
   return [...groups].map(([topic, partitions]) => ({ topic, partitions }));
 }
 
+/** Last offset per partition, from the base offsets the broker returned and the record counts we sent. */
+function producedOffsets(records: OutgoingRecord[], metadata: RecordMetadata[]): ProducedOffset[] {
+  const counts = new Map<string, number>();
+  for (const r of records) {
+    if (r.partition === undefined) continue;
+    const k = `${r.topic}\u0000${r.partition}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  const out: ProducedOffset[] = [];
+  for (const m of metadata) {
+    const n = counts.get(`${m.topicName}\u0000${m.partition}`);
+    if (n === undefined || m.baseOffset === undefined) continue;
+    out.push({ topic: m.topicName, partition: m.partition, lastOffset: (BigInt(m.baseOffset) + BigInt(n - 1)).toString() });
+  }
+  return out;
+}
+
 class KafkajsProducer implements KafkaProducer {
   constructor(private readonly producer: Producer) {}
 
-  async send(records: OutgoingRecord[]): Promise<void> {
-    if (records.length === 0) return;
+  async send(records: OutgoingRecord[]): Promise<ProducedOffset[]> {
+    if (records.length === 0) return [];
     try {
-      await this.producer.sendBatch({ topicMessages: byTopic(records), acks: -1 });
+      return producedOffsets(records, await this.producer.sendBatch({ topicMessages: byTopic(records), acks: -1 }));
     } catch (err) {
       throw wrap('produce', err);
     }
@@ -118,9 +137,9 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
     const id = this.transactionalId;
     return {
       async send(records) {
-        if (records.length === 0) return;
+        if (records.length === 0) return [];
         try {
-          await txn.sendBatch({ topicMessages: byTopic(records), acks: -1 });
+          return producedOffsets(records, await txn.sendBatch({ topicMessages: byTopic(records), acks: -1 }));
         } catch (err) {
           throw wrap(`transactional produce (${id})`, err);
         }

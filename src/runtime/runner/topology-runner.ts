@@ -1,0 +1,600 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { ConfigError, TopologyError, VectorsError } from '../../errors';
+import { provisionTopics } from '../admin/provision';
+import type {
+  BatchContext,
+  IncomingRecord,
+  KafkaAdmin,
+  KafkaClient,
+  KafkaConsumer,
+  KafkaProducer,
+  KafkaTransaction,
+  OutgoingRecord,
+  PartitionReader,
+  ProducedOffset,
+  RecordBatch,
+  TopicPartition,
+  TopicSpec,
+  TransactionalProducer,
+} from '../kafka/client';
+import { RuntimeMetrics } from '../metrics/runtime-metrics';
+import type { SchemaRegistry } from '../serde/schema-registry';
+import { CachedKeyValueStore } from '../state/cached-store';
+import { MemoryBytesStore } from '../state/memory/memory-store';
+import { RocksDBBytesStore } from '../state/rocksdb/rocksdb-store';
+import type { BytesStore, ReadOnlyKeyValueStore, WriteOp } from '../state/store';
+import { reportCacheStats, typedStore } from '../state/task-stores';
+import { Task, taskId } from '../task';
+import type { Topology } from '../topology/topology';
+import { TopologySerdes } from '../topology/topology-serdes';
+import { Checkpoint } from './checkpoint';
+import { SerialQueue } from './serial-queue';
+
+export type ProcessingGuarantee = 'at-least-once' | 'exactly-once';
+
+export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+/** Options of a {@link TopologyRunner}. */
+export interface RunnerOptions {
+  topology: Topology;
+  kafka: KafkaClient;
+  registry: SchemaRegistry;
+  /** Directory for local state (one sub-directory per task). */
+  stateDir: string;
+  /** Consumer group and transactional-id prefix. Default: the topology name. */
+  applicationId?: string;
+  guarantee?: ProcessingGuarantee;
+  /** Default 1000 ms at-least-once, 100 ms exactly-once (as Kafka Streams). */
+  commitIntervalMs?: number;
+  /** 'rocksdb' (default) or 'memory' (state rebuilt from the changelog on every start). */
+  storeBackend?: 'rocksdb' | 'memory';
+  replicationFactor?: number;
+  metrics?: RuntimeMetrics;
+  log?: LogFn;
+  instanceId?: string;
+}
+
+interface TaskState {
+  task: Task;
+  backends: Map<string, BytesStore>;
+  checkpoint: Checkpoint;
+  changelogOffsets: Record<string, string>;
+  producer?: TransactionalProducer;
+  txn?: KafkaTransaction;
+}
+
+const HEARTBEAT_EVERY_MS = 2000;
+
+/**
+ * Runs a topology on Kafka: one consumer-group member per instance, one task
+ * per assigned partition (per sub-topology), state restored from changelogs
+ * before a task processes, commits at the configured guarantee.
+ *
+ * Commit protocol (both guarantees): a task's store writes stay in its cache
+ * until commit; then its changelog records (and, at-least-once, outputs already
+ * sent) are made durable, then the local backend is written and the local
+ * checkpoint moved, then the input offsets are committed. Exactly-once puts
+ * outputs, changelog records and input offsets in one Kafka transaction per
+ * task (transactional id `<applicationId>-<taskId>`, so a task's new owner
+ * fences the old one), written only after the transaction committed.
+ */
+export class TopologyRunner {
+  readonly topology: Topology;
+  readonly applicationId: string;
+  readonly instanceId: string;
+  readonly guarantee: ProcessingGuarantee;
+  readonly metrics: RuntimeMetrics;
+  private readonly commitIntervalMs: number;
+  private readonly log: LogFn;
+  private readonly queue = new SerialQueue();
+  private readonly tasks = new Map<string, TaskState>();
+  private readonly partitionCounts = new Map<string, number>();
+  private serdes!: TopologySerdes;
+  private admin?: KafkaAdmin;
+  private consumer?: KafkaConsumer;
+  private producer?: KafkaProducer;
+  private reader?: PartitionReader;
+  private timers: NodeJS.Timeout[] = [];
+  private lastCommit = Date.now();
+  private running = false;
+  private stopping?: Promise<void>;
+  private readonly broadcastPositions = new Map<string, string>();
+  private fatal?: (err: Error) => void;
+  /** Resolves when the runner stops; rejects when it dies. */
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(private readonly options: RunnerOptions) {
+    this.topology = options.topology;
+    this.applicationId = options.applicationId ?? options.topology.name;
+    this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.guarantee = options.guarantee ?? 'at-least-once';
+    if (this.guarantee !== 'at-least-once' && this.guarantee !== 'exactly-once') {
+      throw new ConfigError(`guarantee must be 'at-least-once' or 'exactly-once', got '${String(this.guarantee)}'`);
+    }
+    this.commitIntervalMs = options.commitIntervalMs ?? (this.guarantee === 'exactly-once' ? 100 : 1000);
+    this.metrics = options.metrics ?? new RuntimeMetrics();
+    this.log = options.log ?? (() => undefined);
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.fatal = reject;
+    });
+    this.done.catch(() => undefined);
+    this.metrics.storeEntries.reset();
+  }
+
+  /** Ids of the tasks this instance runs now. */
+  get taskIds(): string[] {
+    return [...this.tasks.keys()];
+  }
+
+  /**
+   * Checks topics, provisions internal ones, registers schemas, joins the
+   * group and starts processing. Resolves once running (tasks are assigned
+   * asynchronously by the group).
+   * @throws TopologyError when input topics are missing or not co-partitioned.
+   */
+  async start(): Promise<void> {
+    const { topology } = this;
+    this.admin = await this.options.kafka.admin();
+    await this.planPartitions(this.admin);
+    await provisionTopics(this.admin, this.internalTopics());
+    this.serdes = new TopologySerdes(topology, this.options.registry);
+    await this.serdes.prepare();
+    this.reader = await this.options.kafka.partitionReader();
+    if (this.guarantee === 'at-least-once') this.producer = await this.options.kafka.producer();
+
+    const sourceTopics = topology.subtopologies.flatMap((s) => s.sourceTopics);
+    const subOf = new Map(topology.subtopologies.flatMap((s) => s.sourceTopics.map((t) => [t, s.index] as const)));
+    this.consumer = await this.options.kafka.consumer({
+      groupId: this.applicationId,
+      readCommitted: true,
+      taskOf: (topic, partition) => taskId(subOf.get(topic) ?? -1, partition),
+      ownedTasks: () => [...this.tasks.keys()],
+    });
+    await this.consumer.subscribe(sourceTopics);
+    this.running = true;
+    await this.consumer.run({
+      onBatch: (batch, ctx) => this.onBatch(batch, ctx),
+      onAssignment: (assigned) => {
+        void this.queue.run(() => this.onAssignment(assigned)).catch((err) => this.die(err));
+      },
+      onCrash: (err) => this.die(err),
+    });
+    for (const spout of topology.broadcastSpouts) void this.readBroadcast(spout).catch((err) => this.die(err));
+    this.timers.push(setInterval(() => void this.queue.run(() => this.tick()).catch((err) => this.die(err)), Math.min(100, this.commitIntervalMs)));
+    this.metrics.storeEntries.reset();
+    this.log('info', 'topology started', { topology: topology.name, instance: this.instanceId, guarantee: this.guarantee });
+  }
+
+  /** Learns partition counts, checks co-partitioning, fixes internal topics' counts. */
+  private async planPartitions(admin: KafkaAdmin): Promise<void> {
+    const { topology } = this;
+    const external = [...topology.spouts.values()].map((s) => s.topic);
+    for (const topic of new Set(external)) {
+      const d = await admin.describeTopic(topic, []);
+      if (!d) {
+        throw new TopologyError(topology.name, `input topic '${topic}' does not exist. Create it first (e.g. \`npx vectors provision\`), with as many partitions as the topics it is joined with.`);
+      }
+      this.partitionCounts.set(topic, d.partitions);
+    }
+    for (const sub of topology.subtopologies) {
+      const counts = sub.sourceTopics.filter((t) => this.partitionCounts.has(t)).map((t) => [t, this.partitionCounts.get(t)!] as const);
+      if (new Set(counts.map(([, n]) => n)).size > 1) {
+        throw new TopologyError(topology.name, `inputs of one sub-topology must be co-partitioned, but ${counts.map(([t, n]) => `'${t}' has ${n}`).join(', ')} partitions`);
+      }
+    }
+    // Repartition topics: one partition for global, else as many as the other inputs of the consumer (or the producer's).
+    for (const rep of topology.repartitions) {
+      let n: number | undefined = rep.partitions === 1 ? 1 : undefined;
+      const sub = topology.subtopologyOfTopic(rep.topic)!;
+      n ??= sub.sourceTopics.map((t) => this.partitionCounts.get(t)).find((x) => x !== undefined);
+      const fromSpout = topology.spouts.get(rep.from);
+      n ??= fromSpout ? this.partitionCounts.get(fromSpout.topic) : undefined;
+      n ??= 1;
+      this.partitionCounts.set(rep.topic, n);
+    }
+  }
+
+  private internalTopics(): TopicSpec[] {
+    const { topology } = this;
+    const rf = this.options.replicationFactor ?? 1;
+    const specs: TopicSpec[] = [{ name: topology.dlqTopic, partitions: 1, replicationFactor: rf }];
+    for (const rep of topology.repartitions) specs.push({ name: rep.topic, partitions: this.partitionCounts.get(rep.topic)!, replicationFactor: rf });
+    for (const sub of topology.subtopologies) {
+      const n = this.partitionCounts.get(sub.sourceTopics[0]!)!;
+      for (const store of sub.stores) {
+        if (!topology.stores.get(store)!.logged) continue;
+        specs.push({ name: topology.changelogTopic(store), partitions: n, replicationFactor: rf, config: { 'cleanup.policy': 'compact' } });
+      }
+    }
+    return specs;
+  }
+
+  private partitionsOf(topic: string): number {
+    const n = this.partitionCounts.get(topic);
+    if (n === undefined) throw new Error(`partition count of '${topic}' unknown`);
+    return n;
+  }
+
+  // --- assignment and restore ------------------------------------------------
+
+  private async onAssignment(assigned: TopicPartition[]): Promise<void> {
+    this.metrics.rebalances.inc({ topology: this.topology.name });
+    const subOf = (topic: string) => this.topology.subtopologyOfTopic(topic)?.index ?? -1;
+    const wanted = new Map<string, { sub: number; partition: number }>();
+    for (const tp of assigned) wanted.set(taskId(subOf(tp.topic), tp.partition), { sub: subOf(tp.topic), partition: tp.partition });
+    for (const [id, state] of this.tasks) {
+      if (!wanted.has(id)) {
+        await this.closeTask(state, false);
+        this.tasks.delete(id);
+      } else {
+        // The group restarts kept partitions from their committed offsets: forget what came after.
+        await this.abandon(state);
+      }
+    }
+    for (const [id, { sub, partition }] of wanted) {
+      if (this.tasks.has(id) || sub < 0) continue;
+      this.tasks.set(id, await this.openTask(sub, partition));
+    }
+    this.metrics.tasks.set({ topology: this.topology.name }, this.tasks.size);
+    this.log('info', 'tasks assigned', { topology: this.topology.name, instance: this.instanceId, tasks: [...this.tasks.keys()] });
+  }
+
+  private async openTask(sub: number, partition: number): Promise<TaskState> {
+    const { topology } = this;
+    const subtopology = topology.subtopologies[sub]!;
+    const id = taskId(sub, partition);
+    const dir = join(this.options.stateDir, this.applicationId, id);
+    const checkpoint = new Checkpoint(dir);
+    // Exactly-once: initialising the task's transactional producer fences a
+    // previous owner and aborts its open transaction, so the changelog's
+    // committed end is final before we restore up to it.
+    const producer = this.guarantee === 'exactly-once' ? await this.options.kafka.transactionalProducer(`${this.applicationId}-${id}`) : undefined;
+    const backends = new Map<string, BytesStore>();
+    const stores = new Map<string, CachedKeyValueStore<unknown, unknown>>();
+    const saved = checkpoint.read();
+    const changelogOffsets: Record<string, string> = {};
+    for (const name of subtopology.stores) {
+      const backend: BytesStore =
+        (this.options.storeBackend ?? 'rocksdb') === 'rocksdb' ? new RocksDBBytesStore(name, join(dir, name)) : new MemoryBytesStore(name);
+      await backend.open();
+      backends.set(name, backend);
+      if (topology.stores.get(name)!.logged) {
+        changelogOffsets[name] = await this.restore(name, partition, backend, saved[name]);
+      }
+      stores.set(name, typedStore(topology, name, backend));
+    }
+    checkpoint.write(changelogOffsets);
+    const task = new Task({
+      topology,
+      sub: subtopology,
+      partition,
+      instanceId: this.instanceId,
+      serdes: this.serdes,
+      stores,
+      partitionsOf: (t) => this.partitionsOf(t),
+      metrics: this.metrics,
+      now: () => Date.now(),
+    });
+    for (const topic of subtopology.sourceTopics) {
+      const committed = (await this.admin!.committedOffsets(this.applicationId, topic)).find((o) => o.partition === partition);
+      if (committed && committed.offset !== '-1') task.setCommittedOffset(topic, committed.offset);
+    }
+    await task.init();
+    const state: TaskState = { task, backends, checkpoint, changelogOffsets, ...(producer ? { producer } : {}) };
+    await this.replayBroadcasts(state);
+    return state;
+  }
+
+  /** Brings `backend` up to the end of its changelog partition; returns the offset reached. */
+  private async restore(store: string, partition: number, backend: BytesStore, fromCheckpoint: string | undefined): Promise<string> {
+    const topic = this.topology.changelogTopic(store);
+    const bounds = (await this.admin!.topicOffsets(topic)).find((o) => o.partition === partition);
+    const low = BigInt(bounds?.low ?? '0');
+    const high = BigInt(bounds?.high ?? '0');
+    let offset: bigint;
+    if (fromCheckpoint === undefined || BigInt(fromCheckpoint) < low || BigInt(fromCheckpoint) > high) {
+      // Nothing trustworthy locally: start from an empty store.
+      await backend.clear();
+      offset = low;
+    } else {
+      offset = BigInt(fromCheckpoint);
+    }
+    const labels = { topology: this.topology.name, store, partition: String(partition) };
+    let idle = 0;
+    for (;;) {
+      const res = await this.reader!.fetch({ topic, partition }, offset.toString(), 0);
+      const ops: WriteOp[] = res.records.map((r) => ({ key: r.key ?? Buffer.alloc(0), value: r.value }));
+      if (ops.length) {
+        await backend.write(ops);
+        this.metrics.restoreRecords.inc({ topology: this.topology.name, store }, ops.length);
+      }
+      const next = BigInt(res.nextOffset);
+      const end = BigInt(res.lastStableOffset);
+      this.metrics.restoreRemaining.set(labels, Number(end > next ? end - next : 0n));
+      idle = next === offset ? idle + 1 : 0;
+      offset = next;
+      if (offset >= end) break;
+      if (idle > 50) {
+        this.log('warn', 'changelog restore made no progress; continuing from where it stopped', { topic, partition, offset: offset.toString(), end: end.toString() });
+        break;
+      }
+    }
+    this.metrics.restoreRemaining.set(labels, 0);
+    return offset.toString();
+  }
+
+  private async closeTask(state: TaskState, commitFirst: boolean): Promise<void> {
+    if (commitFirst) {
+      try {
+        await this.commitTask(state);
+      } catch (err) {
+        this.log('warn', 'commit on close failed; uncommitted work will be reprocessed', { task: state.task.id, error: String(err) });
+      }
+    } else {
+      await this.abandon(state);
+    }
+    await state.task.close();
+    for (const b of state.backends.values()) await b.close();
+    await state.producer?.close().catch(() => undefined);
+  }
+
+  /** Drops uncommitted work of a task (aborting its open transaction). */
+  private async abandon(state: TaskState): Promise<void> {
+    state.task.abandonUncommitted();
+    if (state.txn) {
+      const txn = state.txn;
+      delete state.txn;
+      await txn.abort().catch(() => undefined);
+    }
+  }
+
+  // --- broadcast inputs --------------------------------------------------------
+
+  private async readBroadcast(spoutName: string): Promise<void> {
+    const spout = this.topology.spouts.get(spoutName)!;
+    const offsets = await this.admin!.topicOffsets(spout.topic);
+    for (const o of offsets) this.broadcastPositions.set(`${spout.topic}:${o.partition}`, o.low);
+    while (this.running) {
+      let got = 0;
+      for (const o of offsets) {
+        const key = `${spout.topic}:${o.partition}`;
+        const res = await this.reader!.fetch({ topic: spout.topic, partition: o.partition }, this.broadcastPositions.get(key)!, 200);
+        got += res.records.length;
+        if (res.records.length) {
+          await this.queue.run(async () => {
+            for (const state of this.tasks.values()) for (const r of res.records) await state.task.processBroadcast(spoutName, r);
+            this.broadcastPositions.set(key, res.nextOffset);
+            await this.flushOutputs();
+          });
+        } else {
+          this.broadcastPositions.set(key, res.nextOffset);
+        }
+      }
+      if (got === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** A new task sees the broadcast history the instance has already read. */
+  private async replayBroadcasts(state: TaskState): Promise<void> {
+    for (const spoutName of this.topology.broadcastSpouts) {
+      const spout = this.topology.spouts.get(spoutName)!;
+      const offsets = await this.admin!.topicOffsets(spout.topic);
+      for (const o of offsets) {
+        const until = BigInt(this.broadcastPositions.get(`${spout.topic}:${o.partition}`) ?? o.low);
+        let offset = BigInt(o.low);
+        while (offset < until) {
+          const res = await this.reader!.fetch({ topic: spout.topic, partition: o.partition }, offset.toString(), 0);
+          for (const r of res.records) if (BigInt(r.offset) < until) await state.task.processBroadcast(spoutName, r);
+          if (BigInt(res.nextOffset) === offset) break;
+          offset = BigInt(res.nextOffset);
+        }
+      }
+    }
+  }
+
+  // --- processing ----------------------------------------------------------------
+
+  private async onBatch(batch: RecordBatch, ctx: BatchContext): Promise<void> {
+    const work = this.queue.run(async () => {
+      if (!ctx.isRunning() || ctx.isStale()) return;
+      const sub = this.topology.subtopologyOfTopic(batch.topic);
+      const state = sub ? this.tasks.get(taskId(sub.index, batch.partition)) : undefined;
+      if (!state) return;
+      for (const record of batch.records) await state.task.process(record);
+      const last = batch.records[batch.records.length - 1];
+      if (last) {
+        const lag = BigInt(batch.highWatermark) - BigInt(last.offset) - 1n;
+        this.metrics.consumerLag.set({ topology: this.topology.name, topic: batch.topic, partition: String(batch.partition) }, Number(lag < 0n ? 0n : lag));
+      }
+      await this.flushOutputs();
+      if (state.task.wantsCommit || Date.now() - this.lastCommit >= this.commitIntervalMs) await this.commitAll();
+    });
+    // Keep the group membership alive while waiting behind a long restore.
+    const beat = setInterval(() => void ctx.heartbeat().catch(() => undefined), HEARTBEAT_EVERY_MS);
+    try {
+      await work;
+    } catch (err) {
+      this.die(err);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /** Sends buffered outputs: right away at-least-once, into the open transaction exactly-once. */
+  private async flushOutputs(): Promise<void> {
+    for (const state of this.tasks.values()) {
+      if (!state.task.hasOutputs) continue;
+      const records = state.task.drainOutputs();
+      if (this.guarantee === 'at-least-once') await this.producer!.send(records);
+      else {
+        const txn = await this.txnOf(state);
+        await txn.send(records);
+      }
+    }
+  }
+
+  private async txnOf(state: TaskState): Promise<KafkaTransaction> {
+    if (!state.txn) state.txn = await state.producer!.begin();
+    return state.txn;
+  }
+
+  private async tick(): Promise<void> {
+    if (!this.running) return;
+    const now = Date.now();
+    for (const state of this.tasks.values()) await state.task.punctuate('wall-clock', now);
+    await this.flushOutputs();
+    if (now - this.lastCommit >= this.commitIntervalMs) await this.commitAll();
+  }
+
+  /** Commits every task. Runs inside the queue. */
+  private async commitAll(): Promise<void> {
+    const started = performance.now();
+    this.lastCommit = Date.now();
+    if (this.guarantee === 'at-least-once') {
+      const prepared = [...this.tasks.values()].map((state) => ({ state, p: state.task.prepareCommit() }));
+      const records = prepared.flatMap(({ p }) => p.changelog);
+      const produced = await this.producer!.send(records);
+      for (const { state, p } of prepared) await this.afterDurable(state, p, produced);
+      const offsets = prepared.flatMap(({ p }) => p.offsets);
+      await this.consumer!.commit(offsets);
+    } else {
+      for (const state of [...this.tasks.values()]) await this.commitTaskGuarded(state);
+    }
+    reportCacheStats(this.metrics, this.topology.name, [...this.tasks.values()].flatMap((s) => [...s.task.stores.values()]));
+    this.metrics.commits.inc({ topology: this.topology.name, guarantee: this.guarantee });
+    this.metrics.commitLatency.observe({ topology: this.topology.name, guarantee: this.guarantee }, (performance.now() - started) / 1000);
+  }
+
+  private async commitTaskGuarded(state: TaskState): Promise<void> {
+    try {
+      await this.commitTask(state);
+    } catch (err) {
+      const fenced = /fenced|epoch|INVALID_PRODUCER|PRODUCER_FENCED/i.test(String((err as Error).message));
+      this.log(fenced ? 'warn' : 'error', 'transaction failed; dropping uncommitted work of the task', { task: state.task.id, error: String((err as Error).message) });
+      await this.abandon(state);
+      if (fenced) {
+        // Another instance owns this task now; the group will take it from us.
+        await this.closeTask(state, false).catch(() => undefined);
+        this.tasks.delete(state.task.id);
+      } else {
+        // Rewind the inputs to the committed offsets and reprocess.
+        for (const topic of state.task.sub.sourceTopics) {
+          const committed = (await this.admin!.committedOffsets(this.applicationId, topic)).find((o) => o.partition === state.task.partition);
+          this.consumer!.seek({ topic, partition: state.task.partition, offset: committed && committed.offset !== '-1' ? committed.offset : '0' });
+        }
+      }
+    }
+  }
+
+  /** Exactly-once commit of one task (at-least-once commits all tasks together in commitAll). */
+  private async commitTask(state: TaskState): Promise<void> {
+    if (this.guarantee === 'at-least-once') {
+      const p = state.task.prepareCommit();
+      await this.producer!.send(state.task.drainOutputs());
+      const produced = await this.producer!.send(p.changelog);
+      await this.afterDurable(state, p, produced);
+      await this.consumer!.commit(p.offsets);
+      return;
+    }
+    const outputs = state.task.drainOutputs();
+    const p = state.task.prepareCommit();
+    if (!state.txn && outputs.length === 0 && p.changelog.length === 0 && p.offsets.length === 0) return;
+    const txn = await this.txnOf(state);
+    await txn.send(outputs);
+    const produced = await txn.send(p.changelog);
+    if (p.offsets.length) await txn.sendOffsets(this.applicationId, p.offsets);
+    await txn.commit();
+    delete state.txn;
+    await this.afterDurable(state, p, produced);
+  }
+
+  /** Changelog records are durable: write the backends and move the checkpoint. */
+  private async afterDurable(state: TaskState, p: ReturnType<Task['prepareCommit']>, produced: ProducedOffset[]): Promise<void> {
+    await state.task.completeCommit(p);
+    let moved = false;
+    for (const name of state.task.sub.stores) {
+      const topic = this.topology.changelogTopic(name);
+      const o = produced.find((x) => x.topic === topic && x.partition === state.task.partition);
+      if (o) {
+        state.changelogOffsets[name] = (BigInt(o.lastOffset) + 1n).toString();
+        moved = true;
+      }
+    }
+    if (moved) state.checkpoint.write(state.changelogOffsets);
+  }
+
+  // --- queries and lifecycle -------------------------------------------------------
+
+  /**
+   * A read-only view of a store over the tasks of this instance. Reads see
+   * committed and not yet committed writes of the local tasks.
+   */
+  store<K, V>(name: string): ReadOnlyKeyValueStore<K, V> {
+    if (!this.topology.stores.has(name)) throw new TopologyError(this.topology.name, `no store '${name}'`);
+    const stores = () => [...this.tasks.values()].map((s) => s.task.stores.get(name)).filter((s): s is CachedKeyValueStore<unknown, unknown> => s !== undefined);
+    return {
+      name,
+      get: async (key: K) => {
+        for (const s of stores()) {
+          const v = await s.get(key);
+          if (v !== undefined) return v as V;
+        }
+        return undefined;
+      },
+      range: async function* (options) {
+        for (const s of stores()) yield* s.range(options as never) as AsyncIterable<[K, V]>;
+      },
+      approximateCount: async () => {
+        let n = 0;
+        for (const s of stores()) n += await s.approximateCount();
+        return n;
+      },
+    };
+  }
+
+  /** The local task holding `partition` of sub-topology `sub`, if any. */
+  hasTask(sub: number, partition: number): boolean {
+    return this.tasks.has(taskId(sub, partition));
+  }
+
+  private die(err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (!this.running) return;
+    this.log('error', 'topology runner failed', { topology: this.topology.name, error: e.message, code: (e as VectorsError).code });
+    void this.stop().finally(() => this.fatal?.(e));
+  }
+
+  /**
+   * Graceful stop: finish the batch in progress, commit, close tasks and
+   * stores, leave the group. Idempotent.
+   */
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.stopping = (async () => {
+      this.running = false;
+      for (const t of this.timers) clearInterval(t);
+      this.timers = [];
+      await this.queue.run(async () => {
+        if (this.guarantee === 'at-least-once') {
+          await this.flushOutputs().catch(() => undefined);
+          await this.commitAll().catch((err) => this.log('warn', 'final commit failed', { error: String(err) }));
+        }
+        for (const state of this.tasks.values()) await this.closeTask(state, this.guarantee === 'exactly-once');
+        this.tasks.clear();
+      });
+      await this.consumer?.close().catch(() => undefined);
+      await this.producer?.close().catch(() => undefined);
+      await this.reader?.close().catch(() => undefined);
+      await this.admin?.close().catch(() => undefined);
+      this.log('info', 'topology stopped', { topology: this.topology.name, instance: this.instanceId });
+      this.resolveDone();
+    })();
+    return this.stopping;
+  }
+}
+
+export type { IncomingRecord, OutgoingRecord };
