@@ -14,6 +14,7 @@ export const ErrorCodes = {
   WIRE_FORMAT: 'VEC_ERR_WIRE_FORMAT',
   AVRO_DECODE: 'VEC_ERR_AVRO_DECODE',
   TOPOLOGY_INVALID: 'VEC_ERR_TOPOLOGY_INVALID',
+  RECORD_INVALID: 'VEC_ERR_RECORD_INVALID',
   STORE_CLOSED: 'VEC_ERR_STORE_CLOSED',
   STORE_TRANSACTION_FAILED: 'VEC_ERR_STORE_TRANSACTION_FAILED',
   KAFKA: 'VEC_ERR_KAFKA',
@@ -134,6 +135,13 @@ export class AvroDecodeError extends VectorsError {
 export class TopologyError extends VectorsError {
   constructor(topology: string, detail: string) {
     super(ErrorCodes.TOPOLOGY_INVALID, `topology '${topology}' is invalid: ${detail}`);
+  }
+}
+
+/** A decoded input record failed its spout's validation. */
+export class RecordValidationError extends VectorsError {
+  constructor(topic: string, detail: string) {
+    super(ErrorCodes.RECORD_INVALID, `record of topic '${topic}' is invalid: ${detail}`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { TopologyError, VectorsError } from '../errors';
+import { RecordValidationError, TopologyError, VectorsError } from '../errors';
 import { deadLetter, errorCodeOf } from './dlq';
 import type { IncomingRecord, OutgoingRecord, TopicPartitionOffset } from './kafka/client';
 import type { RuntimeMetrics } from './metrics/runtime-metrics';
@@ -171,6 +171,8 @@ export class Task {
       try {
         key = await this.decode(serdes.key, record.key);
         value = await this.decode(serdes.value, record.value);
+        const problem = spout?.validate?.(key, value);
+        if (problem !== undefined) throw new RecordValidationError(record.topic, problem);
       } catch (err) {
         this.toDlq(spout?.name ?? `${rep!.to}(repartition)`, record, err);
         return;

@@ -254,8 +254,13 @@ class KafkajsConsumer implements KafkaConsumer {
 const KafkajsCluster = require('kafkajs/src/cluster');
 const KafkajsBatch = require('kafkajs/src/consumer/batch');
 const { createLogger } = require('kafkajs/src/loggers');
+const LoggerConsole = require('kafkajs/src/loggers/console');
 const defaultSocketFactory = require('kafkajs/src/network/socketFactory');
 /* eslint-enable @typescript-eslint/no-require-imports */
+
+// Idempotence needs unbounded retries (a bounded count may reorder or duplicate
+// on retry); the backoff stays bounded, and shutdown has its own deadline.
+const IDEMPOTENT_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 };
 
 const READ_COMMITTED = 1;
 const READ_UNCOMMITTED = 0;
@@ -475,6 +480,7 @@ export class KafkajsClient implements KafkaClient {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
+      retry: IDEMPOTENT_RETRY,
     });
     try {
       await producer.connect();
@@ -491,6 +497,7 @@ export class KafkajsClient implements KafkaClient {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
+      retry: IDEMPOTENT_RETRY,
     });
     try {
       await producer.connect();
@@ -523,7 +530,7 @@ export class KafkajsClient implements KafkaClient {
   async partitionReader(options: { readUncommitted?: boolean; maxBytes?: number } = {}): Promise<PartitionReader> {
     const isolationLevel = options.readUncommitted ? READ_UNCOMMITTED : READ_COMMITTED;
     const cluster = new KafkajsCluster({
-      logger: createLogger({ level: LEVELS[this.options.logLevel ?? 'error'] }),
+      logger: createLogger({ level: LEVELS[this.options.logLevel ?? 'error'], logCreator: LoggerConsole }),
       socketFactory: defaultSocketFactory(),
       brokers: this.options.brokers,
       clientId: `${this.options.clientId}-reader`,

@@ -14,6 +14,11 @@ export interface SpoutOptions<K, V> {
   value: SerdeSpec<V>;
   /** The value field the Kafka key carries (e.g. 'userId'); makes `fields(that)` groupings free. */
   keyedBy?: string;
+  /**
+   * Checks a decoded record before any bolt sees it; returns what is wrong,
+   * or undefined when it is fine. Invalid records go to the dead-letter topic.
+   */
+  validate?: (key: K, value: V) => string | undefined;
 }
 
 export interface StreamOptions {
@@ -62,6 +67,7 @@ export interface SpoutDef {
   key: SerdeSpec<unknown>;
   value: SerdeSpec<unknown>;
   keyedBy: string | undefined;
+  validate: ((key: unknown, value: unknown) => string | undefined) | undefined;
 }
 export interface BoltDef {
   name: string;
@@ -174,6 +180,7 @@ export class TopologyBuilder {
       key: (options.key ?? StringSerde) as SerdeSpec<unknown>,
       value: options.value as SerdeSpec<unknown>,
       keyedBy: options.keyedBy,
+      validate: options.validate as SpoutDef['validate'],
     });
     return this;
   }

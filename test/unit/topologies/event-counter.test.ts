@@ -34,4 +34,18 @@ describe('event-counter topology (test driver)', () => {
     expect(dead[0]!.headers[DlqHeaders.component]).toBe('events');
     expect(await driver.store<string, number>('counts').get('a')).toBe(2);
   });
+
+  it.each([
+    ['an empty id (validation)', 'a', ev('', 'a'), ErrorCodes.RECORD_INVALID, /field id is empty/],
+    ['a key that differs from the Kafka key (processing throws)', 'b', ev('x', 'a'), 'VEC_ERR_PROCESSING', /published under key 'b'/],
+  ])('dead-letters %s without counting it', async (_label, key, value, code, message) => {
+    driver = await TopologyTestDriver.create(eventCounter());
+    await driver.pipe('events', key, value);
+    const dead = driver.readDeadLetters();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.headers[DlqHeaders.errorCode]).toBe(code);
+    expect(dead[0]!.headers[DlqHeaders.errorMessage]).toMatch(message);
+    expect(driver.readOutput('event-counts')).toEqual([]);
+    expect(await driver.store<string, number>('counts').approximateCount()).toBe(0);
+  });
 });

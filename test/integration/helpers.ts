@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import type { IncomingRecord, KafkaAdmin, KafkaClient, TopicSpec } from '../../src/runtime/kafka/client';
+import { KafkajsClient } from '../../src/runtime/kafka/kafkajs-client';
+import { ConfluentSchemaRegistry } from '../../src/runtime/serde/confluent-registry';
+
+export const ROOT = join(__dirname, '..', '..');
+
+/** Where the real stack is; set by scripts/test.sh (or `eval "$(scripts/stack.sh env)"`). */
+export function stackEnv(): { brokers: string[]; registryUrl: string } {
+  const brokers = process.env.KAFKA_BROKERS;
+  const registryUrl = process.env.SCHEMA_REGISTRY_URL;
+  if (!brokers || !registryUrl) {
+    throw new Error('integration tests need the local stack: run `npm test`, or `npm run stack:up` and `eval "$(bash scripts/stack.sh env)"` first');
+  }
+  return { brokers: brokers.split(','), registryUrl };
+}
+
+export function kafkaClient(clientId = 'it'): KafkaClient {
+  return new KafkajsClient({ brokers: stackEnv().brokers, clientId, logLevel: 'nothing' });
+}
+
+export function registry(): ConfluentSchemaRegistry {
+  return new ConfluentSchemaRegistry(stackEnv().registryUrl);
+}
+
+/** A topic name no other test or run uses. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export async function createTopics(admin: KafkaAdmin, specs: TopicSpec[]): Promise<void> {
+  await admin.createTopics(specs);
+}
+
+/** Reads every committed record of a topic (all partitions) up to its current end. */
+export async function readAll(client: KafkaClient, admin: KafkaAdmin, topic: string): Promise<IncomingRecord[]> {
+  const reader = await client.partitionReader();
+  const out: IncomingRecord[] = [];
+  try {
+    for (const p of await admin.topicOffsets(topic)) {
+      let offset = BigInt(p.low);
+      const end = BigInt(p.high);
+      while (offset < end) {
+        const res = await reader.fetch({ topic, partition: p.partition }, offset.toString(), 0);
+        out.push(...res.records.filter((r) => BigInt(r.offset) < end));
+        const next = BigInt(res.nextOffset);
+        if (next === offset) break; // nothing more is readable (e.g. an open transaction)
+        offset = next;
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+  return out;
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string, everyMs = 250): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Runs a command, resolving with its stdout (rejecting with stderr on a non-zero exit). */
+export function run(cmd: string, args: string[], options: { timeoutMs?: number } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => err.push(d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
+      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString('utf8').slice(-2000)}`));
+    });
+  });
+}
+
+/** Parses Kafka's ConsoleConsumer BytesDeserializer output line back into bytes (`\xHH` escapes). */
+export function unescapeConsoleBytes(line: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < line.length; i++) {
+    if (line[i] === '\\' && line[i + 1] === 'x') {
+      bytes.push(parseInt(line.slice(i + 2, i + 4), 16));
+      i += 3;
+    } else bytes.push(line.charCodeAt(i));
+  }
+  return Buffer.from(bytes);
+}
