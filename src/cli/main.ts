@@ -58,6 +58,7 @@ async function runTopology(args: ParsedArgs): Promise<void> {
     storeBackend: store,
     ...(interval ? { commitIntervalMs: intSetting(args, 'commit-interval-ms', 'VECTORS_COMMIT_INTERVAL_MS', 1000) } : {}),
     ...(setting(args, 'application-id', 'VECTORS_APPLICATION_ID') ? { applicationId: setting(args, 'application-id', 'VECTORS_APPLICATION_ID')! } : {}),
+    sessionTimeoutMs: intSetting(args, 'session-timeout-ms', 'VECTORS_SESSION_TIMEOUT_MS', 30_000),
     log: logLine,
   });
   let signalled = false;
@@ -83,7 +84,7 @@ const USAGE = `usage: vectors <command> [options]
   provision [--partitions N]           create core topics and register schemas (idempotent)
   run <topology> [--opt key=value]     run a topology instance (${Object.keys(topologies).join(', ')})
 options: --brokers, --registry, --state-dir, --guarantee at-least-once|exactly-once, --store rocksdb|memory,
-         --application-id, --commit-interval-ms (or KAFKA_BROKERS, SCHEMA_REGISTRY_URL, VECTORS_*)`;
+         --application-id, --commit-interval-ms, --session-timeout-ms (or KAFKA_BROKERS, SCHEMA_REGISTRY_URL, VECTORS_*)`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);

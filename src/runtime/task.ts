@@ -395,9 +395,10 @@ export class Task {
     for (const [t, o] of this.committedOffsets) this.nextOffsets.set(t, o);
   }
 
-  /** Records the committed position of an input (known at assignment). */
-  setCommittedOffset(topic: string, offset: string): void {
+  /** Records the committed position of an input; processing resumes there. */
+  resetPosition(topic: string, offset: string): void {
     this.committedOffsets.set(topic, offset);
+    this.nextOffsets.set(topic, offset);
   }
 
   async close(): Promise<void> {

@@ -137,8 +137,12 @@ export interface BatchContext {
 }
 
 export interface ConsumerHandlers {
-  /** Called with one partition's batch; resolve only when the records are processed. */
-  onBatch(batch: RecordBatch, ctx: BatchContext): Promise<void>;
+  /**
+   * Called with one partition's batch; resolve only when the records are
+   * processed. Resolve `false` for a batch that was not processed (stale after
+   * a seek, or no longer owned): the consumer then does not move past it.
+   */
+  onBatch(batch: RecordBatch, ctx: BatchContext): Promise<boolean>;
   /** Called after every group join with this member's full assignment. */
   onAssignment?(assigned: TopicPartition[]): Promise<void> | void;
   /** Called when the consumer crashed and will not restart by itself. */

@@ -211,12 +211,12 @@ class KafkajsConsumer implements KafkaConsumer {
           headers: (m.headers ?? {}) as Record<string, Buffer | undefined>,
           timestamp: Number(m.timestamp),
         }));
-        await handlers.onBatch(
+        const processed = await handlers.onBatch(
           { topic: batch.topic, partition: batch.partition, records, highWatermark: batch.highWatermark },
           { heartbeat, isRunning, isStale },
         );
         const last = records[records.length - 1];
-        if (last) resolveOffset(last.offset);
+        if (processed && last) resolveOffset(last.offset);
       },
     });
   }

@@ -51,6 +51,8 @@ export interface RunnerOptions {
   /** 'rocksdb' (default) or 'memory' (state rebuilt from the changelog on every start). */
   storeBackend?: 'rocksdb' | 'memory';
   replicationFactor?: number;
+  /** Group session timeout: how long a dead instance keeps its tasks. Default 30000 ms (broker minimum 6000). */
+  sessionTimeoutMs?: number;
   metrics?: RuntimeMetrics;
   log?: LogFn;
   instanceId?: string;
@@ -151,6 +153,8 @@ export class TopologyRunner {
     this.consumer = await this.options.kafka.consumer({
       groupId: this.applicationId,
       readCommitted: true,
+      sessionTimeoutMs: this.options.sessionTimeoutMs ?? 30_000,
+      heartbeatIntervalMs: Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 6)),
       taskOf: (topic, partition) => taskId(subOf.get(topic) ?? -1, partition),
       ownedTasks: () => [...this.tasks.keys()],
     });
@@ -239,6 +243,7 @@ export class TopologyRunner {
       if (this.tasks.has(id) || sub < 0) continue;
       this.tasks.set(id, await this.openTask(sub, partition));
     }
+    await this.rewindToCommitted();
     this.metrics.tasks.set({ topology: this.topology.name }, this.tasks.size);
     this.log('info', 'tasks assigned', { topology: this.topology.name, instance: this.instanceId, tasks: [...this.tasks.keys()] });
   }
@@ -279,14 +284,32 @@ export class TopologyRunner {
       metrics: this.metrics,
       now: () => Date.now(),
     });
-    for (const topic of subtopology.sourceTopics) {
-      const committed = (await this.admin!.committedOffsets(this.applicationId, topic)).find((o) => o.partition === partition);
-      if (committed && committed.offset !== '-1') task.setCommittedOffset(topic, committed.offset);
-    }
     await task.init();
     const state: TaskState = { task, backends, checkpoint, changelogOffsets, ...(producer ? { producer } : {}) };
     await this.replayBroadcasts(state);
     return state;
+  }
+
+  /**
+   * Starts every task's inputs at the group's committed offsets, read now.
+   * The consumer fetched committed offsets when it joined, but a commit may
+   * have landed since: our own (exactly-once commits are not fenced by the
+   * group generation) or, for a task that moved here, the previous owner's
+   * last transaction, which our producer's initialisation waited for. Starting
+   * from the stale position would process those records twice.
+   */
+  private async rewindToCommitted(): Promise<void> {
+    const topics = new Set([...this.tasks.values()].flatMap((s) => s.task.sub.sourceTopics));
+    for (const topic of topics) {
+      const committed = await this.admin!.committedOffsets(this.applicationId, topic);
+      for (const state of this.tasks.values()) {
+        if (!state.task.sub.sourceTopics.includes(topic)) continue;
+        const c = committed.find((o) => o.partition === state.task.partition);
+        if (!c || c.offset === '-1') continue;
+        state.task.resetPosition(topic, c.offset);
+        this.consumer!.seek({ topic, partition: state.task.partition, offset: c.offset });
+      }
+    }
   }
 
   /** Brings `backend` up to the end of its changelog partition; returns the offset reached. */
@@ -398,12 +421,12 @@ export class TopologyRunner {
 
   // --- processing ----------------------------------------------------------------
 
-  private async onBatch(batch: RecordBatch, ctx: BatchContext): Promise<void> {
+  private async onBatch(batch: RecordBatch, ctx: BatchContext): Promise<boolean> {
     const work = this.queue.run(async () => {
-      if (!ctx.isRunning() || ctx.isStale()) return;
+      if (!ctx.isRunning() || ctx.isStale()) return false;
       const sub = this.topology.subtopologyOfTopic(batch.topic);
       const state = sub ? this.tasks.get(taskId(sub.index, batch.partition)) : undefined;
-      if (!state) return;
+      if (!state) return false;
       for (const record of batch.records) await state.task.process(record);
       const last = batch.records[batch.records.length - 1];
       if (last) {
@@ -412,13 +435,15 @@ export class TopologyRunner {
       }
       await this.flushOutputs();
       if (state.task.wantsCommit || Date.now() - this.lastCommit >= this.commitIntervalMs) await this.commitAll();
+      return true;
     });
     // Keep the group membership alive while waiting behind a long restore.
     const beat = setInterval(() => void ctx.heartbeat().catch(() => undefined), HEARTBEAT_EVERY_MS);
     try {
-      await work;
+      return await work;
     } catch (err) {
       this.die(err);
+      return false;
     } finally {
       clearInterval(beat);
     }
