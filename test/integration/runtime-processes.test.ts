@@ -110,14 +110,16 @@ describe.each([
     const a = startWorker(s, 'a', guarantee);
     const b = startWorker(s, 'b', guarantee);
     await Promise.all([a.waitForLog(/"running"/, 60_000), b.waitForLog(/"running"/, 60_000)]);
-    await produce(s, 80_000);
-    // Kill while work is in flight, then bring the same instance (same state directory) back.
-    await waitFor(async () => (await admin.committedOffsets(s.app, s.input)).some((c) => Number(c.offset) > 1000), 60_000, 'first commits');
+    // Events keep flowing (in small batches) while one instance dies and comes back.
+    const producing = produce(s, 200_000, 500);
+    const committedTotal = async () => (await admin.committedOffsets(s.app, s.input)).reduce((n, c) => n + Math.max(0, Number(c.offset)), 0);
+    await waitFor(async () => (await committedTotal()) > 30_000, 120_000, 'first 30,000 events committed');
     expect(await a.kill9()).toBeNull();
-    await produce(s, 60_000);
-    const a2 = startWorker(s, 'a', guarantee);
+    const atKill = await committedTotal();
+    expect(atKill).toBeLessThan(200_000); // killed mid-stream, not after the fact
+    const a2 = startWorker(s, 'a', guarantee); // same state directory
     await a2.waitForLog(/"running"/, 60_000);
-    await produce(s, 60_000);
+    await producing;
     expect(s.produced).toBe(200_000);
     await drained(s, 240_000);
     expect(await a2.stop()).toBe(0);

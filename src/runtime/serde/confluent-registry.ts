@@ -19,7 +19,14 @@ export class ConfluentSchemaRegistry implements SchemaRegistry {
 
   /** @param url base URL, e.g. `http://127.0.0.1:8081/apis/ccompat/v7` */
   constructor(readonly url: string) {
-    this.client = new SchemaRegistryClient({ baseURLs: [url], maxRetries: 2, retriesWaitMs: 200, retriesMaxWaitMs: 2000 });
+    this.client = new SchemaRegistryClient({
+      baseURLs: [url],
+      maxRetries: 2,
+      retriesWaitMs: 200,
+      retriesMaxWaitMs: 2000,
+      // A request that gets no answer must fail, not hang (seen with Apicurio on paths it lacks).
+      createAxiosDefaults: { timeout: 10_000 },
+    });
   }
 
   async register(subject: string, schema: string): Promise<number> {
