@@ -64,9 +64,24 @@ export class Task {
   private pending: Pending[] = [];
   private current: IncomingRecord | undefined;
   commitRequested = false;
+  // Counted locally and added to the Prometheus counters once per batch
+  // (flushMetrics): a labelled counter increment per record is measurable.
+  private readonly inCounts = new Map<string, number>();
+  private readonly outCounts = new Map<string, number>();
+  private readonly latency: { observe(v: number): void };
 
   constructor(private readonly o: TaskOptions) {
     this.id = taskId(o.sub.index, o.partition);
+    this.latency = o.metrics.processLatency.labels({ topology: o.topology.name });
+  }
+
+  /** Adds the records counted since the last call to the runtime metrics. */
+  flushMetrics(): void {
+    const topology = this.o.topology.name;
+    for (const [component, n] of this.inCounts) this.o.metrics.recordsIn.inc({ topology, component }, n);
+    for (const [sink, n] of this.outCounts) this.o.metrics.recordsOut.inc({ topology, sink }, n);
+    this.inCounts.clear();
+    this.outCounts.clear();
   }
 
   get partition(): number {
@@ -177,7 +192,8 @@ export class Task {
         this.toDlq(spout?.name ?? `${rep!.to}(repartition)`, record, err);
         return;
       }
-      this.o.metrics.recordsIn.inc({ topology: topology.name, component: spout?.name ?? rep!.to });
+      const counted = spout?.name ?? rep!.to;
+      this.inCounts.set(counted, (this.inCounts.get(counted) ?? 0) + 1);
       const streamRecord: StreamRecord = {
         key,
         value,
@@ -197,7 +213,7 @@ export class Task {
     } finally {
       this.current = undefined;
       this.nextOffsets.set(record.topic, (BigInt(record.offset) + 1n).toString());
-      this.o.metrics.processLatency.observe({ topology: topology.name }, (performance.now() - started) / 1000);
+      this.latency.observe((performance.now() - started) / 1000);
     }
   }
 
@@ -274,7 +290,7 @@ export class Task {
   private async deliverToBolt(name: string, record: StreamRecord): Promise<void> {
     const entry = this.bolts.get(name);
     if (!entry) return;
-    if (record.source.component !== name) this.o.metrics.recordsIn.inc({ topology: this.o.topology.name, component: name });
+    if (record.source.component !== name) this.inCounts.set(name, (this.inCounts.get(name) ?? 0) + 1);
     try {
       await entry.bolt.process(record, entry.ctx);
     } catch (err) {
@@ -295,7 +311,7 @@ export class Task {
     }
     const headers = Object.fromEntries(Object.entries(record.headers).filter((kv): kv is [string, Buffer] => kv[1] !== undefined));
     this.outputs.push({ topic: sink.topic, key, value, timestamp: record.timestamp, headers });
-    this.o.metrics.recordsOut.inc({ topology: this.o.topology.name, sink: sinkName });
+    this.outCounts.set(sinkName, (this.outCounts.get(sinkName) ?? 0) + 1);
   }
 
   private toRepartition(rep: RepartitionDef, record: StreamRecord): void {

@@ -104,13 +104,27 @@ function producedOffsets(records: OutgoingRecord[], metadata: RecordMetadata[]):
   return out;
 }
 
+// kafkajs encodes a request in a buffer that grows by copying: sending 16k
+// records in one request runs at ~9k records/s, 1-2k per request at ~60k/s.
+const MAX_RECORDS_PER_REQUEST = 1000;
+
+/** Sends in requests of at most MAX_RECORDS_PER_REQUEST records, in order; merges the offsets. */
+async function sendChunked(records: OutgoingRecord[], sendOne: (chunk: OutgoingRecord[]) => Promise<RecordMetadata[]>): Promise<ProducedOffset[]> {
+  const last = new Map<string, ProducedOffset>();
+  for (let i = 0; i < records.length; i += MAX_RECORDS_PER_REQUEST) {
+    const chunk = records.slice(i, i + MAX_RECORDS_PER_REQUEST);
+    for (const o of producedOffsets(chunk, await sendOne(chunk))) last.set(`${o.topic}\u0000${o.partition}`, o);
+  }
+  return [...last.values()];
+}
+
 class KafkajsProducer implements KafkaProducer {
   constructor(private readonly producer: Producer) {}
 
   async send(records: OutgoingRecord[]): Promise<ProducedOffset[]> {
     if (records.length === 0) return [];
     try {
-      return producedOffsets(records, await this.producer.sendBatch({ topicMessages: byTopic(records), acks: -1 }));
+      return await sendChunked(records, (chunk) => this.producer.sendBatch({ topicMessages: byTopic(chunk), acks: -1 }));
     } catch (err) {
       throw wrap('produce', err);
     }
@@ -139,7 +153,7 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
       async send(records) {
         if (records.length === 0) return [];
         try {
-          return producedOffsets(records, await txn.sendBatch({ topicMessages: byTopic(records), acks: -1 }));
+          return await sendChunked(records, (chunk) => txn.sendBatch({ topicMessages: byTopic(chunk), acks: -1 }));
         } catch (err) {
           throw wrap(`transactional produce (${id})`, err);
         }

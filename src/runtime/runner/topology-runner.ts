@@ -452,6 +452,7 @@ export class TopologyRunner {
   /** Sends buffered outputs: right away at-least-once, into the open transaction exactly-once. */
   private async flushOutputs(): Promise<void> {
     for (const state of this.tasks.values()) {
+      state.task.flushMetrics();
       if (!state.task.hasOutputs) continue;
       const records = state.task.drainOutputs();
       if (this.guarantee === 'at-least-once') await this.producer!.send(records);

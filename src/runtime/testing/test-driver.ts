@@ -150,6 +150,7 @@ export class TopologyTestDriver {
     for (;;) {
       const internal: OutgoingRecord[] = [];
       for (const t of this.tasks.values()) {
+        t.flushMetrics();
         for (const r of t.drainOutputs()) {
           if (this.topology.subtopologyOfTopic(r.topic)) internal.push(r);
           else (this.outputs.get(r.topic) ?? this.outputs.set(r.topic, []).get(r.topic)!).push(r);

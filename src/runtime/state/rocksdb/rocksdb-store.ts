@@ -1,22 +1,38 @@
 import { mkdirSync, rmSync } from 'node:fs';
-import RocksDB from 'rocksdb-native';
 import { StoreClosedError, StoreTransactionError } from '../../../errors';
 import { type BytesStore, type Entry, effectiveBounds, type RangeOptions, type WriteOp } from '../store';
 
-/** Tuning of a {@link RocksDBBytesStore}. Defaults suit many small stores per process. */
+// @nxtedition/rocksdb (RocksDB 9.7, prebuilt). Chosen over rocksdb-native for
+// its synchronous in-thread multi-get: a bolt reads its state once per event,
+// and an awaited read costs ~5x a synchronous one (docs/BENCHMARKS.md).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { RocksLevel } = require('@nxtedition/rocksdb') as { RocksLevel: new (path: string, options: object) => RocksLevelDb };
+
+interface RocksLevelDb {
+  open(options?: object): Promise<void>;
+  close(): Promise<void>;
+  /** Not in abstract-level's public API; the binding's synchronous multi-get. */
+  _getManySync(keys: Buffer[]): (Buffer | undefined)[];
+  batch(ops: { type: 'put' | 'del'; key: Buffer; value?: Buffer }[]): Promise<void>;
+  iterator(options: object): AsyncIterable<[Buffer, Buffer]>;
+  getProperty(name: string): string;
+  clear(): Promise<void>;
+}
+
+/** Tuning of a {@link RocksDBBytesStore}. Defaults suit many small stores per process (one per task). */
 export interface RocksDBStoreOptions {
-  /** Memtable size; RocksDB's default (64 MiB) times two per store adds up with one store per task. */
-  writeBufferSize?: number;
-  maxWriteBufferNumber?: number;
+  /** Memtable memory per store (RocksDB's default budget is 256 MiB). Default 16 MiB. */
+  memtableBytes?: number;
+  /** Block cache per store. Default 8 MiB. */
+  cacheBytes?: number;
 }
 
 /**
- * A byte store in RocksDB (via rocksdb-native, RocksDB 10). One database
- * directory per store instance. Writes go through one WriteBatch per
- * `write()`, which RocksDB applies atomically.
+ * A byte store in RocksDB, one database directory per store instance. Each
+ * `write()` is one RocksDB WriteBatch, applied atomically.
  */
 export class RocksDBBytesStore implements BytesStore {
-  private db: RocksDB | null = null;
+  private db: RocksLevelDb | null = null;
   private closed = false;
 
   constructor(
@@ -29,36 +45,28 @@ export class RocksDBBytesStore implements BytesStore {
     if (this.closed) throw new StoreClosedError(this.name, 'it was closed; create a new store');
     if (this.db) return;
     mkdirSync(this.path, { recursive: true });
-    const db = new RocksDB(this.path, {
-      writeBufferSize: this.options.writeBufferSize ?? 8 * 1024 * 1024,
-      maxWriteBufferNumber: this.options.maxWriteBufferNumber ?? 2,
-      maxBackgroundJobs: 2,
+    const db = new RocksLevel(this.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open({
+      createIfMissing: true,
+      compaction: 'level',
+      memtableMemoryBudget: this.options.memtableBytes ?? 16 * 1024 * 1024,
+      cacheSize: this.options.cacheBytes ?? 8 * 1024 * 1024,
     });
-    await db.ready();
     this.db = db;
   }
 
-  private handle(): RocksDB {
+  private handle(): RocksLevelDb {
     if (!this.db) throw new StoreClosedError(this.name, this.closed ? 'it was closed' : 'not opened yet');
     return this.db;
   }
 
   async get(key: Buffer): Promise<Buffer | undefined> {
-    const v = await this.handle().get(key);
-    return v === null ? undefined : v;
+    return this.handle()._getManySync([key])[0] ?? undefined;
   }
 
   async getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]> {
     if (keys.length === 0) return [];
-    const batch = this.handle().read({ capacity: keys.length });
-    try {
-      const promises = keys.map((k) => batch.get(k));
-      batch.tryFlush();
-      const values = await Promise.all(promises);
-      return values.map((v) => (v === null ? undefined : v));
-    } finally {
-      batch.destroy();
-    }
+    return this.handle()._getManySync(keys).map((v) => v ?? undefined);
   }
 
   async *range(options: RangeOptions = {}): AsyncIterable<Entry> {
@@ -68,36 +76,27 @@ export class RocksDBBytesStore implements BytesStore {
       ...(lt ? { lt } : {}),
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
     });
-    for await (const e of it as AsyncIterable<{ key: Buffer; value: Buffer }>) yield { key: e.key, value: e.value };
+    for await (const [key, value] of it) yield { key, value };
   }
 
   async write(ops: WriteOp[]): Promise<void> {
     if (ops.length === 0) return;
-    const batch = this.handle().write({ capacity: ops.length });
+    const db = this.handle();
     try {
-      for (const op of ops) {
-        if (op.value === null) batch.tryDelete(op.key);
-        else batch.tryPut(op.key, op.value);
-      }
-      await batch.flush();
+      await db.batch(ops.map((op) => (op.value === null ? { type: 'del' as const, key: op.key } : { type: 'put' as const, key: op.key, value: op.value })));
     } catch (err) {
       throw new StoreTransactionError(this.name, err);
-    } finally {
-      // rocksdb-native: an undestroyed batch keeps a ref and close() waits on it forever.
-      batch.destroy();
     }
   }
 
   async approximateCount(): Promise<number> {
-    // rocksdb-native exposes no property API; count by iterating keys only.
-    let n = 0;
-    for await (const _ of this.handle().keys({})) n++;
-    return n;
+    return Number(this.handle().getProperty('rocksdb.estimate-num-keys'));
   }
 
   async clear(): Promise<void> {
-    const db = this.handle();
-    await db.close();
+    // Drop the directory rather than delete key by key: restoring starts from
+    // a truly empty database, without tombstones to compact away.
+    await this.handle().close();
     this.db = null;
     rmSync(this.path, { recursive: true, force: true });
     await this.open();

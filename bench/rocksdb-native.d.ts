@@ -1,4 +1,4 @@
-// Minimal typings for the parts of rocksdb-native the RocksDB store uses.
+// Minimal typings for the parts of rocksdb-native the binding benchmark uses.
 declare module 'rocksdb-native' {
   interface ReadBatch {
     get(key: Buffer): Promise<Buffer | null>;
