@@ -153,6 +153,7 @@ export class Task {
       requestCommit() {
         task.commitRequested = true;
       },
+      now: () => o.now(),
     };
   }
 

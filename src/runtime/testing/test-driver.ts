@@ -123,19 +123,31 @@ export class TopologyTestDriver {
   /** Processes a record given as bytes, e.g. to test what happens to undecodable input. */
   async pipeRaw(topic: string, key: Buffer | null, value: Buffer | null, options: { timestamp?: number; headers?: Record<string, string>; partition?: number } = {}): Promise<void> {
     const headers = Object.fromEntries(Object.entries(options.headers ?? {}).map(([h, s]) => [h, Buffer.from(s)]));
-    const spout = [...this.topology.spouts.values()].find((s) => s.topic === topic);
-    if (spout && this.topology.broadcastSpouts.includes(spout.name)) {
-      const record = this.incoming(topic, options.partition ?? 0, key, value, options.timestamp ?? this.clock, headers);
-      for (const t of this.tasks.values()) await t.processBroadcast(spout.name, record);
-      await this.commitAll();
+    if (!this.readsTopic(topic)) throw new Error(`topology '${this.topology.name}' does not read topic '${topic}'`);
+    await this.deliver(topic, key, value, { timestamp: options.timestamp ?? this.clock, headers, ...(options.partition !== undefined ? { partition: options.partition } : {}) });
+    await this.commitAll();
+  }
+
+  private readsTopic(topic: string): boolean {
+    return this.topology.subtopologyOfTopic(topic) !== undefined || this.broadcastSpoutOf(topic) !== undefined;
+  }
+
+  private broadcastSpoutOf(topic: string): string | undefined {
+    return [...this.topology.spouts.values()].find((s) => s.topic === topic && this.topology.broadcastSpouts.includes(s.name))?.name;
+  }
+
+  /** Hands one record to the task(s) that read its topic. */
+  private async deliver(topic: string, key: Buffer | null, value: Buffer | null, o: { timestamp: number; headers: Record<string, Buffer>; partition?: number }): Promise<void> {
+    const broadcast = this.broadcastSpoutOf(topic);
+    if (broadcast) {
+      const record = this.incoming(topic, o.partition ?? 0, key, value, o.timestamp, o.headers);
+      for (const t of this.tasks.values()) await t.processBroadcast(broadcast, record);
       return;
     }
-    const sub = this.topology.subtopologyOfTopic(topic);
-    if (!sub) throw new Error(`topology '${this.topology.name}' does not read topic '${topic}'`);
-    const partition = options.partition ?? (key === null ? 0 : partitionForKey(key, this.partitionsOf(topic)));
+    const sub = this.topology.subtopologyOfTopic(topic)!;
+    const partition = o.partition ?? (key === null ? 0 : partitionForKey(key, this.partitionsOf(topic)));
     const task = await this.task(sub.index, partition);
-    await task.process(this.incoming(topic, partition, key, value, options.timestamp ?? this.clock, headers));
-    await this.commitAll();
+    await task.process(this.incoming(topic, partition, key, value, o.timestamp, o.headers));
   }
 
   private incoming(topic: string, partition: number, key: Buffer | null, value: Buffer | null, timestamp: number, headers: Record<string, Buffer>): IncomingRecord {
@@ -152,19 +164,19 @@ export class TopologyTestDriver {
       for (const t of this.tasks.values()) {
         t.flushMetrics();
         for (const r of t.drainOutputs()) {
-          if (this.topology.subtopologyOfTopic(r.topic)) internal.push(r);
-          else (this.outputs.get(r.topic) ?? this.outputs.set(r.topic, []).get(r.topic)!).push(r);
+          // Repartition topics are internal. A sink to a topic the topology
+          // also reads is an output and, as on Kafka, comes back as input.
+          const isRepartition = this.topology.repartitions.some((rep) => rep.topic === r.topic);
+          if (!isRepartition) (this.outputs.get(r.topic) ?? this.outputs.set(r.topic, []).get(r.topic)!).push(r);
+          if (isRepartition || this.readsTopic(r.topic)) internal.push(r);
         }
         const prepared = t.prepareCommit();
         await t.completeCommit(prepared);
       }
       if (internal.length === 0) return;
       for (const r of internal) {
-        const sub = this.topology.subtopologyOfTopic(r.topic)!;
-        const partition = r.partition ?? 0;
-        const task = await this.task(sub.index, partition);
         const key = r.key === null ? null : Buffer.isBuffer(r.key) ? r.key : Buffer.from(r.key);
-        await task.process(this.incoming(r.topic, partition, key, r.value, r.timestamp ?? this.clock, {}));
+        await this.deliver(r.topic, key, r.value, { timestamp: r.timestamp ?? this.clock, headers: {}, ...(r.partition !== undefined ? { partition: r.partition } : {}) });
       }
     }
   }

@@ -52,6 +52,8 @@ export interface BoltContext {
    * processing loop, never concurrently with `process`.
    */
   schedule(intervalMs: number, type: PunctuationType, callback: (timestamp: number) => void | Promise<void>): Cancellable;
+  /** Wall-clock time as the runtime sees it, epoch ms (the test driver's clock under test). */
+  now(): number;
   /** Asks the runtime to commit as soon as the current record is done. */
   requestCommit(): void;
 }

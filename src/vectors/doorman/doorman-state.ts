@@ -121,6 +121,22 @@ export function applyControl(view: DoormanView, key: string, rec: SnapshotContro
   return `control record with unknown key '${key}'; skipped`;
 }
 
+/**
+ * The view from the latest record per key, in any order (a compacted log, or
+ * a store mirroring it): the `active` pointer is applied last, because it
+ * decides over the phase records.
+ */
+export function buildView(entries: Iterable<[string, SnapshotControl]>): DoormanView {
+  const view = emptyView();
+  let pointer: SnapshotControl | undefined;
+  for (const [key, rec] of entries) {
+    if (key === ControlKeys.active) pointer = rec;
+    else applyControl(view, key, rec);
+  }
+  if (pointer) applyControl(view, ControlKeys.active, pointer);
+  return view;
+}
+
 /** Whether every partition of every participating topology reported READY for `id` (invariant I1). */
 export function readiness(view: DoormanView, id: string): { ready: boolean; missing: string[]; failed: { partition: string; reason: string | null }[] } {
   const reports = view.reports.get(id) ?? new Map();

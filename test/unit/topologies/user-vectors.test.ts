@@ -1,0 +1,134 @@
+import { TopologyTestDriver } from '../../../src';
+import { cosine } from '../../../src/vectors/math';
+import type { Candidates, FeedbackEvent, ListenEvent, SnapshotControl, UserVector } from '../../../src/vectors/records';
+import { InMemorySnapshotSource, SnapshotCatalog } from '../../../src/vectors/snapshot-catalog';
+import type { EntityMatrix } from '../../../src/vectors/snapshot/entity-matrix';
+import { userVectors } from '../../../topologies/user-vectors';
+import { clusteredSnapshot, controlRecord, manifestOf } from './vectors-fixtures';
+
+const DIMS = 8;
+const PARTITIONS = 3;
+
+function setup() {
+  const s1 = clusteredSnapshot('s1', 300, DIMS, 1);
+  const s2 = clusteredSnapshot('s2', 300, DIMS, 2);
+  const s3 = clusteredSnapshot('s3', 300, DIMS, 3, 17); // a NaN in row 17
+  const catalog = new SnapshotCatalog(new InMemorySnapshotSource(new Map<string, EntityMatrix>([['s1', s1], ['s2', s2], ['s3', s3]])), { index: 'exact' });
+  return { s1, s2, s3, catalog };
+}
+
+let seq = 0;
+const listen = (userId: string, entityId: string, t: number): ListenEvent => ({ eventId: `l${seq++}`, userId, entityId, msPlayed: 200_000, durationMs: 200_000, context: 'radio', timestamp: t });
+const feedback = (userId: string, entityId: string, kind: FeedbackEvent['kind'], t: number): FeedbackEvent => ({ eventId: `f${seq++}`, userId, entityId, kind, surface: 'home', timestamp: t });
+
+async function stage(driver: TopologyTestDriver, m: EntityMatrix, manifest = manifestOf(m)) {
+  await driver.pipe('snapshot-control', `snapshot/${m.snapshotId}`, controlRecord({ kind: 'STAGE', snapshotId: m.snapshotId, phase: 'STAGED', manifest }));
+  return driver.readOutput<string, SnapshotControl>('snapshot-control');
+}
+
+async function activate(driver: TopologyTestDriver, id: string, previous: string | null) {
+  await driver.pipe('snapshot-control', 'active', controlRecord({ kind: 'ACTIVATE', snapshotId: id, previousSnapshotId: previous }));
+}
+
+describe('user-vectors topology (test driver)', () => {
+  let driver: TopologyTestDriver;
+  afterEach(async () => driver?.close());
+
+  it('reports READY per partition on STAGE, emits nothing before ACTIVATE, then only in the active space (I2, I3)', async () => {
+    const { s1, s2, catalog } = setup();
+    driver = await TopologyTestDriver.create(userVectors({ catalog }), { partitions: { listens: PARTITIONS, feedback: PARTITIONS } });
+    const reports = await stage(driver, s1);
+    expect(reports.map((r) => [r.key, r.value.phase]).sort()).toEqual([0, 1, 2].map((p) => [`report/s1/user-vectors/${p}`, 'READY']));
+
+    for (const u of ['u1', 'u2', 'u3', 'u4']) await driver.pipe('listens', u, listen(u, 'e1', 1000));
+    expect(driver.readOutput('user-vectors')).toEqual([]); // nothing active yet: recorded, not emitted
+
+    await activate(driver, 's1', null);
+    await driver.pipe('listens', 'u1', listen('u1', 'e9', 2000));
+    const first = driver.readOutput<string, UserVector>('user-vectors');
+    expect(first).toHaveLength(1);
+    expect(first[0]!.value).toMatchObject({ userId: 'u1', snapshotId: 's1', eventCount: 2, version: 2 });
+    // The history from before the activation counts: e1 and e9 are both in the vector.
+    expect(cosine(first[0]!.value.vector, s1.vectorOf('e1')!)).toBeGreaterThan(0.3);
+
+    // S2 is staged while events flow: outputs stay in S1, the shadow S2 vectors are kept current.
+    expect((await stage(driver, s2)).every((r) => r.value.phase === 'READY')).toBe(true);
+    await driver.pipe('listens', 'u2', listen('u2', 'e5', 3000));
+    expect(driver.readOutput<string, UserVector>('user-vectors').map((r) => r.value.snapshotId)).toEqual(['s1']);
+
+    await activate(driver, 's2', 's1');
+    for (const u of ['u1', 'u2', 'u3', 'u4']) await driver.pipe('listens', u, listen(u, 'e7', 4000));
+    const after = driver.readOutput<string, UserVector>('user-vectors');
+    expect(after.map((r) => r.value.snapshotId)).toEqual(['s2', 's2', 's2', 's2']);
+    // u3 never had an event after S2 was staged: its S2 vector came from its history (e1, e7), in S2's space.
+    const u3 = after.find((r) => r.key === 'u3')!.value.vector;
+    expect(cosine(u3, s2.vectorOf('e1')!)).toBeGreaterThan(0.3);
+    const cands = driver.readOutput<string, Candidates>('recommendation-candidates');
+    expect(cands.filter((c) => c.value.snapshotId === 's2').length).toBeGreaterThan(0);
+    expect(cands.every((c) => c.value.items.length === 100)).toBe(true);
+  });
+
+  it('I4: reports FAILED for a snapshot that fails validation, naming the problem', async () => {
+    const { s1, s3, catalog } = setup();
+    driver = await TopologyTestDriver.create(userVectors({ catalog }), { partitions: { listens: 2, feedback: 2 } });
+    await stage(driver, s1);
+    const reports = await stage(driver, s3, { ...manifestOf(s1), snapshotId: 's3' });
+    expect(reports).toHaveLength(2);
+    for (const r of reports) {
+      expect(r.value.phase).toBe('FAILED');
+      expect(r.value.reason).toMatch(/snapshot 's3' is invalid/);
+    }
+  });
+
+  it('keeps a BAN from any surface out of every later candidate list until UNBAN', async () => {
+    const { s1, catalog } = setup();
+    driver = await TopologyTestDriver.create(userVectors({ catalog, candidates: { k: 20, maxAgeMs: 500 } }));
+    await stage(driver, s1);
+    await activate(driver, 's1', null);
+    await driver.pipe('listens', 'u', listen('u', 'e0', 1000));
+    const before = driver.readOutput<string, Candidates>('recommendation-candidates').at(-1)!.value.items.map((i) => i.entityId);
+    const target = before[0]!;
+    await driver.pipe('feedback', 'u', feedback('u', target, 'BAN', 2000));
+    // Lists are recomputed as time passes (maxAgeMs 500): every one of them leaves the banned entity out.
+    for (let t = 3000; t < 8000; t += 1000) await driver.pipe('listens', 'u', listen('u', 'e0', t));
+    const during = driver.readOutput<string, Candidates>('recommendation-candidates');
+    expect(during.length).toBe(6); // the BAN itself forces one, then one per listen
+    for (const c of during) expect(c.value.items.map((i) => i.entityId)).not.toContain(target);
+    await driver.pipe('feedback', 'u', feedback('u', target, 'UNBAN', 9000));
+    const unbanned = driver.readOutput<string, Candidates>('recommendation-candidates');
+    expect(unbanned.at(-1)!.value.items.map((i) => i.entityId)).toContain(target);
+  });
+
+  it('moves the vector towards a liked entity and away from a disliked one', async () => {
+    const { s1, catalog } = setup();
+    driver = await TopologyTestDriver.create(userVectors({ catalog }));
+    await stage(driver, s1);
+    await activate(driver, 's1', null);
+    await driver.pipe('listens', 'u', listen('u', 'e0', 1000));
+    const v0 = driver.readOutput<string, UserVector>('user-vectors').at(-1)!.value.vector;
+    await driver.pipe('feedback', 'u', feedback('u', 'e3', 'LIKE', 1001));
+    const v1 = driver.readOutput<string, UserVector>('user-vectors').at(-1)!.value.vector;
+    expect(cosine(v1, s1.vectorOf('e3')!)).toBeGreaterThan(cosine(v0, s1.vectorOf('e3')!));
+    await driver.pipe('feedback', 'u', feedback('u', 'e3', 'DISLIKE', 1002));
+    const v2 = driver.readOutput<string, UserVector>('user-vectors').at(-1)!.value.vector;
+    expect(cosine(v2, s1.vectorOf('e3')!)).toBeLessThan(cosine(v1, s1.vectorOf('e3')!));
+  });
+
+  it('drops a redelivered event (same eventId) instead of applying it twice', async () => {
+    const { s1, catalog } = setup();
+    driver = await TopologyTestDriver.create(userVectors({ catalog }));
+    await stage(driver, s1);
+    await activate(driver, 's1', null);
+    const e = listen('u', 'e0', 1000);
+    await driver.pipe('listens', 'u', e);
+    await driver.pipe('listens', 'u', e);
+    expect(driver.readOutput<string, UserVector>('user-vectors').map((r) => r.value.eventCount)).toEqual([1]);
+  });
+
+  it('dead-letters an event keyed by another user', async () => {
+    const { catalog } = setup();
+    driver = await TopologyTestDriver.create(userVectors({ catalog }));
+    await driver.pipe('listens', 'someone-else', listen('u', 'e0', 1000));
+    expect(driver.readDeadLetters()[0]!.headers['dlq.error.message']).toMatch(/userId 'u' differs from the record key 'someone-else'/);
+  });
+});
