@@ -1,9 +1,23 @@
 /** The topologies `vectors run <name>` knows, each built from string options (`--opt key=value`). */
 import type { Topology } from '../src';
+import type { SnapshotCatalog } from '../src/vectors/snapshot-catalog';
+import { doorman } from './doorman';
 import { eventCounter } from './event-counter';
+import { userVectors } from './user-vectors';
 
-export type TopologyFactory = (options: Record<string, string>) => Topology;
+/** What a topology factory gets from the CLI. */
+export interface TopologyContext {
+  options: Record<string, string>;
+  /** The process's snapshot catalog (loads snapshots from Kafka). */
+  catalog(): SnapshotCatalog;
+}
+
+export type TopologyFactory = (ctx: TopologyContext) => Topology;
+
+const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
 
 export const topologies: Record<string, TopologyFactory> = {
-  'event-counter': (o) => eventCounter({ ...(o.name ? { name: o.name } : {}), ...(o.input ? { input: o.input } : {}), ...(o.output ? { output: o.output } : {}) }),
+  'event-counter': ({ options: o }) => eventCounter({ ...(o.name ? { name: o.name } : {}), ...(o.input ? { input: o.input } : {}), ...(o.output ? { output: o.output } : {}) }),
+  'user-vectors': ({ options: o, catalog }) => userVectors({ catalog: catalog(), ...(o.name ? { name: o.name } : {}), ...(o.k ? { candidates: { k: num(o.k)! } } : {}) }),
+  doorman: ({ options: o }) => doorman({ ...(o.name ? { name: o.name } : {}), ...(o['timeout-ms'] ? { timeoutMs: num(o['timeout-ms'])! } : {}) }),
 };

@@ -4,6 +4,7 @@
  *
  *   vectors provision [--partitions 12]         create the core topics and register the schemas (idempotent)
  *   vectors run <topology> [--opt key=value]    run a topology instance until SIGTERM/SIGINT
+ *   vectors publish | status | activate-when-ready | rollback | retire   operate snapshot switches
  *
  * Common options (or environment): --brokers (KAFKA_BROKERS), --registry (SCHEMA_REGISTRY_URL),
  * --state-dir (VECTORS_STATE_DIR, default ./.state), --guarantee at-least-once|exactly-once
@@ -14,8 +15,11 @@ import { provisionTopics, registerSchemas } from '../runtime/admin/provision';
 import { KafkajsClient } from '../runtime/kafka/kafkajs-client';
 import { TopologyRunner, type ProcessingGuarantee } from '../runtime/runner/topology-runner';
 import { ConfluentSchemaRegistry } from '../runtime/serde/confluent-registry';
-import { coreSubjects, coreTopicSpecs } from '../vectors/contracts';
-import { topologies } from '../../topologies';
+import { coreSubjects, coreTopicSpecs, Topics } from '../vectors/contracts';
+import { planMember, planRetire, planRollback, readiness } from '../vectors/doorman/doorman-state';
+import { KafkaSnapshotSource, publishSnapshot, readControlView, writeControl } from '../app/snapshots';
+import { SnapshotCatalog } from '../vectors/snapshot-catalog';
+import { topologies, type TopologyContext } from '../../topologies';
 import { intSetting, parseArgs, requiredSetting, setting, type ParsedArgs } from './args';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -28,31 +32,97 @@ function kafkaFrom(args: ParsedArgs, clientId: string): KafkajsClient {
   return new KafkajsClient({ brokers: requiredSetting(args, 'brokers', 'KAFKA_BROKERS').split(','), clientId, logLevel: 'error' });
 }
 
+function registryFrom(args: ParsedArgs): ConfluentSchemaRegistry {
+  return new ConfluentSchemaRegistry(requiredSetting(args, 'registry', 'SCHEMA_REGISTRY_URL'));
+}
+
 async function provision(args: ParsedArgs): Promise<void> {
   const partitions = intSetting(args, 'partitions', 'VECTORS_PARTITIONS', 12);
-  const admin = await kafkaFrom(args, 'vectors-provision').admin();
+  const kafka = kafkaFrom(args, 'vectors-provision');
+  const admin = await kafka.admin();
   try {
     const report = await provisionTopics(admin, coreTopicSpecs({ partitions }));
-    const ids = await registerSchemas(new ConfluentSchemaRegistry(requiredSetting(args, 'registry', 'SCHEMA_REGISTRY_URL')), coreSubjects());
+    const registry = registryFrom(args);
+    const ids = await registerSchemas(registry, coreSubjects());
+    // The user-vectors topology takes part in every snapshot switch, one report per partition.
+    await writeControl(kafka, registry, [planMember('user-vectors', partitions, Date.now())]);
     console.log(JSON.stringify({ created: report.created, existing: report.existing, schemaIds: Object.fromEntries(ids) }, null, 2));
   } finally {
     await admin.close();
   }
 }
 
+async function publish(args: ParsedArgs): Promise<void> {
+  const file = args.positional[1];
+  if (!file) throw new ConfigError('usage: vectors publish <file.jsonl | base of .f32/.ids/.json> --snapshot-id ID --model NAME [--opt param=value]');
+  const snapshotId = args.flags.get('snapshot-id');
+  if (!snapshotId) throw new ConfigError('missing --snapshot-id (letters, digits, ".", "_", "-": it becomes part of a topic name)');
+  const manifest = await publishSnapshot(kafkaFrom(args, 'vectors-publish'), registryFrom(args), { file, snapshotId, model: args.flags.get('model') ?? 'unknown', params: args.opts });
+  console.log(JSON.stringify({ staged: manifest }, null, 2));
+}
+
+async function status(args: ParsedArgs): Promise<void> {
+  const view = await readControlView(kafkaFrom(args, 'vectors-status'), registryFrom(args));
+  const snapshots = [...view.snapshots.values()].map((s) => ({ id: s.id, phase: s.phase, reason: s.reason, count: s.manifest?.count, dims: s.manifest?.dims, ...(s.phase === 'STAGED' ? { readiness: readiness(view, s.id) } : {}) }));
+  console.log(JSON.stringify({ active: view.active, previous: view.previous, members: Object.fromEntries(view.members), snapshots }, null, 2));
+}
+
+async function activateWhenReady(args: ParsedArgs): Promise<void> {
+  const id = args.positional[1];
+  if (!id) throw new ConfigError('usage: vectors activate-when-ready <snapshot-id> [--timeout-ms N]');
+  const timeout = intSetting(args, 'timeout-ms', 'VECTORS_ACTIVATE_TIMEOUT_MS', 600_000);
+  const kafka = kafkaFrom(args, 'vectors-activate');
+  const registry = registryFrom(args);
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const view = await readControlView(kafka, registry);
+    const s = view.snapshots.get(id);
+    if (view.active === id) return void console.log(JSON.stringify({ active: id }));
+    if (s && s.phase !== 'STAGED') throw new ConfigError(`snapshot '${id}' ended ${s.phase}${s.reason ? `: ${s.reason}` : ''}; the active snapshot is still '${view.active ?? 'none'}'`);
+    if (Date.now() > deadline) throw new ConfigError(`snapshot '${id}' is not active after ${timeout} ms (${s ? JSON.stringify(readiness(view, id)) : 'not staged'}); the doorman aborts it at its own timeout`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function rollback(args: ParsedArgs): Promise<void> {
+  const kafka = kafkaFrom(args, 'vectors-rollback');
+  const registry = registryFrom(args);
+  const writes = planRollback(await readControlView(kafka, registry), Date.now());
+  await writeControl(kafka, registry, writes);
+  console.log(JSON.stringify({ active: writes[0]!.value.snapshotId }));
+}
+
+async function retire(args: ParsedArgs): Promise<void> {
+  const id = args.positional[1];
+  if (!id) throw new ConfigError('usage: vectors retire <snapshot-id>');
+  const kafka = kafkaFrom(args, 'vectors-retire');
+  const registry = registryFrom(args);
+  await writeControl(kafka, registry, planRetire(await readControlView(kafka, registry), id, Date.now()));
+  const admin = await kafka.admin();
+  try {
+    await admin.deleteTopics([Topics.entityVectors(id)]);
+  } finally {
+    await admin.close();
+  }
+  console.log(JSON.stringify({ retired: id }));
+}
+
 async function runTopology(args: ParsedArgs): Promise<void> {
   const name = args.positional[1];
   const factory = name ? topologies[name] : undefined;
   if (!factory) throw new ConfigError(`unknown topology '${name ?? ''}'; known: ${Object.keys(topologies).join(', ')}`);
-  const topology = factory(args.opts);
+  const kafka = kafkaFrom(args, `vectors-${name}`);
+  const registry = registryFrom(args);
+  const ctx: TopologyContext = { options: args.opts, catalog: () => new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry), { ...(args.opts.index === 'exact' ? { index: 'exact' } : {}), ...(args.opts.model === 'fold-in' ? { model: 'fold-in' } : {}) }) };
+  const topology = factory(ctx);
   const guarantee = setting(args, 'guarantee', 'VECTORS_GUARANTEE', 'at-least-once') as ProcessingGuarantee;
   const store = setting(args, 'store', 'VECTORS_STORE', 'rocksdb');
   if (store !== 'rocksdb' && store !== 'memory') throw new ConfigError(`--store must be rocksdb or memory, got '${store}'`);
   const interval = setting(args, 'commit-interval-ms', 'VECTORS_COMMIT_INTERVAL_MS');
   const runner = new TopologyRunner({
     topology,
-    kafka: kafkaFrom(args, `vectors-${topology.name}`),
-    registry: new ConfluentSchemaRegistry(requiredSetting(args, 'registry', 'SCHEMA_REGISTRY_URL')),
+    kafka,
+    registry,
     stateDir: setting(args, 'state-dir', 'VECTORS_STATE_DIR', './.state')!,
     guarantee,
     storeBackend: store,
@@ -81,8 +151,13 @@ async function runTopology(args: ParsedArgs): Promise<void> {
 }
 
 const USAGE = `usage: vectors <command> [options]
-  provision [--partitions N]           create core topics and register schemas (idempotent)
+  provision [--partitions N]           create core topics, register schemas, register user-vectors with the doorman (idempotent)
   run <topology> [--opt key=value]     run a topology instance (${Object.keys(topologies).join(', ')})
+  publish <file> --snapshot-id ID --model NAME [--opt lambda=0.1 ...]   publish a snapshot file and stage it
+  status                               the doorman's view: active, previous, every snapshot's phase and readiness
+  activate-when-ready <id>             wait until the doorman activates <id> (exit 1 if it fails or times out)
+  rollback                             return to the previous snapshot
+  retire <id>                          retire a snapshot that is not active and delete its topic
 options: --brokers, --registry, --state-dir, --guarantee at-least-once|exactly-once, --store rocksdb|memory,
          --application-id, --commit-interval-ms, --session-timeout-ms (or KAFKA_BROKERS, SCHEMA_REGISTRY_URL, VECTORS_*)`;
 
@@ -96,6 +171,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'provision') await provision(args);
     else if (command === 'run') await runTopology(args);
+    else if (command === 'publish') await publish(args);
+    else if (command === 'status') await status(args);
+    else if (command === 'activate-when-ready') await activateWhenReady(args);
+    else if (command === 'rollback') await rollback(args);
+    else if (command === 'retire') await retire(args);
     else throw new ConfigError(`unknown command '${command}'\n${USAGE}`);
     return 0;
   } catch (err) {

@@ -1,0 +1,183 @@
+/**
+ * Snapshots on Kafka: publishing a file to `entity-vectors.<id>` plus its
+ * STAGE record, loading a snapshot topic back (validated), and reading and
+ * writing the doorman's control log. Wiring between the runtime's Kafka
+ * client and the vectors domain.
+ */
+import { provisionTopics } from '../runtime/admin/provision';
+import type { KafkaClient, OutgoingRecord } from '../runtime/kafka/client';
+import { AvroSerde } from '../runtime/serde/avro-serde';
+import type { SchemaRegistry } from '../runtime/serde/schema-registry';
+import { Topics, loadSchema, valueSubject } from '../vectors/contracts';
+import { buildView, type ControlWrite, type DoormanView, planStage } from '../vectors/doorman/doorman-state';
+import type { EntityVector, SnapshotControl, SnapshotManifest } from '../vectors/records';
+import { ENTITY_TYPES, EntityMatrixBuilder, type EntityMatrix } from '../vectors/snapshot/entity-matrix';
+import { buildManifest } from '../vectors/snapshot/manifest';
+import { readSnapshotFile } from '../vectors/snapshot/formats';
+import { SnapshotValidator } from '../vectors/snapshot/validate';
+import type { SnapshotSource } from '../vectors/snapshot-catalog';
+
+export interface SnapshotTopics {
+  control?: string;
+  /** Prefix of snapshot topics; default `entity-vectors.` */
+  prefix?: string;
+}
+
+const snapshotTopic = (id: string, t: SnapshotTopics) => (t.prefix !== undefined ? `${t.prefix}${id}` : Topics.entityVectors(id));
+
+function entitySerde(registry: SchemaRegistry, topic: string) {
+  return new AvroSerde<EntityVector>({ registry, subject: valueSubject(topic), schema: loadSchema('EntityVector') });
+}
+
+function controlSerde(registry: SchemaRegistry, topic: string) {
+  return new AvroSerde<SnapshotControl>({ registry, subject: valueSubject(topic), schema: loadSchema('SnapshotControl') });
+}
+
+/** Reads the whole control log (one partition) and builds the doorman's view. */
+export async function readControlView(kafka: KafkaClient, registry: SchemaRegistry, t: SnapshotTopics = {}): Promise<DoormanView> {
+  const topic = t.control ?? Topics.snapshotControl;
+  const admin = await kafka.admin();
+  const reader = await kafka.partitionReader();
+  const serde = controlSerde(registry, topic);
+  await serde.prepare();
+  const latest = new Map<string, SnapshotControl>();
+  try {
+    const [p] = await admin.topicOffsets(topic);
+    let offset = BigInt(p?.low ?? '0');
+    for (;;) {
+      const res = await reader.fetch({ topic, partition: 0 }, offset.toString(), 0);
+      for (const r of res.records) {
+        if (!r.key) continue;
+        const key = r.key.toString('utf8');
+        if (r.value === null) {
+          latest.delete(key);
+          continue;
+        }
+        await serde.prepareFor(r.value);
+        latest.delete(key);
+        latest.set(key, serde.deserialize(r.value));
+      }
+      const next = BigInt(res.nextOffset);
+      if (next === offset || next >= BigInt(res.lastStableOffset)) break;
+      offset = next;
+    }
+  } finally {
+    await reader.close();
+    await admin.close();
+  }
+  return buildView(latest);
+}
+
+/** Appends control records, in order. */
+export async function writeControl(kafka: KafkaClient, registry: SchemaRegistry, writes: ControlWrite[], t: SnapshotTopics = {}): Promise<void> {
+  const topic = t.control ?? Topics.snapshotControl;
+  const serde = controlSerde(registry, topic);
+  await serde.prepare();
+  const producer = await kafka.producer();
+  try {
+    await producer.send(writes.map((w) => ({ topic, key: w.key, value: serde.serialize(w.value), partition: 0 })));
+  } finally {
+    await producer.close();
+  }
+}
+
+export interface PublishOptions {
+  file: string;
+  snapshotId: string;
+  model: string;
+  params?: Record<string, string>;
+  topics?: SnapshotTopics;
+  /** Changes to the manifest as published, e.g. a wrong checksum: only to test that workers refuse it. */
+  manifestOverride?: Partial<SnapshotManifest>;
+}
+
+/**
+ * Publishes a snapshot file: validates it, writes every entity to
+ * `entity-vectors.<id>` (one partition, so publish order — which the checksum
+ * covers — is kept), then appends the STAGE record with the manifest.
+ * Nothing is staged when the file is invalid.
+ */
+export async function publishSnapshot(kafka: KafkaClient, registry: SchemaRegistry, o: PublishOptions): Promise<SnapshotManifest> {
+  const loaded = await readSnapshotFile(o.file, { snapshotId: o.snapshotId });
+  const matrix = loaded.matrix;
+  const manifest = { ...buildManifest({ snapshotId: o.snapshotId, model: o.model, dims: matrix.dims, count: loaded.count, checksum: loaded.checksum, params: o.params ?? {} }), ...o.manifestOverride };
+  const t = o.topics ?? {};
+  const topic = snapshotTopic(o.snapshotId, t);
+  const view = await readControlView(kafka, registry, t);
+  const writes = planStage(view, manifest, Date.now()); // refuses a reused id before anything is written
+  const admin = await kafka.admin();
+  try {
+    await provisionTopics(admin, [{ name: topic, partitions: 1, config: { 'retention.ms': '-1' } }]);
+  } finally {
+    await admin.close();
+  }
+  const serde = entitySerde(registry, topic);
+  await serde.prepare();
+  const producer = await kafka.producer();
+  try {
+    let batch: OutgoingRecord[] = [];
+    for (let row = 0; row < matrix.count; row++) {
+      const entityId = matrix.ids[row]!;
+      batch.push({
+        topic,
+        partition: 0,
+        key: entityId,
+        value: serde.serialize({ snapshotId: o.snapshotId, entityId, entityType: ENTITY_TYPES[matrix.typeCodes[row]!]!, vector: matrix.row(row) }),
+      });
+      if (batch.length === 5000) {
+        await producer.send(batch);
+        batch = [];
+      }
+    }
+    await producer.send(batch);
+  } finally {
+    await producer.close();
+  }
+  await writeControl(kafka, registry, writes, t);
+  return manifest;
+}
+
+/**
+ * Loads a snapshot from its topic, validating while it streams in (dims,
+ * finite values, duplicates, then count and checksum against the manifest).
+ */
+export class KafkaSnapshotSource implements SnapshotSource {
+  constructor(
+    private readonly kafka: KafkaClient,
+    private readonly registry: SchemaRegistry,
+    private readonly topics: SnapshotTopics = {},
+  ) {}
+
+  async load(manifest: SnapshotManifest): Promise<EntityMatrix> {
+    const topic = snapshotTopic(manifest.snapshotId, this.topics);
+    const serde = entitySerde(this.registry, topic);
+    const builder = new EntityMatrixBuilder({ snapshotId: manifest.snapshotId, dims: manifest.dims, expectedCount: manifest.count });
+    const validator = new SnapshotValidator({ snapshotId: manifest.snapshotId, dims: manifest.dims, expectedCount: manifest.count, seen: builder, location: (row) => `record ${row} of topic '${topic}'` });
+    const admin = await this.kafka.admin();
+    const reader = await this.kafka.partitionReader({ maxBytes: 16 * 1024 * 1024 });
+    try {
+      const offsets = await admin.topicOffsets(topic);
+      if (offsets.length !== 1) throw new Error(`snapshot topic '${topic}' must have exactly one partition (publish order is part of the checksum), found ${offsets.length}`);
+      let offset = BigInt(offsets[0]!.low);
+      const end = BigInt(offsets[0]!.high);
+      while (offset < end) {
+        const res = await reader.fetch({ topic, partition: 0 }, offset.toString(), 0);
+        for (const r of res.records) {
+          if (!r.value) continue;
+          await serde.prepareFor(r.value);
+          const e = serde.deserialize(r.value);
+          validator.accept(e.entityId, e.vector);
+          builder.add(e.entityId, e.entityType, e.vector);
+        }
+        const next = BigInt(res.nextOffset);
+        if (next === offset) break;
+        offset = next;
+      }
+    } finally {
+      await reader.close();
+      await admin.close();
+    }
+    validator.finish(manifest);
+    return builder.build();
+  }
+}
