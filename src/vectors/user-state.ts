@@ -71,6 +71,10 @@ function pushBounded(list: string[], item: string, cap: number): void {
  */
 export function applyEvent(state: UserState, event: ListenEvent | FeedbackEvent, spaces: readonly Space[], weights: SignalWeights = DEFAULT_SIGNAL_WEIGHTS): boolean {
   if (state.seen.includes(event.eventId)) return false;
+  // First what can throw (a malformed event): the state must be untouched then,
+  // since the store may hand out the cached object itself.
+  const isBan = 'kind' in event && (event.kind === 'BAN' || event.kind === 'UNBAN');
+  const interaction = isBan ? undefined : interactionOf(event, weights);
   pushBounded(state.seen, event.eventId, SEEN_EVENTS);
   for (const space of spaces) ensureSpace(state, space);
   if ('kind' in event && event.kind === 'BAN') {
@@ -79,7 +83,6 @@ export function applyEvent(state: UserState, event: ListenEvent | FeedbackEvent,
     state.banned = state.banned.filter((e) => e !== event.entityId);
   } else {
     if (!('kind' in event)) pushBounded(state.recent, event.entityId, RECENT_CONSUMED);
-    const interaction = interactionOf(event, weights);
     if (interaction) {
       recordInteraction(state.history, interaction);
       for (const space of spaces) {

@@ -131,4 +131,17 @@ describe('user-vectors topology (test driver)', () => {
     await driver.pipe('listens', 'someone-else', listen('u', 'e0', 1000));
     expect(driver.readDeadLetters()[0]!.headers['dlq.error.message']).toMatch(/userId 'u' differs from the record key 'someone-else'/);
   });
+
+  it('dead-letters a malformed event and leaves the user state untouched', async () => {
+    const { s1, catalog } = setup();
+    driver = await TopologyTestDriver.create(userVectors({ catalog }));
+    await stage(driver, s1);
+    await activate(driver, 's1', null);
+    await driver.pipe('listens', 'u', listen('u', 'e0', 1000));
+    await driver.pipe('listens', 'u', { ...listen('u', 'e1', 1001), durationMs: 0 });
+    expect(driver.readDeadLetters()).toHaveLength(1);
+    await driver.pipe('listens', 'u', listen('u', 'e2', 1002));
+    // The bad event counted for nothing: two events, versions 1 and 2.
+    expect(driver.readOutput<string, UserVector>('user-vectors').map((r) => [r.value.eventCount, r.value.version])).toEqual([[1, 1], [2, 2]]);
+  });
 });
