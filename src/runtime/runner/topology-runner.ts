@@ -25,7 +25,7 @@ import { CachedKeyValueStore } from '../state/cached-store';
 import { MemoryBytesStore } from '../state/memory/memory-store';
 import { RocksDBBytesStore } from '../state/rocksdb/rocksdb-store';
 import type { BytesStore, ReadOnlyKeyValueStore, WriteOp } from '../state/store';
-import { reportCacheStats, typedStore } from '../state/task-stores';
+import { readOnlyView, reportCacheStats, typedStore } from '../state/task-stores';
 import { Task, taskId } from '../task';
 import type { Topology } from '../topology/topology';
 import { TopologySerdes } from '../topology/topology-serdes';
@@ -561,25 +561,7 @@ export class TopologyRunner {
    */
   store<K, V>(name: string): ReadOnlyKeyValueStore<K, V> {
     if (!this.topology.stores.has(name)) throw new TopologyError(this.topology.name, `no store '${name}'`);
-    const stores = () => [...this.tasks.values()].map((s) => s.task.stores.get(name)).filter((s): s is CachedKeyValueStore<unknown, unknown> => s !== undefined);
-    return {
-      name,
-      get: async (key: K) => {
-        for (const s of stores()) {
-          const v = await s.get(key);
-          if (v !== undefined) return v as V;
-        }
-        return undefined;
-      },
-      range: async function* (options) {
-        for (const s of stores()) yield* s.range(options as never) as AsyncIterable<[K, V]>;
-      },
-      approximateCount: async () => {
-        let n = 0;
-        for (const s of stores()) n += await s.approximateCount();
-        return n;
-      },
-    };
+    return readOnlyView(name, () => [...this.tasks.values()].map((s) => s.task.stores.get(name)).filter((s): s is CachedKeyValueStore<unknown, unknown> => s !== undefined));
   }
 
   /** The local task holding `partition` of sub-topology `sub`, if any. */

@@ -4,7 +4,7 @@ import { partitionForKey } from '../partitioner';
 import { InMemorySchemaRegistry, type SchemaRegistry } from '../serde/schema-registry';
 import { MemoryBytesStore } from '../state/memory/memory-store';
 import type { ReadOnlyKeyValueStore } from '../state/store';
-import { typedStore } from '../state/task-stores';
+import { readOnlyView, typedStore } from '../state/task-stores';
 import { Task } from '../task';
 import type { Topology } from '../topology/topology';
 import { TopologySerdes } from '../topology/topology-serdes';
@@ -218,25 +218,7 @@ export class TopologyTestDriver {
   /** A read-only view of a store over all tasks (each key lives in exactly one task). */
   store<K, V>(name: string): ReadOnlyKeyValueStore<K, V> {
     if (!this.topology.stores.has(name)) throw new Error(`topology '${this.topology.name}' has no store '${name}'`);
-    const stores = () => [...this.tasks.values()].map((t) => t.stores.get(name)).filter((s) => s !== undefined);
-    return {
-      name,
-      get: async (key: K) => {
-        for (const s of stores()) {
-          const v = await s.get(key);
-          if (v !== undefined) return v as V;
-        }
-        return undefined;
-      },
-      range: async function* (options) {
-        for (const s of stores()) yield* s.range(options as never) as AsyncIterable<[K, V]>;
-      },
-      approximateCount: async () => {
-        let n = 0;
-        for (const s of stores()) n += await s.approximateCount();
-        return n;
-      },
-    };
+    return readOnlyView(name, () => [...this.tasks.values()].map((t) => t.stores.get(name)).filter((s) => s !== undefined));
   }
 
   /** Serde for reading raw bytes of a topic the topology reads, e.g. to build poison records. */
