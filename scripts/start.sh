@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The main job (`npm start`): the local stack, the core topics and schemas,
+# then the doorman and the user-vectors topology, each its own process, until
+# Ctrl-C (SIGINT) or SIGTERM, which stops both gracefully.
+# Publish a snapshot from another terminal:
+#   eval "$(bash scripts/stack.sh env)"; npx vectors publish vectors.jsonl --snapshot-id s1 --model als
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/stack.sh up
+eval "$(bash scripts/stack.sh env)"
+export KAFKA_BROKERS SCHEMA_REGISTRY_URL
+cli=(node --import tsx src/cli/main.ts)
+"${cli[@]}" provision --partitions "${VECTORS_PARTITIONS:-12}"
+"${cli[@]}" run doorman --guarantee exactly-once --state-dir .state/doorman &
+doorman=$!
+"${cli[@]}" run user-vectors --state-dir .state/user-vectors &
+workers=$!
+stop() { kill -TERM "$doorman" "$workers" 2>/dev/null || true; }
+trap stop INT TERM
+wait "$doorman" "$workers"
