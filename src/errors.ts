@@ -21,6 +21,7 @@ export const ErrorCodes = {
   TOPIC_PROVISIONING: 'VEC_ERR_TOPIC_PROVISIONING',
   SNAPSHOT_INVALID: 'VEC_ERR_SNAPSHOT_INVALID',
   ILLEGAL_TRANSITION: 'VEC_ERR_ILLEGAL_TRANSITION',
+  INDEX_ARGUMENT_INVALID: 'VEC_ERR_INDEX_ARGUMENT_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -191,5 +192,12 @@ export class SnapshotValidationError extends VectorsError {
 export class IllegalTransitionError extends VectorsError {
   constructor(what: string, from: string, event: string) {
     super(ErrorCodes.ILLEGAL_TRANSITION, `${what}: '${event}' is not allowed in phase ${from}`);
+  }
+}
+
+/** A neighbour index was built from, or queried with, input it cannot use (empty set, wrong dims, bad k, duplicate id, non-finite value). */
+export class NeighbourIndexError extends VectorsError {
+  constructor(index: string, detail: string) {
+    super(ErrorCodes.INDEX_ARGUMENT_INVALID, `${index}: ${detail}`);
   }
 }
