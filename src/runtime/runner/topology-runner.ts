@@ -68,6 +68,8 @@ interface TaskState {
 }
 
 const HEARTBEAT_EVERY_MS = 2000;
+/** Store sizes are estimates (RocksDB's estimate-num-keys); refreshing them often buys nothing. */
+const STORE_SIZE_EVERY_MS = 10_000;
 
 /**
  * Runs a topology on Kafka: one consumer-group member per instance, one task
@@ -100,6 +102,7 @@ export class TopologyRunner {
   private reader?: PartitionReader;
   private timers: NodeJS.Timeout[] = [];
   private lastCommit = Date.now();
+  private lastSizeReport = 0;
   private running = false;
   private stopping?: Promise<void>;
   private readonly broadcastPositions = new Map<string, string>();
@@ -124,7 +127,6 @@ export class TopologyRunner {
       this.fatal = reject;
     });
     this.done.catch(() => undefined);
-    this.metrics.storeEntries.reset();
   }
 
   /** Ids of the tasks this instance runs now. */
@@ -169,7 +171,6 @@ export class TopologyRunner {
     });
     for (const spout of topology.broadcastSpouts) void this.readBroadcast(spout).catch((err) => this.die(err));
     this.timers.push(setInterval(() => void this.queue.run(() => this.tick()).catch((err) => this.die(err)), Math.min(100, this.commitIntervalMs)));
-    this.metrics.storeEntries.reset();
     this.log('info', 'topology started', { topology: topology.name, instance: this.instanceId, guarantee: this.guarantee });
   }
 
@@ -476,6 +477,17 @@ export class TopologyRunner {
     if (now - this.lastCommit >= this.commitIntervalMs) await this.commitAll();
   }
 
+  /** Sets the store-size gauge: entries per store, summed over this instance's tasks. */
+  private async reportStoreSizes(): Promise<void> {
+    this.lastSizeReport = Date.now();
+    const sums = new Map<string, number>();
+    for (const state of this.tasks.values()) {
+      for (const [name, backend] of state.backends) sums.set(name, (sums.get(name) ?? 0) + (await backend.approximateCount()));
+    }
+    this.metrics.storeEntries.reset();
+    for (const [store, n] of sums) this.metrics.storeEntries.set({ topology: this.topology.name, store }, n);
+  }
+
   /** Commits every task. Runs inside the queue. */
   private async commitAll(): Promise<void> {
     const started = performance.now();
@@ -491,6 +503,7 @@ export class TopologyRunner {
       for (const state of [...this.tasks.values()]) await this.commitTaskGuarded(state);
     }
     reportCacheStats(this.metrics, this.topology.name, [...this.tasks.values()].flatMap((s) => [...s.task.stores.values()]));
+    if (Date.now() - this.lastSizeReport >= STORE_SIZE_EVERY_MS) await this.reportStoreSizes();
     this.metrics.commits.inc({ topology: this.topology.name, guarantee: this.guarantee });
     this.metrics.commitLatency.observe({ topology: this.topology.name, guarantee: this.guarantee }, (performance.now() - started) / 1000);
   }
