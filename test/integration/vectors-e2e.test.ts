@@ -161,6 +161,13 @@ it('switches snapshots atomically while events flow, refuses a broken one, and r
   await waitFor(async () => (await since(rolledBackAt)).length >= 100, 60_000, 'user vectors after the rollback');
   expect(new Set((await since(rolledBackAt)).map((u) => u.snapshotId))).toEqual(new Set([ids.s1]));
 
+  // The instance's metrics saw the work: records in, user states stored, lag per partition.
+  const metric = async (m: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, labels: Record<string, string>) =>
+    (await m.get()).values.filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val)).reduce((n, v) => n + v.value, 0);
+  expect(await metric(uv.metrics.recordsIn, { component: 'listens' })).toBeGreaterThanOrEqual(seq);
+  expect(await metric(uv.metrics.storeEntries, { store: 'users' })).toBeGreaterThan(0);
+  expect((await uv.metrics.consumerLag.get()).values.length).toBeGreaterThan(0);
+
   // Candidates exist and name their snapshot.
   const cands = await readAll(kafka, admin, t.candidates);
   expect(cands.length).toBeGreaterThan(0);
