@@ -68,7 +68,7 @@ export class SnapshotCatalog {
   private async build(manifest: SnapshotManifest): Promise<LoadedSnapshot> {
     const matrix = await this.source.load(manifest);
     const vectors = { ids: matrix.ids, matrix: matrix.data, dims: matrix.dims };
-    const index = (this.options.index ?? 'hnsw') === 'hnsw' ? new HnswIndex(vectors, this.options.hnsw) : new BruteForceIndex(vectors);
+    const index = (this.options.index ?? 'hnsw') === 'hnsw' ? await HnswIndex.build(vectors, this.options.hnsw) : new BruteForceIndex(vectors);
     const model = this.modelFor(manifest, matrix);
     const loaded: LoadedSnapshot = { id: manifest.snapshotId, manifest, matrix, index, model, vectorOf: (id) => matrix.vectorOf(id) };
     this.loaded.set(manifest.snapshotId, loaded);

@@ -1,3 +1,7 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { HierarchicalNSW } from 'hnswlib-node';
 import { ConfigError } from '../../errors';
 import { checkQuery, checkVectorSet, type ExcludeFn, type Neighbour, type NeighbourIndex, type VectorSet } from './ann-index';
@@ -16,6 +20,23 @@ export interface HnswOptions {
 }
 
 const DEFAULTS = { m: 16, efConstruction: 200, efSearch: 200, seed: 100 } as const;
+
+// Plain JS run with `eval: true`: a worker needs no TypeScript loader that way.
+// It builds exactly as the constructor does, then writes the graph to a file.
+const BUILD_WORKER = `
+const { parentPort, workerData: w } = require('node:worker_threads');
+const { HierarchicalNSW } = require(w.hnswPath);
+const graph = new HierarchicalNSW('ip', w.dims);
+graph.initIndex(w.size, w.m, w.efConstruction, w.seed);
+const v = new Array(w.dims).fill(0);
+for (let r = 0; r < w.size; r++) {
+  const off = r * w.dims;
+  for (let j = 0; j < w.dims; j++) v[j] = w.matrix[off + j];
+  graph.addPoint(v, r);
+}
+graph.writeIndexSync(w.file);
+parentPort.postMessage('built');
+`;
 
 /**
  * Approximate top-k search on an HNSW graph (hnswlib, inner-product space).
@@ -51,7 +72,11 @@ export class HnswIndex implements NeighbourIndex {
   private readonly scratch: number[];
   private ef = 0;
 
-  constructor(vectors: VectorSet, options: HnswOptions = {}) {
+  /**
+   * Builds on the calling thread. For large sets use {@link HnswIndex.build},
+   * which keeps the event loop free.
+   */
+  constructor(vectors: VectorSet, options: HnswOptions = {}, prebuilt?: HierarchicalNSW) {
     checkVectorSet('HNSW index', vectors);
     const o = {
       m: options.m ?? DEFAULTS.m,
@@ -70,10 +95,48 @@ export class HnswIndex implements NeighbourIndex {
     this.size = vectors.ids.length;
     this.scratch = new Array<number>(this.dims).fill(0);
 
-    this.graph = new HierarchicalNSW('ip', this.dims);
-    this.graph.initIndex(this.size, o.m, o.efConstruction, o.seed);
-    for (let r = 0; r < this.size; r++) this.graph.addPoint(this.row(r), r);
+    if (prebuilt) {
+      this.graph = prebuilt;
+    } else {
+      this.graph = new HierarchicalNSW('ip', this.dims);
+      this.graph.initIndex(this.size, o.m, o.efConstruction, o.seed);
+      for (let r = 0; r < this.size; r++) this.graph.addPoint(this.row(r), r);
+    }
     this.efSearch = o.efSearch;
+  }
+
+  /**
+   * Builds the graph in a worker thread and loads it back, so the calling
+   * thread stays free: building 100k × 128 takes over a minute, and a Kafka
+   * consumer blocked that long misses its heartbeats and loses its partitions.
+   * Same result as the constructor for the same vectors, options and seed.
+   * @throws as the constructor.
+   */
+  static async build(vectors: VectorSet, options: HnswOptions = {}): Promise<HnswIndex> {
+    checkVectorSet('HNSW index', vectors);
+    const m = options.m ?? DEFAULTS.m;
+    const efConstruction = options.efConstruction ?? DEFAULTS.efConstruction;
+    const seed = options.seed ?? DEFAULTS.seed;
+    // Validate options before spending a thread on them.
+    new HnswIndex({ ids: vectors.ids.slice(0, 1), matrix: vectors.matrix.subarray(0, vectors.dims), dims: vectors.dims }, options);
+    const dir = await mkdtemp(join(tmpdir(), 'vectors-hnsw-'));
+    const file = join(dir, 'index.bin');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const worker = new Worker(BUILD_WORKER, {
+          eval: true,
+          workerData: { hnswPath: require.resolve('hnswlib-node'), dims: vectors.dims, size: vectors.ids.length, m, efConstruction, seed, matrix: vectors.matrix, file },
+        });
+        worker.once('message', () => resolve());
+        worker.once('error', reject);
+        worker.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`HNSW build worker exited with code ${code}`))));
+      });
+      const graph = new HierarchicalNSW('ip', vectors.dims);
+      await graph.readIndex(file);
+      return new HnswIndex(vectors, options, graph);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   /** Candidate list size of searches (see HnswOptions.efSearch); may be changed at any time to trade recall for speed. */

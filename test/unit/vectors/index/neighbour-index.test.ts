@@ -208,3 +208,28 @@ describe('HnswIndex against exact search on 5k × 32 clustered vectors', () => {
     expect(() => new HnswIndex(small, options)).toThrow(message);
   });
 });
+
+describe('HnswIndex.build (worker thread)', () => {
+  it('builds in a worker thread the same graph the constructor builds', async () => {
+    const dims = 16;
+    const n = 3000;
+    const matrix = new Float32Array(n * dims);
+    let x = 12345;
+    for (let i = 0; i < matrix.length; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) | 0;
+      matrix[i] = ((x >>> 8) & 0xffff) / 0xffff - 0.5;
+    }
+    for (let r = 0; r < n; r++) {
+      let s = 0;
+      for (let j = 0; j < dims; j++) s += matrix[r * dims + j]! ** 2;
+      for (let j = 0; j < dims; j++) matrix[r * dims + j]! /= Math.sqrt(s);
+    }
+    const vectors = { ids: Array.from({ length: n }, (_, i) => `e${i}`), matrix, dims };
+    const built = await HnswIndex.build(vectors, { efConstruction: 400 });
+    const direct = new HnswIndex(vectors, { efConstruction: 400 });
+    for (let q = 0; q < 20; q++) {
+      const query = matrix.subarray(q * dims, (q + 1) * dims);
+      expect(built.search(query, 10)).toEqual(direct.search(query, 10));
+    }
+  });
+});
