@@ -16,8 +16,22 @@ export type TopologyFactory = (ctx: TopologyContext) => Topology;
 
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
 
+/** `--opt topic.listens=...` etc.: other topic names than DESIGN.md's (several systems on one cluster, tests). */
+function topicOptions(o: Record<string, string>) {
+  const t: Record<string, string> = {};
+  for (const k of ['listens', 'feedback', 'control', 'userVectors', 'candidates']) if (o[`topic.${k}`]) t[k] = o[`topic.${k}`]!;
+  return t;
+}
+
 export const topologies: Record<string, TopologyFactory> = {
   'event-counter': ({ options: o }) => eventCounter({ ...(o.name ? { name: o.name } : {}), ...(o.input ? { input: o.input } : {}), ...(o.output ? { output: o.output } : {}) }),
-  'user-vectors': ({ options: o, catalog }) => userVectors({ catalog: catalog(), ...(o.name ? { name: o.name } : {}), ...(o.k ? { candidates: { k: num(o.k)! } } : {}) }),
-  doorman: ({ options: o }) => doorman({ ...(o.name ? { name: o.name } : {}), ...(o['timeout-ms'] ? { timeoutMs: num(o['timeout-ms'])! } : {}) }),
+  'user-vectors': ({ options: o, catalog }) =>
+    userVectors({
+      catalog: catalog(),
+      ...(o.name ? { name: o.name } : {}),
+      ...(o.k ? { candidates: { k: num(o.k)! } } : {}),
+      topics: topicOptions(o),
+    }),
+  doorman: ({ options: o }) =>
+    doorman({ ...(o.name ? { name: o.name } : {}), ...(o['timeout-ms'] ? { timeoutMs: num(o['timeout-ms'])! } : {}), ...(o['topic.control'] ? { controlTopic: o['topic.control'] } : {}) }),
 };

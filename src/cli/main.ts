@@ -113,7 +113,15 @@ async function runTopology(args: ParsedArgs): Promise<void> {
   if (!factory) throw new ConfigError(`unknown topology '${name ?? ''}'; known: ${Object.keys(topologies).join(', ')}`);
   const kafka = kafkaFrom(args, `vectors-${name}`);
   const registry = registryFrom(args);
-  const ctx: TopologyContext = { options: args.opts, catalog: () => new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry), { ...(args.opts.index === 'exact' ? { index: 'exact' } : {}), ...(args.opts.model === 'fold-in' ? { model: 'fold-in' } : {}) }) };
+  const snapshotTopics = { ...(args.opts['topic.control'] ? { control: args.opts['topic.control'] } : {}), ...(args.opts['snapshot-prefix'] ? { prefix: args.opts['snapshot-prefix'] } : {}) };
+  const ctx: TopologyContext = {
+    options: args.opts,
+    catalog: () =>
+      new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), {
+        ...(args.opts.index === 'exact' ? { index: 'exact' } : {}),
+        ...(args.opts.model === 'fold-in' ? { model: 'fold-in' } : {}),
+      }),
+  };
   const topology = factory(ctx);
   const guarantee = setting(args, 'guarantee', 'VECTORS_GUARANTEE', 'at-least-once') as ProcessingGuarantee;
   const store = setting(args, 'store', 'VECTORS_STORE', 'rocksdb');
