@@ -10,6 +10,7 @@ import type { Neighbour, NeighbourIndex } from '../src/vectors/index/ann-index';
 import { BruteForceIndex } from '../src/vectors/index/brute-force';
 import { HnswIndex, hnswMemoryEstimate } from '../src/vectors/index/hnsw-index';
 import { machine, writeSection } from './common';
+import { mulberry32 } from '../test/support/random';
 
 const N = Number(process.env.BENCH_N ?? 100_000);
 const DIMS = Number(process.env.BENCH_DIMS ?? 128);
@@ -21,16 +22,6 @@ const EXCLUDED = 50;
 /** Spread of a cluster: the noise vector has about this norm before normalisation. */
 const SPREAD = 0.7;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussian(rand: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());

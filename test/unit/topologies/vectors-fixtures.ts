@@ -2,17 +2,8 @@ import type { SnapshotControl, SnapshotManifest } from '../../../src/vectors/rec
 import { EntityMatrixBuilder, type EntityMatrix } from '../../../src/vectors/snapshot/entity-matrix';
 import { snapshotChecksum } from '../../../src/vectors/snapshot/checksum';
 
-/** A deterministic pseudo-random generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../../support/random';
+import { mulberry32 as rng } from '../../support/random';
 
 /** `n` unit vectors in `clusters` clusters, ids `e0`..; NaN at `nanAt` to make a broken snapshot. */
 export function clusteredSnapshot(id: string, n: number, dims: number, seed: number, nanAt?: number): EntityMatrix {

@@ -1,15 +1,6 @@
 import { BruteForceIndex } from '../../../../src/vectors/index/brute-force';
+import { mulberry32 } from '../../../support/random';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The obvious answer: score every row, sort by score (ties: lower row), drop excluded, take k. */
 function naiveTopK(ids: string[], matrix: Float32Array, dims: number, query: Float32Array, k: number, exclude?: (id: string) => boolean) {

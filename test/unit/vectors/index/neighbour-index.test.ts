@@ -2,17 +2,8 @@ import { ConfigError, ErrorCodes, NeighbourIndexError } from '../../../../src/er
 import type { NeighbourIndex, VectorSet } from '../../../../src/vectors/index/ann-index';
 import { BruteForceIndex } from '../../../../src/vectors/index/brute-force';
 import { HnswIndex } from '../../../../src/vectors/index/hnsw-index';
+import { mulberry32 } from '../../../support/random';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normaliseRows(m: Float32Array, dims: number): Float32Array {
   for (let off = 0; off < m.length; off += dims) {
