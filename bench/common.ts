@@ -1,6 +1,7 @@
 import { cpus, totalmem } from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 
 /** One line describing the machine, for benchmark reports. */
 export function machine(): string {
@@ -24,3 +25,36 @@ export function writeSection(title: string, body: string): void {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Raw kafkajs: consume every record and produce it unchanged to another topic, committing as kafkajs does by default. */
+export async function passthrough(brokers: string[], input: string, output: string, N: number): Promise<number> {
+  const tag = Date.now().toString(36);
+  const kafka = new Kafka({ clientId: 'bench-raw', brokers, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  const consumer = kafka.consumer({ groupId: `bench-raw-${tag}`, maxWaitTimeInMs: 100 });
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topics: [input], fromBeginning: true });
+  let seen = 0;
+  let t0 = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      if (!t0) t0 = performance.now();
+      // In requests of 1,000 records: kafkajs slows down badly on much larger requests.
+      for (let i = 0; i < batch.messages.length; i += 1000) {
+        const messages = batch.messages.slice(i, i + 1000).map((m) => ({ key: m.key, value: m.value, partition: batch.partition }));
+        await producer.send({ topic: output, acks: -1, messages });
+      }
+      seen += batch.messages.length;
+      if (seen >= N) done();
+    },
+  });
+  await finished;
+  const seconds = (performance.now() - t0) / 1000;
+  await consumer.disconnect();
+  await producer.disconnect();
+  return N / seconds;
+}
+

@@ -7,13 +7,12 @@
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { KafkajsClient } from '../src/runtime/kafka/kafkajs-client';
 import { TopologyRunner, type ProcessingGuarantee } from '../src/runtime/runner/topology-runner';
 import { AvroSerde } from '../src/runtime/serde/avro-serde';
 import { ConfluentSchemaRegistry } from '../src/runtime/serde/confluent-registry';
 import { CountedEventSchema, eventCounter, type CountedEvent } from '../topologies/event-counter';
-import { machine, sleep, writeSection } from './common';
+import { machine, passthrough, sleep, writeSection } from './common';
 
 const N = Number(process.env.BENCH_EVENTS ?? 200_000);
 const PARTITIONS = 12;
@@ -32,37 +31,6 @@ async function fill(client: KafkajsClient, topic: string, serde: AvroSerde<Count
     await producer.send(batch);
   }
   await producer.close();
-}
-
-/** Raw kafkajs: consume every record and produce it unchanged to another topic, committing as kafkajs does by default. */
-async function passthrough(input: string, output: string): Promise<number> {
-  const kafka = new Kafka({ clientId: 'bench-raw', brokers, logLevel: logLevel.NOTHING });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-  const consumer = kafka.consumer({ groupId: `bench-raw-${tag}`, maxWaitTimeInMs: 100 });
-  await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topics: [input], fromBeginning: true });
-  let seen = 0;
-  let t0 = 0;
-  let done!: () => void;
-  const finished = new Promise<void>((r) => (done = r));
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      if (!t0) t0 = performance.now();
-      // In requests of 1,000 records: kafkajs slows down badly on much larger requests.
-      for (let i = 0; i < batch.messages.length; i += 1000) {
-        const messages = batch.messages.slice(i, i + 1000).map((m) => ({ key: m.key, value: m.value, partition: batch.partition }));
-        await producer.send({ topic: output, acks: -1, messages });
-      }
-      seen += batch.messages.length;
-      if (seen >= N) done();
-    },
-  });
-  await finished;
-  const seconds = (performance.now() - t0) / 1000;
-  await consumer.disconnect();
-  await producer.disconnect();
-  return N / seconds;
 }
 
 async function topology(client: KafkajsClient, input: string, guarantee: ProcessingGuarantee): Promise<number> {
@@ -107,7 +75,7 @@ async function main(): Promise<void> {
   await serde.prepare();
   console.log(`filling ${input} with ${N} events over ${PARTITIONS} partitions`);
   await fill(client, input, serde);
-  const raw = await passthrough(input, `bench-raw-out-${tag}`);
+  const raw = await passthrough(brokers, input, `bench-raw-out-${tag}`, N);
   console.log(`raw kafkajs passthrough: ${raw.toFixed(0)} events/s`);
   const alos = await topology(client, input, 'at-least-once');
   console.log(`counting topology, at-least-once: ${alos.toFixed(0)} events/s (${((alos / raw) * 100).toFixed(0)}% of passthrough)`);

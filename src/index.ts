@@ -19,3 +19,26 @@ export { TopologyTestDriver, type TestDriverOptions, type OutputRecord, type Dea
 export { DlqHeaders } from './runtime/dlq';
 export { MetricNames } from './runtime/metrics/names';
 export { partitionForKey } from './runtime/partitioner';
+
+// Runtime execution on Kafka.
+export { TopologyRunner, type RunnerOptions, type ProcessingGuarantee } from './runtime/runner/topology-runner';
+export { KafkajsClient } from './runtime/kafka/kafkajs-client';
+export type { KafkaClient, KafkaClientOptions } from './runtime/kafka/client';
+
+// The vectors domain.
+export * from './vectors/records';
+export { Topics, loadSchema, valueSubject, coreTopicSpecs, coreSubjects } from './vectors/contracts';
+export { DecayedModel, type DecayedOptions } from './vectors/models/decayed';
+export { FoldInModel, gramMatrix, type FoldInOptions } from './vectors/models/fold-in';
+export type { UserModel, UserModelName } from './vectors/models/user-model';
+export { interactionOf, signalWeights, DEFAULT_SIGNAL_WEIGHTS, type SignalWeights, type Interaction } from './vectors/signals';
+export { BruteForceIndex } from './vectors/index/brute-force';
+export { HnswIndex, type HnswOptions } from './vectors/index/hnsw-index';
+export type { NeighbourIndex, Neighbour } from './vectors/index/ann-index';
+export { EntityMatrix, EntityMatrixBuilder } from './vectors/snapshot/entity-matrix';
+export { snapshotChecksum } from './vectors/snapshot/checksum';
+export { SnapshotValidator } from './vectors/snapshot/validate';
+export { buildManifest, parseManifest } from './vectors/snapshot/manifest';
+export { readSnapshotFile, writeJsonlSnapshot, writeBinarySnapshot } from './vectors/snapshot/formats';
+export { SnapshotCatalog, InMemorySnapshotSource, type SnapshotSource } from './vectors/snapshot-catalog';
+export { publishSnapshot, KafkaSnapshotSource, readControlView, writeControl } from './app/snapshots';

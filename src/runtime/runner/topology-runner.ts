@@ -68,6 +68,8 @@ interface TaskState {
 }
 
 const HEARTBEAT_EVERY_MS = 2000;
+/** Longest stretch of processing without giving the event loop a turn. */
+const YIELD_EVERY_MS = 50;
 /** Store sizes are estimates (RocksDB's estimate-num-keys); refreshing them often buys nothing. */
 const STORE_SIZE_EVERY_MS = 10_000;
 
@@ -428,7 +430,19 @@ export class TopologyRunner {
       const sub = this.topology.subtopologyOfTopic(batch.topic);
       const state = sub ? this.tasks.get(taskId(sub.index, batch.partition)) : undefined;
       if (!state) return false;
-      for (const record of batch.records) await state.task.process(record);
+      let lastYield = performance.now();
+      for (const record of batch.records) {
+        await state.task.process(record);
+        // Bolts may be CPU-bound and stores answer synchronously: without a
+        // real yield, a large batch starves timers (heartbeats, punctuation)
+        // for its whole duration and the group evicts this instance.
+        if (performance.now() - lastYield > YIELD_EVERY_MS) {
+          await new Promise((r) => setImmediate(r));
+          await ctx.heartbeat().catch(() => undefined);
+          if (!ctx.isRunning() || ctx.isStale()) return false;
+          lastYield = performance.now();
+        }
+      }
       const last = batch.records[batch.records.length - 1];
       if (last) {
         const lag = BigInt(batch.highWatermark) - BigInt(last.offset) - 1n;
