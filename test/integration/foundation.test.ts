@@ -124,6 +124,18 @@ describe('Avro records on the real broker and registry', () => {
   });
 });
 
+describe('producing', () => {
+  it('sends more bytes in one call than the broker accepts in one record batch (message.max.bytes, 1 MiB)', async () => {
+    const topic = uniqueName('big-send');
+    await provisionTopics(admin, [{ name: topic, partitions: 1 }]);
+    const value = Buffer.alloc(3000, 7);
+    await producer.send(Array.from({ length: 1000 }, (_, i) => ({ topic, key: `k${i}`, value, partition: 0 })));
+    const back = await readAll(client, admin, topic);
+    expect(back).toHaveLength(1000);
+    expect(back.every((r) => r.value!.equals(value))).toBe(true);
+  });
+});
+
 describe('provisioning', () => {
   it('creates the core topics and subjects once, and finds them the second time', async () => {
     const prefix = uniqueName('prov');

@@ -106,14 +106,33 @@ function producedOffsets(records: OutgoingRecord[], metadata: RecordMetadata[]):
 
 // kafkajs encodes a request in a buffer that grows by copying: sending 16k
 // records in one request runs at ~9k records/s, 1-2k per request at ~60k/s.
+// The broker also refuses a record batch over message.max.bytes (1 MiB by
+// default), so requests are cut by bytes too.
 const MAX_RECORDS_PER_REQUEST = 1000;
+const MAX_BYTES_PER_REQUEST = 512 * 1024;
 
-/** Sends in requests of at most MAX_RECORDS_PER_REQUEST records, in order; merges the offsets. */
+function sizeOf(r: OutgoingRecord): number {
+  let n = 32 + (r.value?.length ?? 0) + (r.key === null ? 0 : typeof r.key === 'string' ? Buffer.byteLength(r.key) : r.key.length);
+  for (const [k, v] of Object.entries(r.headers ?? {})) n += k.length + (typeof v === 'string' ? Buffer.byteLength(v) : v.length) + 8;
+  return n;
+}
+
+/** Sends in requests of at most MAX_RECORDS_PER_REQUEST records and MAX_BYTES_PER_REQUEST bytes, in order; merges the offsets. */
 async function sendChunked(records: OutgoingRecord[], sendOne: (chunk: OutgoingRecord[]) => Promise<RecordMetadata[]>): Promise<ProducedOffset[]> {
   const last = new Map<string, ProducedOffset>();
-  for (let i = 0; i < records.length; i += MAX_RECORDS_PER_REQUEST) {
-    const chunk = records.slice(i, i + MAX_RECORDS_PER_REQUEST);
+  let start = 0;
+  while (start < records.length) {
+    let end = start;
+    let bytes = 0;
+    while (end < records.length && end - start < MAX_RECORDS_PER_REQUEST) {
+      const size = sizeOf(records[end]!);
+      if (end > start && bytes + size > MAX_BYTES_PER_REQUEST) break;
+      bytes += size;
+      end++;
+    }
+    const chunk = records.slice(start, end);
     for (const o of producedOffsets(chunk, await sendOne(chunk))) last.set(`${o.topic}\u0000${o.partition}`, o);
+    start = end;
   }
   return [...last.values()];
 }
