@@ -5,13 +5,11 @@ import { ConfigError, TopologyError, VectorsError } from '../../errors';
 import { provisionTopics } from '../admin/provision';
 import type {
   BatchContext,
-  IncomingRecord,
   KafkaAdmin,
   KafkaClient,
   KafkaConsumer,
   KafkaProducer,
   KafkaTransaction,
-  OutgoingRecord,
   PartitionReader,
   ProducedOffset,
   RecordBatch,
@@ -70,8 +68,6 @@ interface TaskState {
 const HEARTBEAT_EVERY_MS = 2000;
 /** Longest stretch of processing without giving the event loop a turn. */
 const YIELD_EVERY_MS = 50;
-/** Store sizes are estimates (RocksDB's estimate-num-keys); refreshing them often buys nothing. */
-const STORE_SIZE_EVERY_MS = 10_000;
 
 /**
  * Runs a topology on Kafka: one consumer-group member per instance, one task
@@ -104,7 +100,6 @@ export class TopologyRunner {
   private reader?: PartitionReader;
   private timers: NodeJS.Timeout[] = [];
   private lastCommit = Date.now();
-  private lastSizeReport = 0;
   private running = false;
   private stopping?: Promise<void>;
   private readonly broadcastPositions = new Map<string, string>();
@@ -129,6 +124,7 @@ export class TopologyRunner {
       this.fatal = reject;
     });
     this.done.catch(() => undefined);
+    this.metrics.storeSizes = () => this.storeSizes();
   }
 
   /** Ids of the tasks this instance runs now. */
@@ -491,15 +487,16 @@ export class TopologyRunner {
     if (now - this.lastCommit >= this.commitIntervalMs) await this.commitAll();
   }
 
-  /** Sets the store-size gauge: entries per store, summed over this instance's tasks. */
-  private async reportStoreSizes(): Promise<void> {
-    this.lastSizeReport = Date.now();
+  /** Entries per store, summed over this instance's tasks (for the store-size gauge, when scraped). */
+  private async storeSizes(): Promise<{ topology: string; store: string; entries: number }[]> {
     const sums = new Map<string, number>();
     for (const state of this.tasks.values()) {
-      for (const [name, backend] of state.backends) sums.set(name, (sums.get(name) ?? 0) + (await backend.approximateCount()));
+      for (const [name, backend] of state.backends) {
+        const n = await backend.approximateCount().catch(() => 0); // a store closing meanwhile counts as empty
+        sums.set(name, (sums.get(name) ?? 0) + n);
+      }
     }
-    this.metrics.storeEntries.reset();
-    for (const [store, n] of sums) this.metrics.storeEntries.set({ topology: this.topology.name, store }, n);
+    return [...sums].map(([store, entries]) => ({ topology: this.topology.name, store, entries }));
   }
 
   /** Commits every task. Runs inside the queue. */
@@ -517,7 +514,6 @@ export class TopologyRunner {
       for (const state of [...this.tasks.values()]) await this.commitTaskGuarded(state);
     }
     reportCacheStats(this.metrics, this.topology.name, [...this.tasks.values()].flatMap((s) => [...s.task.stores.values()]));
-    if (Date.now() - this.lastSizeReport >= STORE_SIZE_EVERY_MS) await this.reportStoreSizes();
     this.metrics.commits.inc({ topology: this.topology.name, guarantee: this.guarantee });
     this.metrics.commitLatency.observe({ topology: this.topology.name, guarantee: this.guarantee }, (performance.now() - started) / 1000);
   }
@@ -632,4 +628,3 @@ export class TopologyRunner {
   }
 }
 
-export type { IncomingRecord, OutgoingRecord };
