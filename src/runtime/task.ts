@@ -253,6 +253,15 @@ export class Task {
 
   /** Runs `fn` with a savepoint: on an exception, undo its store writes and outputs and dead-letter the record. */
   private async runGuarded(record: IncomingRecord, fn: () => Promise<void>): Promise<void> {
+    try {
+      await this.withSavepoint(fn);
+    } catch (err) {
+      this.toDlq((err as { bolt?: string }).bolt ?? 'unknown', record, err);
+    }
+  }
+
+  /** Runs `fn` and the emits it causes; on an exception undoes their store writes and outputs, then rethrows. */
+  private async withSavepoint(fn: () => Promise<void> | void): Promise<void> {
     const mark = this.outputs.length;
     for (const s of this.o.stores.values()) s.begin();
     try {
@@ -263,7 +272,7 @@ export class Task {
       for (const s of this.o.stores.values()) s.rollbackRecord();
       this.outputs.length = mark;
       this.pending = [];
-      this.toDlq((err as { bolt?: string }).bolt ?? 'unknown', record, err);
+      throw err;
     }
   }
 
@@ -343,16 +352,9 @@ export class Task {
       if (p.cancelled || p.type !== type || now < p.next) continue;
       // Fire once even when several intervals passed (as Kafka Streams does for wall-clock time).
       p.next = now + p.interval - ((now - p.next) % p.interval);
-      const mark = this.outputs.length;
-      for (const s of this.o.stores.values()) s.begin();
       try {
-        await p.callback(now);
-        await this.drainPending();
-        for (const s of this.o.stores.values()) s.commitRecord();
+        await this.withSavepoint(() => p.callback(now));
       } catch (err) {
-        for (const s of this.o.stores.values()) s.rollbackRecord();
-        this.outputs.length = mark;
-        this.pending = [];
         // A failing punctuator is a bug, not bad input: surface it.
         throw Object.assign(err as Error, { bolt: p.bolt });
       }

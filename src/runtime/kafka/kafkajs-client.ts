@@ -507,9 +507,11 @@ export class KafkajsClient implements KafkaClient {
     };
   }
 
-  async producer(): Promise<KafkaProducer> {
+  /** An idempotent producer (transactional with an id), connected. */
+  private async connectedProducer(transactionalId: string | undefined, what: string): Promise<Producer> {
     const producer = this.kafka.producer({
       idempotent: true,
+      ...(transactionalId ? { transactionalId } : {}),
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
@@ -518,26 +520,17 @@ export class KafkajsClient implements KafkaClient {
     try {
       await producer.connect();
     } catch (err) {
-      throw wrap(`connect producer to ${this.options.brokers.join(',')}`, err);
+      throw wrap(`connect ${what}`, err);
     }
-    return new KafkajsProducer(producer);
+    return producer;
+  }
+
+  async producer(): Promise<KafkaProducer> {
+    return new KafkajsProducer(await this.connectedProducer(undefined, `producer to ${this.options.brokers.join(',')}`));
   }
 
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
-    const producer = this.kafka.producer({
-      idempotent: true,
-      transactionalId,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      retry: IDEMPOTENT_RETRY,
-    });
-    try {
-      await producer.connect();
-    } catch (err) {
-      throw wrap(`connect transactional producer ${transactionalId}`, err);
-    }
-    return new KafkajsTransactionalProducer(producer, transactionalId);
+    return new KafkajsTransactionalProducer(await this.connectedProducer(transactionalId, `transactional producer ${transactionalId}`), transactionalId);
   }
 
   async consumer(options: ConsumerOptions): Promise<KafkaConsumer> {
