@@ -6,6 +6,7 @@
  */
 import { provisionTopics } from '../runtime/admin/provision';
 import type { KafkaClient, OutgoingRecord } from '../runtime/kafka/client';
+import { readRange } from '../runtime/kafka/read-range';
 import { AvroSerde } from '../runtime/serde/avro-serde';
 import type { SchemaRegistry } from '../runtime/serde/schema-registry';
 import { Topics, loadSchema, valueSubject } from '../vectors/contracts';
@@ -43,24 +44,16 @@ export async function readControlView(kafka: KafkaClient, registry: SchemaRegist
   const latest = new Map<string, SnapshotControl>();
   try {
     const [p] = await admin.topicOffsets(topic);
-    let offset = BigInt(p?.low ?? '0');
-    for (;;) {
-      const res = await reader.fetch({ topic, partition: 0 }, offset.toString(), 0);
-      for (const r of res.records) {
+    await readRange(reader, { topic, partition: 0 }, BigInt(p?.low ?? '0'), undefined, async (records) => {
+      for (const r of records) {
         if (!r.key) continue;
         const key = r.key.toString('utf8');
-        if (r.value === null) {
-          latest.delete(key);
-          continue;
-        }
-        await serde.prepareFor(r.value);
         latest.delete(key);
+        if (r.value === null) continue;
+        await serde.prepareFor(r.value);
         latest.set(key, serde.deserialize(r.value));
       }
-      const next = BigInt(res.nextOffset);
-      if (next === offset || next >= BigInt(res.lastStableOffset)) break;
-      offset = next;
-    }
+    });
   } finally {
     await reader.close();
     await admin.close();
@@ -158,21 +151,15 @@ export class KafkaSnapshotSource implements SnapshotSource {
     try {
       const offsets = await admin.topicOffsets(topic);
       if (offsets.length !== 1) throw new Error(`snapshot topic '${topic}' must have exactly one partition (publish order is part of the checksum), found ${offsets.length}`);
-      let offset = BigInt(offsets[0]!.low);
-      const end = BigInt(offsets[0]!.high);
-      while (offset < end) {
-        const res = await reader.fetch({ topic, partition: 0 }, offset.toString(), 0);
-        for (const r of res.records) {
+      await readRange(reader, { topic, partition: 0 }, BigInt(offsets[0]!.low), BigInt(offsets[0]!.high), async (records) => {
+        for (const r of records) {
           if (!r.value) continue;
           await serde.prepareFor(r.value);
           const e = serde.deserialize(r.value);
           validator.accept(e.entityId, e.vector);
           builder.add(e.entityId, e.entityType, e.vector);
         }
-        const next = BigInt(res.nextOffset);
-        if (next === offset) break;
-        offset = next;
-      }
+      });
     } finally {
       await reader.close();
       await admin.close();

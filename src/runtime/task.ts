@@ -7,7 +7,7 @@ import { isPreparedSerde, type Serde } from './serde/serde';
 import type { CachedKeyValueStore } from './state/cached-store';
 import type { WriteOp } from './state/store';
 import type { Bolt, BoltContext, Cancellable, PunctuationType, StreamRecord } from './topology/bolt';
-import type { Topology, SubTopology, RepartitionDef } from './topology/topology';
+import type { RepartitionDef, SpoutDef, SubTopology, Topology } from './topology/topology';
 import { DEFAULT_STREAM } from './topology/topology';
 import type { TopologySerdes } from './topology/topology-serdes';
 
@@ -70,8 +70,13 @@ export class Task {
   private readonly outCounts = new Map<string, number>();
   private readonly latency: { observe(v: number): void };
 
+  /** What each input topic is: a spout's topic or a repartition topic (looked up per record). */
+  private readonly sourceOf = new Map<string, { rep?: RepartitionDef; spout?: SpoutDef }>();
+
   constructor(private readonly o: TaskOptions) {
     this.id = taskId(o.sub.index, o.partition);
+    for (const spout of o.topology.spouts.values()) this.sourceOf.set(spout.topic, { spout });
+    for (const rep of o.sub.repartitionSources) this.sourceOf.set(rep.topic, { rep });
     this.latency = o.metrics.processLatency.labels({ topology: o.topology.name });
   }
 
@@ -174,9 +179,7 @@ export class Task {
   /** Processes one record of one of this task's source topics. Never throws for bad input: that goes to the DLQ. */
   async process(record: IncomingRecord): Promise<void> {
     const started = performance.now();
-    const { topology } = this.o;
-    const rep = this.o.sub.repartitionSources.find((r) => r.topic === record.topic);
-    const spout = rep ? undefined : [...topology.spouts.values()].find((s) => s.topic === record.topic);
+    const { rep, spout } = this.sourceOf.get(record.topic) ?? {};
     const component = rep ? rep.from : spout?.name;
     this.current = record;
     try {

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { IncomingRecord, KafkaAdmin, KafkaClient, TopicSpec } from '../../src/runtime/kafka/client';
 import { KafkajsClient } from '../../src/runtime/kafka/kafkajs-client';
+import { readRange } from '../../src/runtime/kafka/read-range';
 import { ConfluentSchemaRegistry } from '../../src/runtime/serde/confluent-registry';
 
 export const ROOT = join(__dirname, '..', '..');
@@ -40,15 +41,7 @@ export async function readAll(client: KafkaClient, admin: KafkaAdmin, topic: str
   const out: IncomingRecord[] = [];
   try {
     for (const p of await admin.topicOffsets(topic)) {
-      let offset = BigInt(p.low);
-      const end = BigInt(p.high);
-      while (offset < end) {
-        const res = await reader.fetch({ topic, partition: p.partition }, offset.toString(), 0);
-        out.push(...res.records.filter((r) => BigInt(r.offset) < end));
-        const next = BigInt(res.nextOffset);
-        if (next === offset) break; // nothing more is readable (e.g. an open transaction)
-        offset = next;
-      }
+      await readRange(reader, { topic, partition: p.partition }, BigInt(p.low), BigInt(p.high), (records) => void out.push(...records));
     }
   } finally {
     await reader.close();

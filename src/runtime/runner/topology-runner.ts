@@ -17,12 +17,13 @@ import type {
   TopicSpec,
   TransactionalProducer,
 } from '../kafka/client';
+import { readRange } from '../kafka/read-range';
 import { RuntimeMetrics } from '../metrics/runtime-metrics';
 import type { SchemaRegistry } from '../serde/schema-registry';
 import { CachedKeyValueStore } from '../state/cached-store';
 import { MemoryBytesStore } from '../state/memory/memory-store';
 import { RocksDBBytesStore } from '../state/rocksdb/rocksdb-store';
-import type { BytesStore, ReadOnlyKeyValueStore, WriteOp } from '../state/store';
+import type { BytesStore, ReadOnlyKeyValueStore } from '../state/store';
 import { readOnlyView, reportCacheStats, typedStore } from '../state/task-stores';
 import { Task, taskId } from '../task';
 import type { Topology } from '../topology/topology';
@@ -326,25 +327,19 @@ export class TopologyRunner {
       offset = BigInt(fromCheckpoint);
     }
     const labels = { topology: this.topology.name, store, partition: String(partition) };
-    let idle = 0;
-    for (;;) {
-      const res = await this.reader!.fetch({ topic, partition }, offset.toString(), 0);
-      const ops: WriteOp[] = res.records.map((r) => ({ key: r.key ?? Buffer.alloc(0), value: r.value }));
-      if (ops.length) {
-        await backend.write(ops);
-        this.metrics.restoreRecords.inc({ topology: this.topology.name, store }, ops.length);
+    const reached = await readRange(this.reader!, { topic, partition }, offset, undefined, async (records, res) => {
+      if (records.length) {
+        await backend.write(records.map((r) => ({ key: r.key ?? Buffer.alloc(0), value: r.value })));
+        this.metrics.restoreRecords.inc({ topology: this.topology.name, store }, records.length);
       }
       const next = BigInt(res.nextOffset);
       const end = BigInt(res.lastStableOffset);
       this.metrics.restoreRemaining.set(labels, Number(end > next ? end - next : 0n));
-      idle = next === offset ? idle + 1 : 0;
-      offset = next;
-      if (offset >= end) break;
-      if (idle > 50) {
-        this.log('warn', 'changelog restore made no progress; continuing from where it stopped', { topic, partition, offset: offset.toString(), end: end.toString() });
-        break;
-      }
+    });
+    if (!reached.complete) {
+      this.log('warn', 'changelog restore made no progress; continuing from where it stopped', { topic, partition, offset: reached.offset.toString() });
     }
+    offset = reached.offset;
     this.metrics.restoreRemaining.set(labels, 0);
     return offset.toString();
   }
@@ -407,13 +402,9 @@ export class TopologyRunner {
       const offsets = await this.admin!.topicOffsets(spout.topic);
       for (const o of offsets) {
         const until = BigInt(this.broadcastPositions.get(`${spout.topic}:${o.partition}`) ?? o.low);
-        let offset = BigInt(o.low);
-        while (offset < until) {
-          const res = await this.reader!.fetch({ topic: spout.topic, partition: o.partition }, offset.toString(), 0);
-          for (const r of res.records) if (BigInt(r.offset) < until) await state.task.processBroadcast(spoutName, r);
-          if (BigInt(res.nextOffset) === offset) break;
-          offset = BigInt(res.nextOffset);
-        }
+        await readRange(this.reader!, { topic: spout.topic, partition: o.partition }, BigInt(o.low), until, async (records) => {
+          for (const r of records) await state.task.processBroadcast(spoutName, r);
+        });
       }
     }
   }
