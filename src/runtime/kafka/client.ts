@@ -78,7 +78,22 @@ export interface KafkaAdmin {
   topicOffsets(topic: string): Promise<PartitionOffsets[]>;
   /** The committed offsets of a group for a topic; `-1` where none. */
   committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]>;
+  /**
+   * The members of a consumer group that uses the task assignor (see
+   * {@link ConsumerOptions.taskOf}), each with the endpoint it advertised and
+   * the partitions the last rebalance gave it. Empty while the group is
+   * rebalancing or has no members.
+   */
+  groupMembers(groupId: string): Promise<GroupMember[]>;
   close(): Promise<void>;
+}
+
+/** A member of a consumer group, as the group coordinator knows it. */
+export interface GroupMember {
+  memberId: string;
+  /** What the member advertised in {@link ConsumerOptions.endpoint}; null when it advertised none. */
+  endpoint: string | null;
+  assignment: TopicPartition[];
 }
 
 /** Where the last record sent to one partition landed. */
@@ -127,6 +142,12 @@ export interface ConsumerOptions {
   taskOf?: (topic: string, partition: number) => string;
   /** The task ids this member owns now; sent to the group leader to keep assignments sticky. */
   ownedTasks?: () => string[];
+  /**
+   * Where this member answers queries (e.g. `http://127.0.0.1:8090`), carried
+   * in its group metadata so every instance can learn, via
+   * {@link KafkaAdmin.groupMembers}, which one owns a partition. Needs `taskOf`.
+   */
+  endpoint?: string;
 }
 
 export interface BatchContext {

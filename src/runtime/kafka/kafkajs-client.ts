@@ -20,6 +20,7 @@ import type {
   ProducedOffset,
   ConsumerOptions,
   IncomingRecord,
+  GroupMember,
   KafkaAdmin,
   KafkaClient,
   KafkaClientOptions,
@@ -357,6 +358,25 @@ class KafkajsPartitionReader implements PartitionReader {
 
 const TASK_ASSIGNOR = 'VectorsStickyTaskAssignor';
 
+/** What a member of the task assignor's group puts in its metadata's userData (JSON). */
+interface MemberData {
+  owned: string[];
+  endpoint: string | null;
+}
+
+function decodeMemberData(memberMetadata: Buffer): MemberData {
+  try {
+    const meta = AssignerProtocol.MemberMetadata.decode(memberMetadata);
+    const data: unknown = meta?.userData?.length ? JSON.parse(meta.userData.toString('utf8')) : {};
+    // Members of earlier versions sent just the array of owned task ids.
+    if (Array.isArray(data)) return { owned: data.map(String), endpoint: null };
+    const d = data as Partial<MemberData>;
+    return { owned: Array.isArray(d.owned) ? d.owned.map(String) : [], endpoint: typeof d.endpoint === 'string' ? d.endpoint : null };
+  } catch {
+    return { owned: [], endpoint: null };
+  }
+}
+
 /**
  * Assigns whole tasks (all topic-partitions with the same task id together),
  * balanced to within one task per member, keeping each task with the member
@@ -365,6 +385,7 @@ const TASK_ASSIGNOR = 'VectorsStickyTaskAssignor';
 function taskAssigner(
   taskOf: (topic: string, partition: number) => string,
   ownedTasks: () => string[],
+  endpoint: string | undefined,
 ): PartitionAssigner {
   return ({ cluster }) => ({
     name: TASK_ASSIGNOR,
@@ -382,14 +403,7 @@ function taskAssigner(
       const memberIds = members.map((m) => m.memberId).sort();
       const previous = new Map<string, string>();
       for (const m of members) {
-        const meta = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
-        let owned: string[] = [];
-        try {
-          owned = meta?.userData?.length ? JSON.parse(meta.userData.toString('utf8')) : [];
-        } catch {
-          owned = [];
-        }
-        for (const t of owned) if (tasks.has(t) && !previous.has(t)) previous.set(t, m.memberId);
+        for (const t of decodeMemberData(m.memberMetadata).owned) if (tasks.has(t) && !previous.has(t)) previous.set(t, m.memberId);
       }
       const taskIds = [...tasks.keys()].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
       const capacity = Math.ceil(taskIds.length / Math.max(1, memberIds.length));
@@ -420,7 +434,7 @@ function taskAssigner(
         metadata: AssignerProtocol.MemberMetadata.encode({
           version: 1,
           topics,
-          userData: Buffer.from(JSON.stringify(ownedTasks()), 'utf8'),
+          userData: Buffer.from(JSON.stringify({ owned: ownedTasks(), endpoint: endpoint ?? null } satisfies MemberData), 'utf8'),
         }),
       };
     },
@@ -501,6 +515,22 @@ export class KafkajsClient implements KafkaClient {
         const res = await admin.fetchOffsets({ groupId, topics: [topic] });
         return (res[0]?.partitions ?? []).map((p) => ({ topic, partition: p.partition, offset: p.offset }));
       },
+      async groupMembers(groupId: string): Promise<GroupMember[]> {
+        let described;
+        try {
+          described = await admin.describeGroups([groupId]);
+        } catch (err) {
+          throw wrap(`describe group ${groupId}`, err);
+        }
+        const group = described.groups[0];
+        if (!group || group.state !== 'Stable' || group.protocol !== TASK_ASSIGNOR) return [];
+        return group.members.map((m) => {
+          const assignment: TopicPartition[] = [];
+          const decoded = m.memberAssignment.length ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
+          for (const [topic, partitions] of Object.entries(decoded?.assignment ?? {})) for (const partition of partitions) assignment.push({ topic, partition });
+          return { memberId: m.memberId, endpoint: decodeMemberData(m.memberMetadata).endpoint, assignment };
+        });
+      },
       async close() {
         await admin.disconnect();
       },
@@ -543,7 +573,7 @@ export class KafkajsClient implements KafkaClient {
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1048576,
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 100,
       retry: { retries: 8 },
-      ...(options.taskOf ? { partitionAssigners: [taskAssigner(options.taskOf, options.ownedTasks ?? (() => []))] } : {}),
+      ...(options.taskOf ? { partitionAssigners: [taskAssigner(options.taskOf, options.ownedTasks ?? (() => []), options.endpoint)] } : {}),
     });
     try {
       await consumer.connect();

@@ -18,11 +18,12 @@ import type {
   TransactionalProducer,
 } from '../kafka/client';
 import { readRange } from '../kafka/read-range';
+import { partitionForKey } from '../partitioner';
 import { RuntimeMetrics } from '../metrics/runtime-metrics';
 import type { SchemaRegistry } from '../serde/schema-registry';
 import { CachedKeyValueStore } from '../state/cached-store';
 import { MemoryBytesStore } from '../state/memory/memory-store';
-import { RocksDBBytesStore } from '../state/rocksdb/rocksdb-store';
+import { RocksDBBytesStore, type RocksDBStoreOptions } from '../state/rocksdb/rocksdb-store';
 import type { BytesStore, ReadOnlyKeyValueStore } from '../state/store';
 import { readOnlyView, reportCacheStats, typedStore } from '../state/task-stores';
 import { Task, taskId } from '../task';
@@ -49,13 +50,42 @@ export interface RunnerOptions {
   commitIntervalMs?: number;
   /** 'rocksdb' (default) or 'memory' (state rebuilt from the changelog on every start). */
   storeBackend?: 'rocksdb' | 'memory';
+  /**
+   * Memory of each RocksDB store (one per store per task, so a process holds
+   * tasks × stores of them). Default: 8 MiB memtables, 4 MiB block cache.
+   */
+  rocksdb?: RocksDBStoreOptions;
   replicationFactor?: number;
   /** Group session timeout: how long a dead instance keeps its tasks. Default 30000 ms (broker minimum 6000). */
   sessionTimeoutMs?: number;
   metrics?: RuntimeMetrics;
   log?: LogFn;
   instanceId?: string;
+  /**
+   * Where this instance answers queries (e.g. `http://127.0.0.1:8090`),
+   * advertised to the group so that {@link TopologyRunner.queryMetadataForKey}
+   * on any instance can name the owner of a key (Kafka Streams'
+   * `application.server`).
+   */
+  endpoint?: string;
 }
+
+/** Where a store's key lives; see {@link TopologyRunner.queryMetadataForKey}. */
+export interface KeyQueryMetadata {
+  /** The input partition, hence the task, the key belongs to. */
+  partition: number;
+  /** True when a task of this instance holds that partition, restored and processing. */
+  local: boolean;
+  /**
+   * The endpoint of the instance the group assigned the partition to, as it
+   * advertised it; null while the group rebalances or when that instance
+   * advertised none. It may be this instance's own while it still restores.
+   */
+  endpoint: string | null;
+}
+
+/** How long a learned partition → endpoint map is used before asking the group coordinator again. */
+const OWNERS_TTL_MS = 2000;
 
 interface TaskState {
   task: Task;
@@ -104,6 +134,8 @@ export class TopologyRunner {
   private running = false;
   private stopping?: Promise<void>;
   private readonly broadcastPositions = new Map<string, string>();
+  /** Partition → endpoint of each sub-topology's owner, per the group coordinator; see queryMetadataForKey. */
+  private owners?: { at: number; byTask: Map<string, string | null> };
   private fatal?: (err: Error) => void;
   /** Resolves when the runner stops; rejects when it dies. */
   readonly done: Promise<void>;
@@ -158,8 +190,14 @@ export class TopologyRunner {
       heartbeatIntervalMs: Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 6)),
       taskOf: (topic, partition) => taskId(subOf.get(topic) ?? -1, partition),
       ownedTasks: () => [...this.tasks.keys()],
+      ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
     });
     await this.consumer.subscribe(sourceTopics);
+    // As Kafka Streams bootstraps global stores: know where every broadcast
+    // input ends before any task is opened, so that a task replays all of it
+    // before it processes a partitioned record (e.g. it knows which snapshot
+    // is active before it handles an event).
+    for (const spout of topology.broadcastSpouts) await this.bootstrapBroadcast(spout);
     this.running = true;
     await this.consumer.run({
       onBatch: (batch, ctx) => this.onBatch(batch, ctx),
@@ -227,6 +265,7 @@ export class TopologyRunner {
 
   private async onAssignment(assigned: TopicPartition[]): Promise<void> {
     this.metrics.rebalances.inc({ topology: this.topology.name });
+    this.owners = undefined;
     const subOf = (topic: string) => this.topology.subtopologyOfTopic(topic)?.index ?? -1;
     const wanted = new Map<string, { sub: number; partition: number }>();
     for (const tp of assigned) wanted.set(taskId(subOf(tp.topic), tp.partition), { sub: subOf(tp.topic), partition: tp.partition });
@@ -264,7 +303,7 @@ export class TopologyRunner {
     const changelogOffsets: Record<string, string> = {};
     for (const name of subtopology.stores) {
       const backend: BytesStore =
-        (this.options.storeBackend ?? 'rocksdb') === 'rocksdb' ? new RocksDBBytesStore(name, join(dir, name)) : new MemoryBytesStore(name);
+        (this.options.storeBackend ?? 'rocksdb') === 'rocksdb' ? new RocksDBBytesStore(name, join(dir, name), this.options.rocksdb) : new MemoryBytesStore(name);
       await backend.open();
       backends.set(name, backend);
       if (topology.stores.get(name)!.logged) {
@@ -371,10 +410,20 @@ export class TopologyRunner {
 
   // --- broadcast inputs --------------------------------------------------------
 
+  /** Moves the broadcast position of `spoutName` to the end of its committed records; tasks replay up to it when opened. */
+  private async bootstrapBroadcast(spoutName: string): Promise<void> {
+    const spout = this.topology.spouts.get(spoutName)!;
+    for (const o of await this.admin!.topicOffsets(spout.topic)) {
+      // Reading, not the high watermark: records of a transaction still open must not be skipped.
+      const end = await readRange(this.reader!, { topic: spout.topic, partition: o.partition }, BigInt(o.low), undefined, () => undefined);
+      this.broadcastPositions.set(`${spout.topic}:${o.partition}`, end.offset.toString());
+    }
+  }
+
   private async readBroadcast(spoutName: string): Promise<void> {
     const spout = this.topology.spouts.get(spoutName)!;
     const offsets = await this.admin!.topicOffsets(spout.topic);
-    for (const o of offsets) this.broadcastPositions.set(`${spout.topic}:${o.partition}`, o.low);
+    for (const o of offsets) if (!this.broadcastPositions.has(`${spout.topic}:${o.partition}`)) this.broadcastPositions.set(`${spout.topic}:${o.partition}`, o.low);
     while (this.running) {
       let got = 0;
       for (const o of offsets) {
@@ -576,6 +625,39 @@ export class TopologyRunner {
   store<K, V>(name: string): ReadOnlyKeyValueStore<K, V> {
     if (!this.topology.stores.has(name)) throw new TopologyError(this.topology.name, `no store '${name}'`);
     return readOnlyView(name, () => [...this.tasks.values()].map((s) => s.task.stores.get(name)).filter((s): s is CachedKeyValueStore<unknown, unknown> => s !== undefined));
+  }
+
+  /**
+   * Which partition a key of `store` belongs to, whether this instance holds
+   * it, and otherwise the endpoint of the instance that does (learned from the
+   * group coordinator, cached for two seconds and dropped on every rebalance).
+   * The key is serialised with the store's key serde and hashed like Kafka's
+   * default partitioner, so inputs must be keyed the same way as the store.
+   */
+  async queryMetadataForKey<K>(store: string, key: K): Promise<KeyQueryMetadata> {
+    const def = this.topology.stores.get(store);
+    const sub = this.topology.subtopologies.find((s) => s.stores.includes(store));
+    if (!def || !sub) throw new TopologyError(this.topology.name, `no store '${store}'`);
+    if (!this.admin || !this.running) throw new TopologyError(this.topology.name, 'not running: start() it before querying');
+    const partition = partitionForKey(def.key.serialize(key), this.partitionsOf(sub.sourceTopics[0]!));
+    const id = taskId(sub.index, partition);
+    if (this.tasks.has(id)) return { partition, local: true, endpoint: this.options.endpoint ?? null };
+    if (!this.owners || Date.now() - this.owners.at > OWNERS_TTL_MS) {
+      const byTask = new Map<string, string | null>();
+      for (const m of await this.admin.groupMembers(this.applicationId)) {
+        for (const tp of m.assignment) {
+          const s = this.topology.subtopologyOfTopic(tp.topic);
+          if (s) byTask.set(taskId(s.index, tp.partition), m.endpoint);
+        }
+      }
+      this.owners = { at: Date.now(), byTask };
+    }
+    return { partition, local: false, endpoint: this.owners.byTask.get(id) ?? null };
+  }
+
+  /** True while running with at least one task restored and processing. */
+  get serving(): boolean {
+    return this.running && this.tasks.size > 0;
   }
 
   /** The local task holding `partition` of sub-topology `sub`, if any. */
