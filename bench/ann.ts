@@ -16,6 +16,8 @@ const N = Number(process.env.BENCH_N ?? 100_000);
 const DIMS = Number(process.env.BENCH_DIMS ?? 128);
 const CLUSTERS = Number(process.env.BENCH_CLUSTERS ?? 1000);
 const QUERIES = Number(process.env.BENCH_QUERIES ?? 1000);
+/** Graph parameters to try (default: HnswIndex's). */
+const GRAPH = { ...(process.env.BENCH_M ? { m: Number(process.env.BENCH_M) } : {}), ...(process.env.BENCH_EF_CONSTRUCTION ? { efConstruction: Number(process.env.BENCH_EF_CONSTRUCTION) } : {}) };
 const K = 100;
 /** Per-query exclusions: the query's exact top EXCLUDED, as a user's recently consumed entities sit next to the user vector. */
 const EXCLUDED = 50;
@@ -86,7 +88,7 @@ function main(): void {
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
-  const hnsw = new HnswIndex(vectors);
+  const hnsw = new HnswIndex(vectors, GRAPH);
   const buildSeconds = (performance.now() - t0) / 1000;
   global.gc?.();
   const rssGrowth = process.memoryUsage().rss - rssBefore;

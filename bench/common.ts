@@ -2,6 +2,8 @@ import { cpus, totalmem } from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import type { KafkaAdmin } from '../src/runtime/kafka/client';
+import type { TopologyRunner } from '../src/runtime/runner/topology-runner';
 
 /** One line describing the machine, for benchmark reports. */
 export function machine(): string {
@@ -25,6 +27,29 @@ export function writeSection(title: string, body: string): void {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Records a runner's spout `component` has taken in. */
+async function recordsIn(runner: TopologyRunner, component: string): Promise<number> {
+  return (await runner.metrics.recordsIn.get()).values.filter((v) => v.labels.component === component).reduce((n, v) => n + v.value, 0);
+}
+
+/**
+ * Seconds from the first record `runner` took in from spout `component` until
+ * group `groupId` committed every record `topic` held at that moment (state
+ * and outputs durable): a topology's throughput over a pre-loaded topic.
+ */
+export async function drain(admin: KafkaAdmin, runner: TopologyRunner, component: string, groupId: string, topic: string): Promise<number> {
+  while ((await recordsIn(runner, component)) === 0) await sleep(5);
+  const t0 = performance.now();
+  const ends = await admin.topicOffsets(topic);
+  for (;;) {
+    const committed = await admin.committedOffsets(groupId, topic);
+    // A partition with nothing in it gets no commit: nothing to wait for there.
+    if (ends.every((e) => e.high === e.low || committed.find((c) => c.partition === e.partition)?.offset === e.high)) break;
+    await sleep(20);
+  }
+  return (performance.now() - t0) / 1000;
+}
 
 /** Raw kafkajs: consume every record and produce it unchanged to another topic, committing as kafkajs does by default. */
 export async function passthrough(brokers: string[], input: string, output: string, N: number): Promise<number> {

@@ -12,7 +12,7 @@ import { TopologyRunner, type ProcessingGuarantee } from '../src/runtime/runner/
 import { AvroSerde } from '../src/runtime/serde/avro-serde';
 import { ConfluentSchemaRegistry } from '../src/runtime/serde/confluent-registry';
 import { CountedEventSchema, eventCounter, type CountedEvent } from '../topologies/event-counter';
-import { machine, passthrough, sleep, writeSection } from './common';
+import { drain, machine, passthrough, writeSection } from './common';
 
 const N = Number(process.env.BENCH_EVENTS ?? 200_000);
 const PARTITIONS = 12;
@@ -46,20 +46,8 @@ async function topology(client: KafkajsClient, input: string, guarantee: Process
   const admin = await client.admin();
   await admin.createTopics([{ name: `${name}-out`, partitions: PARTITIONS }]);
   await runner.start();
-  const processed = async () => {
-    const m = await runner.metrics.recordsIn.get();
-    return m.values.filter((v) => v.labels.component === 'events').reduce((n, v) => n + v.value, 0);
-  };
-  while ((await processed()) === 0) await sleep(5);
-  const t0 = performance.now();
-  const ends = await admin.topicOffsets(input);
   // Done when every input record is processed and its offset committed (state and outputs durable).
-  for (;;) {
-    const committed = await admin.committedOffsets(name, input);
-    if (ends.every((e) => committed.find((c) => c.partition === e.partition)?.offset === e.high)) break;
-    await sleep(20);
-  }
-  const seconds = (performance.now() - t0) / 1000;
+  const seconds = await drain(admin, runner, 'events', name, input);
   await runner.stop();
   await admin.close();
   rmSync(stateDir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job (`npm start`): the local stack, the core topics and schemas,
-# then the doorman and the user-vectors topology, each its own process, until
-# Ctrl-C (SIGINT) or SIGTERM, which stops both gracefully.
+# then the doorman, the user-vectors and the candidates topologies, each its
+# own process, until Ctrl-C (SIGINT) or SIGTERM, which stops all three gracefully.
 # Publish a snapshot from another terminal:
 #   eval "$(bash scripts/stack.sh env)"; npx vectors publish vectors.jsonl --snapshot-id s1 --model als
 set -euo pipefail
@@ -15,6 +15,8 @@ cli=(node --import tsx src/cli/main.ts)
 doorman=$!
 "${cli[@]}" run user-vectors --state-dir .state/user-vectors &
 workers=$!
-stop() { kill -TERM "$doorman" "$workers" 2>/dev/null || true; }
+"${cli[@]}" run candidates --state-dir .state/candidates &
+candidates=$!
+stop() { kill -TERM "$doorman" "$workers" "$candidates" 2>/dev/null || true; }
 trap stop INT TERM
-wait "$doorman" "$workers"
+wait "$doorman" "$workers" "$candidates"

@@ -34,7 +34,7 @@ export type { UserModel, UserModelName } from './vectors/models/user-model';
 export { interactionOf, signalWeights, DEFAULT_SIGNAL_WEIGHTS, type SignalWeights, type Interaction } from './vectors/signals';
 export { BruteForceIndex } from './vectors/index/brute-force';
 export { HnswIndex, type HnswOptions } from './vectors/index/hnsw-index';
-export type { NeighbourIndex, Neighbour } from './vectors/index/ann-index';
+export type { NeighbourIndex, Neighbour, SearchOptions } from './vectors/index/ann-index';
 export { EntityMatrix, EntityMatrixBuilder } from './vectors/snapshot/entity-matrix';
 export { snapshotChecksum } from './vectors/snapshot/checksum';
 export { SnapshotValidator } from './vectors/snapshot/validate';

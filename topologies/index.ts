@@ -1,6 +1,7 @@
 /** The topologies `vectors run <name>` knows, each built from string options (`--opt key=value`). */
 import type { Topology } from '../src';
 import type { SnapshotCatalog } from '../src/vectors/snapshot-catalog';
+import { candidates } from './candidates';
 import { doorman } from './doorman';
 import { eventCounter } from './event-counter';
 import { userVectors } from './user-vectors';
@@ -19,7 +20,7 @@ const num = (v: string | undefined) => (v === undefined ? undefined : Number(v))
 /** `--opt topic.listens=...` etc.: other topic names than DESIGN.md's (several systems on one cluster, tests). */
 function topicOptions(o: Record<string, string>) {
   const t: Record<string, string> = {};
-  for (const k of ['listens', 'feedback', 'control', 'userVectors', 'candidates']) if (o[`topic.${k}`]) t[k] = o[`topic.${k}`]!;
+  for (const k of ['listens', 'feedback', 'control', 'userVectors', 'candidates', 'candidateRequests']) if (o[`topic.${k}`]) t[k] = o[`topic.${k}`]!;
   return t;
 }
 
@@ -29,7 +30,20 @@ export const topologies: Record<string, TopologyFactory> = {
     userVectors({
       catalog: catalog(),
       ...(o.name ? { name: o.name } : {}),
-      ...(o.k ? { candidates: { k: num(o.k)! } } : {}),
+      topics: topicOptions(o),
+    }),
+  /** `--opt k=100 --opt ef-search=100 --opt min-interval-ms=5000 --opt min-move=0.01 --opt max-age-ms=3600000` */
+  candidates: ({ options: o, catalog }) =>
+    candidates({
+      catalog: catalog(),
+      ...(o.name ? { name: o.name } : {}),
+      ...(o.k ? { k: num(o.k)! } : {}),
+      ...(o['ef-search'] ? { efSearch: num(o['ef-search'])! } : {}),
+      refresh: {
+        ...(o['min-interval-ms'] ? { minIntervalMs: num(o['min-interval-ms'])! } : {}),
+        ...(o['min-move'] ? { minMove: num(o['min-move'])! } : {}),
+        ...(o['max-age-ms'] ? { maxAgeMs: num(o['max-age-ms'])! } : {}),
+      },
       topics: topicOptions(o),
     }),
   doorman: ({ options: o }) =>

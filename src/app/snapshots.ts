@@ -5,7 +5,7 @@
  * client and the vectors domain.
  */
 import { provisionTopics } from '../runtime/admin/provision';
-import type { KafkaClient, OutgoingRecord } from '../runtime/kafka/client';
+import type { KafkaAdmin, KafkaClient, OutgoingRecord, PartitionReader } from '../runtime/kafka/client';
 import { readRange } from '../runtime/kafka/read-range';
 import { AvroSerde } from '../runtime/serde/avro-serde';
 import type { SchemaRegistry } from '../runtime/serde/schema-registry';
@@ -34,31 +34,71 @@ function controlSerde(registry: SchemaRegistry, topic: string) {
   return new AvroSerde<SnapshotControl>({ registry, subject: valueSubject(topic), schema: loadSchema('SnapshotControl') });
 }
 
-/** Reads the whole control log (one partition) and builds the doorman's view. */
-export async function readControlView(kafka: KafkaClient, registry: SchemaRegistry, t: SnapshotTopics = {}): Promise<DoormanView> {
-  const topic = t.control ?? Topics.snapshotControl;
-  const admin = await kafka.admin();
-  const reader = await kafka.partitionReader();
-  const serde = controlSerde(registry, topic);
-  await serde.prepare();
-  const latest = new Map<string, SnapshotControl>();
-  try {
-    const [p] = await admin.topicOffsets(topic);
-    await readRange(reader, { topic, partition: 0 }, BigInt(p?.low ?? '0'), undefined, async (records) => {
+/**
+ * Follows the control log (one partition): each {@link refresh} reads what was
+ * appended since the last one and rebuilds the doorman's view. For processes
+ * that ask often (the query API); one-off readers use {@link readControlView}.
+ */
+export class ControlLog {
+  private readonly topic: string;
+  private readonly latest = new Map<string, SnapshotControl>();
+  private next: bigint | undefined;
+  private current: DoormanView = buildView([]);
+  private io?: Promise<{ admin: KafkaAdmin; reader: PartitionReader; serde: AvroSerde<SnapshotControl> }>;
+
+  constructor(private readonly kafka: KafkaClient, private readonly registry: SchemaRegistry, t: SnapshotTopics = {}) {
+    this.topic = t.control ?? Topics.snapshotControl;
+  }
+
+  /** The view as of the last refresh. */
+  get view(): DoormanView {
+    return this.current;
+  }
+
+  /** Reads the records appended since the last refresh (the whole log the first time). */
+  async refresh(): Promise<DoormanView> {
+    this.io ??= (async () => {
+      const serde = controlSerde(this.registry, this.topic);
+      await serde.prepare();
+      return { admin: await this.kafka.admin(), reader: await this.kafka.partitionReader(), serde };
+    })();
+    const { admin, reader, serde } = await this.io;
+    if (this.next === undefined) {
+      const [p] = await admin.topicOffsets(this.topic);
+      this.next = BigInt(p?.low ?? '0');
+    }
+    let changed = false;
+    const end = await readRange(reader, { topic: this.topic, partition: 0 }, this.next, undefined, async (records) => {
       for (const r of records) {
         if (!r.key) continue;
         const key = r.key.toString('utf8');
-        latest.delete(key);
+        changed = true;
+        this.latest.delete(key);
         if (r.value === null) continue;
         await serde.prepareFor(r.value);
-        latest.set(key, serde.deserialize(r.value));
+        this.latest.set(key, serde.deserialize(r.value));
       }
     });
-  } finally {
-    await reader.close();
-    await admin.close();
+    this.next = end.offset;
+    if (changed) this.current = buildView(this.latest);
+    return this.current;
   }
-  return buildView(latest);
+
+  async close(): Promise<void> {
+    const io = await this.io?.catch(() => undefined);
+    await io?.reader.close();
+    await io?.admin.close();
+  }
+}
+
+/** Reads the whole control log (one partition) and builds the doorman's view. */
+export async function readControlView(kafka: KafkaClient, registry: SchemaRegistry, t: SnapshotTopics = {}): Promise<DoormanView> {
+  const log = new ControlLog(kafka, registry, t);
+  try {
+    return await log.refresh();
+  } finally {
+    await log.close();
+  }
 }
 
 /** Appends control records, in order. */

@@ -3,7 +3,7 @@
  * `vectors` — one CLI for operators.
  *
  *   vectors provision [--partitions 12]         create the core topics and register the schemas (idempotent)
- *   vectors run <topology> [--opt key=value]    run a topology instance until SIGTERM/SIGINT
+ *   vectors run <topology> [--opt key=value] [--http HOST:PORT]   run a topology instance (and its query API) until SIGTERM/SIGINT
  *   vectors publish | status | activate-when-ready | rollback | retire   operate snapshot switches
  *
  * Common options (or environment): --brokers (KAFKA_BROKERS), --registry (SCHEMA_REGISTRY_URL),
@@ -17,7 +17,8 @@ import { TopologyRunner, type ProcessingGuarantee } from '../runtime/runner/topo
 import { ConfluentSchemaRegistry } from '../runtime/serde/confluent-registry';
 import { coreSubjects, coreTopicSpecs, Topics } from '../vectors/contracts';
 import { planMember, planRetire, planRollback, readiness } from '../vectors/doorman/doorman-state';
-import { KafkaSnapshotSource, publishSnapshot, readControlView, writeControl } from '../app/snapshots';
+import { ControlLog, KafkaSnapshotSource, publishSnapshot, readControlView, writeControl } from '../app/snapshots';
+import { QueryServer } from '../api/query-server';
 import { SnapshotCatalog } from '../vectors/snapshot-catalog';
 import { topologies, type TopologyContext } from '../../topologies';
 import { intSetting, parseArgs, requiredSetting, setting, type ParsedArgs } from './args';
@@ -44,8 +45,10 @@ async function provision(args: ParsedArgs): Promise<void> {
     const report = await provisionTopics(admin, coreTopicSpecs({ partitions }));
     const registry = registryFrom(args);
     const ids = await registerSchemas(registry, coreSubjects());
-    // The user-vectors topology takes part in every snapshot switch, one report per partition.
-    await writeControl(kafka, registry, [planMember('user-vectors', partitions, Date.now())]);
+    // Both topologies that hold a snapshot take part in every switch, one report per partition:
+    // the doorman activates only once user vectors are computed and the candidates index is built.
+    const now = Date.now();
+    await writeControl(kafka, registry, ['user-vectors', 'candidates'].map((topology) => planMember(topology, partitions, now)));
     console.log(JSON.stringify({ created: report.created, existing: report.existing, schemaIds: Object.fromEntries(ids) }, null, 2));
   } finally {
     await admin.close();
@@ -107,6 +110,17 @@ async function retire(args: ParsedArgs): Promise<void> {
   console.log(JSON.stringify({ retired: id }));
 }
 
+/** `--http HOST:PORT` (VECTORS_HTTP) and `--advertise URL` (VECTORS_ADVERTISE, default http://HOST:PORT). */
+function httpSetting(args: ParsedArgs): { host: string; port: number; advertised: string } | undefined {
+  const raw = setting(args, 'http', 'VECTORS_HTTP');
+  if (!raw) return undefined;
+  const m = /^(?:(.+):)?(\d+)$/.exec(raw);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) throw new ConfigError(`--http must be HOST:PORT or PORT (e.g. 127.0.0.1:8090), got '${raw}'`);
+  const host = m[1] ?? '127.0.0.1';
+  return { host, port, advertised: setting(args, 'advertise', 'VECTORS_ADVERTISE') ?? `http://${host}:${port}` };
+}
+
 async function runTopology(args: ParsedArgs): Promise<void> {
   const name = args.positional[1];
   const factory = name ? topologies[name] : undefined;
@@ -114,15 +128,19 @@ async function runTopology(args: ParsedArgs): Promise<void> {
   const kafka = kafkaFrom(args, `vectors-${name}`);
   const registry = registryFrom(args);
   const snapshotTopics = { ...(args.opts['topic.control'] ? { control: args.opts['topic.control'] } : {}), ...(args.opts['snapshot-prefix'] ? { prefix: args.opts['snapshot-prefix'] } : {}) };
+  // One catalog per process, shared by the topology's tasks and the query API.
+  let catalog: SnapshotCatalog | undefined;
   const ctx: TopologyContext = {
     options: args.opts,
     catalog: () =>
-      new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), {
+      (catalog ??= new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), {
         ...(args.opts.index === 'exact' ? { index: 'exact' } : {}),
         ...(args.opts.model === 'fold-in' ? { model: 'fold-in' } : {}),
-      }),
+      })),
   };
   const topology = factory(ctx);
+  const http = httpSetting(args);
+  if (http && (!catalog || !topology.stores.has('users'))) throw new ConfigError(`--http serves the query API of a topology with user state (user-vectors); '${name}' has none`);
   const guarantee = setting(args, 'guarantee', 'VECTORS_GUARANTEE', 'at-least-once') as ProcessingGuarantee;
   const store = setting(args, 'store', 'VECTORS_STORE', 'rocksdb');
   if (store !== 'rocksdb' && store !== 'memory') throw new ConfigError(`--store must be rocksdb or memory, got '${store}'`);
@@ -138,7 +156,10 @@ async function runTopology(args: ParsedArgs): Promise<void> {
     ...(setting(args, 'application-id', 'VECTORS_APPLICATION_ID') ? { applicationId: setting(args, 'application-id', 'VECTORS_APPLICATION_ID')! } : {}),
     sessionTimeoutMs: intSetting(args, 'session-timeout-ms', 'VECTORS_SESSION_TIMEOUT_MS', 30_000),
     log: logLine,
+    ...(http ? { endpoint: http.advertised } : {}),
   });
+  const control = http ? new ControlLog(kafka, registry, snapshotTopics) : undefined;
+  const api = http && catalog && control ? new QueryServer({ runner, catalog, control, host: http.host, port: http.port, log: logLine }) : undefined;
   let signalled = false;
   const shutdown = (signal: string) => {
     if (signalled) return;
@@ -149,10 +170,14 @@ async function runTopology(args: ParsedArgs): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
-    void runner.stop().then(() => process.exit(0));
+    void Promise.all([api?.close(), runner.stop()])
+      .then(() => control?.close())
+      .then(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // Listen first: the endpoint the runner advertises to the group must answer.
+  if (api) logLine('info', 'query API listening', { url: await api.listen(), advertised: http!.advertised });
   await runner.start();
   logLine('info', 'running', { topology: topology.name, instance: runner.instanceId, guarantee });
   await runner.done;
@@ -161,6 +186,7 @@ async function runTopology(args: ParsedArgs): Promise<void> {
 const USAGE = `usage: vectors <command> [options]
   provision [--partitions N]           create core topics, register schemas, register user-vectors with the doorman (idempotent)
   run <topology> [--opt key=value]     run a topology instance (${Object.keys(topologies).join(', ')})
+      [--http HOST:PORT] [--advertise URL]   user-vectors: serve the query API there (GET /v1/users/{id}/vector, ...)
   publish <file> --snapshot-id ID --model NAME [--opt lambda=0.1 ...]   publish a snapshot file and stage it
   status                               the doorman's view: active, previous, every snapshot's phase and readiness
   activate-when-ready <id>             wait until the doorman activates <id> (exit 1 if it fails or times out)

@@ -8,12 +8,14 @@ export const Topics = {
   snapshotControl: 'snapshot-control',
   userVectors: 'user-vectors',
   candidates: 'recommendation-candidates',
+  /** User-vector changes, from the user-vectors topology to the candidates topology. */
+  candidateRequests: 'candidate-requests',
   /** One topic per snapshot: reading it in full loads the snapshot, deleting it retires it. */
   entityVectors: (snapshotId: string) => `entity-vectors.${snapshotId}`,
 } as const;
 
 /** Record types with a schema in `schemas/<Name>.avsc`. */
-export type SchemaName = 'ListenEvent' | 'FeedbackEvent' | 'EntityVector' | 'UserVector' | 'Candidates' | 'SnapshotControl';
+export type SchemaName = 'ListenEvent' | 'FeedbackEvent' | 'EntityVector' | 'UserVector' | 'Candidates' | 'CandidateRequest' | 'SnapshotControl';
 
 function findSchemasDir(): string {
   let dir = __dirname;
@@ -42,6 +44,7 @@ export const TopicSchemas: Record<string, SchemaName> = {
   [Topics.snapshotControl]: 'SnapshotControl',
   [Topics.userVectors]: 'UserVector',
   [Topics.candidates]: 'Candidates',
+  [Topics.candidateRequests]: 'CandidateRequest',
 };
 
 /** The schema of an entity-vectors topic, whatever its snapshot. */
@@ -62,6 +65,8 @@ export function coreTopicSpecs(options: CoreTopicOptions = {}) {
     { name: Topics.feedback, partitions, replicationFactor: rf },
     { name: Topics.userVectors, partitions, replicationFactor: rf, config: { 'cleanup.policy': 'compact' } },
     { name: Topics.candidates, partitions, replicationFactor: rf },
+    // Keyed by userId like listens: the candidates topology's tasks line up with user-vectors' partitions.
+    { name: Topics.candidateRequests, partitions, replicationFactor: rf },
     // One partition: the doorman's log must be totally ordered.
     { name: Topics.snapshotControl, partitions: 1, replicationFactor: rf, config: { 'cleanup.policy': 'compact' } },
   ];

@@ -52,6 +52,22 @@ export interface Candidates {
   userVectorVersion: number;
 }
 
+/** A user's vector changed (`candidate-requests`): the input of the candidates topology. */
+export interface CandidateRequest {
+  userId: string;
+  /** The active snapshot the vector is in. */
+  snapshotId: string;
+  vector: Float32Array;
+  /** The user state's version; increases with every change. */
+  version: number;
+  banned: string[];
+  recent: string[];
+  /** Event time of the change. */
+  at: number;
+  /** Recompute even if the vector did not move (the banned set changed). */
+  force: boolean;
+}
+
 export type ControlKind = 'STAGE' | 'MEMBER' | 'REPORT' | 'ACTIVATE' | 'ABORT' | 'ROLLBACK' | 'RETIRE' | 'UNKNOWN';
 export type SnapshotPhase = 'STAGED' | 'LOADING' | 'READY' | 'ACTIVE' | 'RETIRED' | 'FAILED' | 'ROLLED_BACK' | 'UNKNOWN';
 

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import type { IncomingRecord, KafkaAdmin, KafkaClient, TopicSpec } from '../../src/runtime/kafka/client';
 import { KafkajsClient } from '../../src/runtime/kafka/kafkajs-client';
 import { readRange } from '../../src/runtime/kafka/read-range';
+import { AvroSerde } from '../../src/runtime/serde/avro-serde';
 import { ConfluentSchemaRegistry } from '../../src/runtime/serde/confluent-registry';
+import { loadSchema, type SchemaName } from '../../src/vectors/contracts';
 
 export const ROOT = join(__dirname, '..', '..');
 
@@ -47,6 +49,48 @@ export async function readAll(client: KafkaClient, admin: KafkaAdmin, topic: str
     await reader.close();
   }
   return out;
+}
+
+/** Every record of a topic decoded with the schema of `schema` (writer schemas from the registry), in partition, then offset order. */
+export async function readDecoded<T>(client: KafkaClient, admin: KafkaAdmin, reg: ConfluentSchemaRegistry, topic: string, schema: SchemaName): Promise<(T & { partition: number; offset: bigint })[]> {
+  const serde = new AvroSerde<T>({ registry: reg, subject: `${topic}-value`, schema: loadSchema(schema) });
+  await serde.prepare();
+  const out: (T & { partition: number; offset: bigint })[] = [];
+  for (const r of await readAll(client, admin, topic)) {
+    await serde.prepareFor(r.value!);
+    out.push({ ...serde.deserialize(r.value!), partition: r.partition, offset: BigInt(r.offset) });
+  }
+  return out.sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+}
+
+/**
+ * Whether, in every partition, the snapshots of the records (in offset order)
+ * appear in `order` and never go back: each partition's runs of one snapshot
+ * form a subsequence of `order` (I3; a rollback is a later entry of `order`).
+ */
+export function snapshotsFollow(records: { partition: number; snapshotId: string }[], order: string[]): boolean {
+  const runs = new Map<number, string[]>();
+  for (const r of records) {
+    const seq = runs.get(r.partition) ?? runs.set(r.partition, []).get(r.partition)!;
+    if (seq.at(-1) !== r.snapshotId) seq.push(r.snapshotId);
+  }
+  return [...runs.values()].every((seq) => {
+    let at = 0;
+    for (const id of seq) {
+      while (at < order.length && order[at] !== id) at++;
+      if (at++ === order.length) return false;
+    }
+    return true;
+  });
+}
+
+/** Waits until consumer group `groupId` has committed every record of `topic` written so far. */
+export async function waitCaughtUp(admin: KafkaAdmin, groupId: string, topic: string, timeoutMs: number): Promise<void> {
+  const ends = await admin.topicOffsets(topic);
+  await waitFor(async () => {
+    const committed = await admin.committedOffsets(groupId, topic);
+    return ends.every((e) => e.high === e.low || committed.find((c) => c.partition === e.partition)?.offset === e.high);
+  }, timeoutMs, `group ${groupId} to commit all of ${topic}`);
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes. */

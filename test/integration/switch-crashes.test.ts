@@ -1,7 +1,8 @@
 /**
  * I5 with real processes: kill -9 of the doorman between the last READY and
  * ACTIVATE, and of a worker while it loads a snapshot. Each time the switch
- * completes after the restart, and no partition ever mixes snapshots.
+ * completes after the restart, and no partition ever mixes snapshots, neither
+ * in user vectors nor in candidates (a candidates process takes part too).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,10 +12,10 @@ import type { KafkaAdmin, KafkaClient, KafkaProducer } from '../../src/runtime/k
 import { AvroSerde } from '../../src/runtime/serde/avro-serde';
 import { loadSchema } from '../../src/vectors/contracts';
 import { planMember } from '../../src/vectors/doorman/doorman-state';
-import type { ListenEvent, SnapshotControl, UserVector } from '../../src/vectors/records';
+import type { Candidates, ListenEvent, SnapshotControl, UserVector } from '../../src/vectors/records';
 import { writeJsonlSnapshot } from '../../src/vectors/snapshot/formats';
 import { clusteredSnapshot } from '../unit/topologies/vectors-fixtures';
-import { kafkaClient, readAll, registry, uniqueName, waitFor } from './helpers';
+import { kafkaClient, readAll, readDecoded, registry, snapshotsFollow, uniqueName, waitCaughtUp, waitFor } from './helpers';
 import { Worker } from './workers';
 
 jest.setTimeout(600_000);
@@ -41,18 +42,20 @@ afterAll(async () => {
 
 it('completes a switch after kill -9 of the doorman (after the last READY) and of a worker (while loading)', async () => {
   const tag = uniqueName('crash');
-  const t = { listens: `${tag}-listens`, feedback: `${tag}-feedback`, control: `${tag}-control`, userVectors: `${tag}-uv`, candidates: `${tag}-cand` };
+  const t = { listens: `${tag}-listens`, feedback: `${tag}-feedback`, control: `${tag}-control`, userVectors: `${tag}-uv`, candidates: `${tag}-cand`, candidateRequests: `${tag}-cand-req` };
   const snapTopics = { control: t.control, prefix: `${tag}-ev.` };
   await admin.createTopics([
     { name: t.listens, partitions: PARTITIONS },
     { name: t.feedback, partitions: PARTITIONS },
     { name: t.userVectors, partitions: PARTITIONS },
     { name: t.candidates, partitions: PARTITIONS },
+    { name: t.candidateRequests, partitions: PARTITIONS },
     { name: t.control, partitions: 1, config: { 'cleanup.policy': 'compact' } },
   ]);
   const reg = registry();
   const uvName = `${tag}-workers`;
-  await writeControl(kafka, reg, [planMember(uvName, PARTITIONS, Date.now())], snapTopics);
+  const candName = `${tag}-candidates`;
+  await writeControl(kafka, reg, [planMember(uvName, PARTITIONS, Date.now()), planMember(candName, PARTITIONS, Date.now())], snapTopics);
   const ids = { s1: `${tag}-s1`, s2: `${tag}-s2`, s3: `${tag}-s3` };
   await writeJsonlSnapshot(join(dir, 's1.jsonl'), clusteredSnapshot(ids.s1, 2000, 16, 1));
   await writeJsonlSnapshot(join(dir, 's2.jsonl'), clusteredSnapshot(ids.s2, 2000, 16, 2));
@@ -64,8 +67,8 @@ it('completes a switch after kill -9 of the doorman (after the last READY) and o
     procs.push(w);
     return w;
   };
-  const startWorker = (id: string) => {
-    const w = new Worker(id, ['run', 'user-vectors', '--opt', `name=${uvName}`, '--opt', 'index=exact', '--opt', `snapshot-prefix=${snapTopics.prefix}`,
+  const startWorker = (id: string, topology: 'user-vectors' | 'candidates' = 'user-vectors') => {
+    const w = new Worker(id, ['run', topology, '--opt', `name=${topology === 'candidates' ? candName : uvName}`, '--opt', 'index=exact', '--opt', `snapshot-prefix=${snapTopics.prefix}`,
       ...Object.entries(t).filter(([k]) => k !== 'control').flatMap(([k, v]) => ['--opt', `topic.${k}=${v}`]), '--state-dir', join(dir, id), '--commit-interval-ms', '200', ...common], {}, join(dir, `${id}.log`));
     procs.push(w);
     return w;
@@ -81,12 +84,15 @@ it('completes a switch after kill -9 of the doorman (after the last READY) and o
     }
     return out;
   };
-  const readyPartitions = async (id: string) => new Set((await controlLog()).filter((c) => c.value.kind === 'REPORT' && c.value.snapshotId === id && c.value.phase === 'READY').map((c) => c.value.partition));
+  /** `<topology>/<partition>` of every READY report for snapshot `id`. */
+  const readyPartitions = async (id: string) => new Set((await controlLog()).filter((c) => c.value.kind === 'REPORT' && c.value.snapshotId === id && c.value.phase === 'READY').map((c) => `${c.value.topology}/${c.value.partition}`));
+  const everyPartition = [candName, uvName].flatMap((name) => Array.from({ length: PARTITIONS }, (_, p) => `${name}/${p}`)).sort();
 
   let doormanProc = startDoorman();
   const w1 = startWorker('w1');
   const w2 = startWorker('w2');
-  await Promise.all([doormanProc, w1, w2].map((p) => p.waitForLog(/"running"/, 60_000)));
+  const c1 = startWorker('c1', 'candidates');
+  await Promise.all([doormanProc, w1, w2, c1].map((p) => p.waitForLog(/"running"/, 60_000)));
 
   const listenSerde = new AvroSerde<ListenEvent>({ registry: reg, subject: `${t.listens}-value`, schema: loadSchema('ListenEvent') });
   await listenSerde.prepare();
@@ -107,7 +113,7 @@ it('completes a switch after kill -9 of the doorman (after the last READY) and o
   // The doorman dies; S2 is published and every partition reports READY while it is down: nobody activates.
   expect(await doormanProc.kill9()).toBeNull();
   await publishSnapshot(kafka, reg, { file: join(dir, 's2.jsonl'), snapshotId: ids.s2, model: 'test', topics: snapTopics });
-  await waitFor(async () => (await readyPartitions(ids.s2)).size === PARTITIONS, 90_000, 'S2 READY on every partition');
+  await waitFor(async () => (await readyPartitions(ids.s2)).size === everyPartition.length, 90_000, 'S2 READY on every partition of both topologies');
   await new Promise((r) => setTimeout(r, 1000));
   expect((await view()).active).toBe(ids.s1);
   doormanProc = startDoorman();
@@ -124,28 +130,25 @@ it('completes a switch after kill -9 of the doorman (after the last READY) and o
   const w1again = startWorker('w1');
   await w1again.waitForLog(/"running"/, 60_000);
   await waitFor(async () => (await view()).active === ids.s3, 180_000, 'S3 active after the worker was killed while loading');
-  expect([...(await readyPartitions(ids.s3))].sort()).toEqual([0, 1, 2, 3]);
+  expect([...(await readyPartitions(ids.s3))].sort()).toEqual(everyPartition);
   await new Promise((r) => setTimeout(r, 1500)); // the pointer reaches every task
   const after = Date.now();
   await send(100);
 
-  const uvSerde = new AvroSerde<UserVector>({ registry: reg, subject: `${t.userVectors}-value`, schema: loadSchema('UserVector') });
-  await uvSerde.prepare();
-  const vectors = async () => {
-    const out: (UserVector & { partition: number; offset: bigint })[] = [];
-    for (const r of await readAll(kafka, admin, t.userVectors)) {
-      await uvSerde.prepareFor(r.value!);
-      out.push({ ...uvSerde.deserialize(r.value!), partition: r.partition, offset: BigInt(r.offset) });
-    }
-    return out;
-  };
+  const vectors = () => readDecoded<UserVector>(kafka, admin, reg, t.userVectors, 'UserVector');
   await waitFor(async () => (await vectors()).filter((v) => v.updatedAt >= after).length >= 100, 90_000, 'vectors after S3');
   const all = await vectors();
   expect(new Set(all.filter((v) => v.updatedAt >= after).map((v) => v.snapshotId))).toEqual(new Set([ids.s3]));
   // Never half-applied: per partition, the snapshots appear in switch order and never go back (I3).
   const order = [ids.s1, ids.s2, ids.s3];
-  for (let p = 0; p < PARTITIONS; p++) {
-    const seqOfIds = all.filter((v) => v.partition === p).sort((a, b) => (a.offset < b.offset ? -1 : 1)).map((v) => order.indexOf(v.snapshotId));
-    expect(seqOfIds.every((x, i) => i === 0 || x >= seqOfIds[i - 1]!)).toBe(true);
-  }
+  expect(snapshotsFollow(all, order)).toBe(true);
+  // The same for candidates, once the candidates process has answered every request: every list names its
+  // snapshot, per partition in switch order (I3), and lists of events after S3 became active are S3.
+  await waitCaughtUp(admin, candName, t.candidateRequests, 90_000);
+  const lists = await readDecoded<Candidates>(kafka, admin, reg, t.candidates, 'Candidates');
+  expect(lists.every((c) => order.includes(c.snapshotId) && c.items.length === 100)).toBe(true);
+  expect(snapshotsFollow(lists, order)).toBe(true);
+  const listsAfter = lists.filter((c) => c.generatedAt >= after);
+  expect(listsAfter.length).toBeGreaterThan(0);
+  expect(new Set(listsAfter.map((c) => c.snapshotId))).toEqual(new Set([ids.s3]));
 });

@@ -1,7 +1,8 @@
 /**
  * The mission end to end on the real broker and registry: snapshots published
- * from files, the doorman and the user-vectors topology running, events
- * flowing while snapshots are switched, a broken snapshot refused, a rollback.
+ * from files, the doorman, the user-vectors and the candidates topologies
+ * running, events flowing while snapshots are switched, a broken snapshot
+ * refused, a rollback.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,9 +17,10 @@ import type { Candidates, ListenEvent, SnapshotControl, UserVector } from '../..
 import { SnapshotCatalog } from '../../src/vectors/snapshot-catalog';
 import { writeJsonlSnapshot } from '../../src/vectors/snapshot/formats';
 import { doorman } from '../../topologies/doorman';
+import { candidates } from '../../topologies/candidates';
 import { userVectors } from '../../topologies/user-vectors';
 import { clusteredSnapshot } from '../unit/topologies/vectors-fixtures';
-import { kafkaClient, readAll, registry, uniqueName, waitFor } from './helpers';
+import { kafkaClient, readAll, readDecoded, registry, snapshotsFollow, uniqueName, waitCaughtUp, waitFor } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -45,18 +47,20 @@ afterAll(async () => {
 
 it('switches snapshots atomically while events flow, refuses a broken one, and rolls back', async () => {
   const tag = uniqueName('e2e');
-  const t = { listens: `${tag}-listens`, feedback: `${tag}-feedback`, control: `${tag}-control`, userVectors: `${tag}-user-vectors`, candidates: `${tag}-candidates` };
+  const t = { listens: `${tag}-listens`, feedback: `${tag}-feedback`, control: `${tag}-control`, userVectors: `${tag}-user-vectors`, candidates: `${tag}-candidates`, candidateRequests: `${tag}-candidate-requests` };
   const snapTopics = { control: t.control, prefix: `${tag}-entity-vectors.` };
   await admin.createTopics([
     { name: t.listens, partitions: PARTITIONS },
     { name: t.feedback, partitions: PARTITIONS },
     { name: t.userVectors, partitions: PARTITIONS, config: { 'cleanup.policy': 'compact' } },
     { name: t.candidates, partitions: PARTITIONS },
+    { name: t.candidateRequests, partitions: PARTITIONS },
     { name: t.control, partitions: 1, config: { 'cleanup.policy': 'compact' } },
   ]);
   const reg = registry();
   const uvName = `${tag}-uv`;
-  await writeControl(kafka, reg, [planMember(uvName, PARTITIONS, Date.now())], snapTopics);
+  const candName = `${tag}-cand`;
+  await writeControl(kafka, reg, [planMember(uvName, PARTITIONS, Date.now()), planMember(candName, PARTITIONS, Date.now())], snapTopics);
 
   const dir = mkdtempSync(join(tmpdir(), 'vectors-e2e-'));
   dirs.push(dir);
@@ -65,12 +69,17 @@ it('switches snapshots atomically while events flow, refuses a broken one, and r
     await writeJsonlSnapshot(join(dir, `${k}.jsonl`), clusteredSnapshot(ids[k], 2000, DIMS, seed));
   }
 
+  // One catalog per topology, as in separate processes: each loads and indexes every snapshot itself.
   const catalog = new SnapshotCatalog(new KafkaSnapshotSource(kafka, reg, snapTopics), { index: 'hnsw' });
+  const candCatalog = new SnapshotCatalog(new KafkaSnapshotSource(kafka, reg, snapTopics), { index: 'hnsw' });
   const door = new TopologyRunner({ topology: doorman({ name: `${tag}-doorman`, controlTopic: t.control, timeoutMs: 120_000 }), kafka, registry: reg, stateDir: join(dir, 'doorman'), guarantee: 'exactly-once', sessionTimeoutMs: 6000 });
-  const uv = new TopologyRunner({ topology: userVectors({ catalog, name: uvName, topics: t, candidates: { k: 50 } }), kafka, registry: reg, stateDir: join(dir, 'uv'), sessionTimeoutMs: 6000, commitIntervalMs: 200 });
-  runners.push(door, uv);
+  const uv = new TopologyRunner({ topology: userVectors({ catalog, name: uvName, topics: t }), kafka, registry: reg, stateDir: join(dir, 'uv'), sessionTimeoutMs: 6000, commitIntervalMs: 200 });
+  // At most one list per user per second of event time: the default 5 s would be longer than the phases of this test.
+  const cand = new TopologyRunner({ topology: candidates({ catalog: candCatalog, name: candName, topics: t, k: 50, refresh: { minIntervalMs: 1000 } }), kafka, registry: reg, stateDir: join(dir, 'cand'), sessionTimeoutMs: 6000, commitIntervalMs: 200 });
+  runners.push(door, uv, cand);
   await door.start();
   await uv.start();
+  await cand.start();
 
   const listenSerde = new AvroSerde<ListenEvent>({ registry: reg, subject: `${t.listens}-value`, schema: loadSchema('ListenEvent') });
   await listenSerde.prepare();
@@ -90,18 +99,8 @@ it('switches snapshots atomically while events flow, refuses a broken one, and r
   await publishSnapshot(kafka, reg, { file: join(dir, 's1.jsonl'), snapshotId: ids.s1, model: 'test', topics: snapTopics });
   await waitFor(async () => (await controlView()).active === ids.s1, 90_000, 'S1 to become active');
   await sendListens(200);
-  const uvOut = async () => (await readAll(kafka, admin, t.userVectors)).sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
-  const uvSerde = new AvroSerde<UserVector>({ registry: reg, subject: `${t.userVectors}-value`, schema: loadSchema('UserVector') });
-  await uvSerde.prepare();
   /** User vectors in partition, then offset order, with their partition. */
-  const decodeAll = async () => {
-    const out: (UserVector & { partition: number })[] = [];
-    for (const r of await uvOut()) {
-      await uvSerde.prepareFor(r.value!);
-      out.push({ ...uvSerde.deserialize(r.value!), partition: r.partition });
-    }
-    return out;
-  };
+  const decodeAll = () => readDecoded<UserVector>(kafka, admin, reg, t.userVectors, 'UserVector');
   /** Outputs of events sent at or after `since` (events carry their send time; a user vector its latest event's). */
   const since = async (ts: number) => (await decodeAll()).filter((u) => u.updatedAt >= ts);
   /** Waits until the workers have seen the control log's latest pointer (it reaches them through their broadcast reader). */
@@ -128,16 +127,11 @@ it('switches snapshots atomically while events flow, refuses a broken one, and r
     decoded.push({ key: r.key!.toString(), value: ctlSerde.deserialize(r.value!) });
   }
   const activateAt = decoded.findIndex((d) => d.key === 'active' && d.value.snapshotId === ids.s2);
-  const readyBefore = new Set(decoded.slice(0, activateAt).filter((d) => d.value.kind === 'REPORT' && d.value.snapshotId === ids.s2 && d.value.phase === 'READY').map((d) => d.value.partition));
-  expect([...readyBefore].sort()).toEqual([0, 1, 2, 3]);
+  const readyBefore = new Set(decoded.slice(0, activateAt).filter((d) => d.value.kind === 'REPORT' && d.value.snapshotId === ids.s2 && d.value.phase === 'READY').map((d) => `${d.value.topology}/${d.value.partition}`));
+  expect([...readyBefore].sort()).toEqual([candName, uvName].flatMap((name) => [0, 1, 2, 3].map((p) => `${name}/${p}`)).sort());
 
   // I3: in every partition, once an S2 vector was written no S1 vector follows.
-  const perPartition = new Map<number, string[]>();
-  for (const u of await decodeAll()) (perPartition.get(u.partition) ?? perPartition.set(u.partition, []).get(u.partition)!).push(u.snapshotId);
-  for (const seqOfIds of perPartition.values()) {
-    const firstS2 = seqOfIds.indexOf(ids.s2);
-    if (firstS2 >= 0) expect(seqOfIds.slice(firstS2).every((id) => id === ids.s2)).toBe(true);
-  }
+  expect(snapshotsFollow(await decodeAll(), [ids.s1, ids.s2])).toBe(true);
   // Every output of an event sent after the switch names S2 (I2: one snapshot per record).
   await settle();
   const switchedAt = Date.now();
@@ -168,11 +162,22 @@ it('switches snapshots atomically while events flow, refuses a broken one, and r
   expect(await metric(uv.metrics.storeEntries, { store: 'users' })).toBeGreaterThan(0);
   expect((await uv.metrics.consumerLag.get()).values.length).toBeGreaterThan(0);
 
-  // Candidates exist and name their snapshot.
-  const cands = await readAll(kafka, admin, t.candidates);
-  expect(cands.length).toBeGreaterThan(0);
-  const cSerde = new AvroSerde<Candidates>({ registry: reg, subject: `${t.candidates}-value`, schema: loadSchema('Candidates') });
-  await cSerde.prepare();
-  await cSerde.prepareFor(cands[0]!.value!);
-  expect([ids.s1, ids.s2]).toContain(cSerde.deserialize(cands[0]!.value!).snapshotId);
+  // Candidates: the candidates topology answered the requests at its own pace. Every list names S1 or S2
+  // (never the failed S3), per partition S1 → S2 → S1 with the switch and the rollback (I3), and lists
+  // of events after the switch are S2, after the rollback S1.
+  await waitCaughtUp(admin, candName, t.candidateRequests, 60_000);
+  const lists = await readDecoded<Candidates>(kafka, admin, reg, t.candidates, 'Candidates');
+  expect(new Set(lists.map((c) => c.snapshotId))).toEqual(new Set([ids.s1, ids.s2]));
+  expect(snapshotsFollow(lists, [ids.s1, ids.s2, ids.s1])).toBe(true);
+  const between = lists.filter((c) => c.generatedAt >= switchedAt && c.generatedAt < rolledBackAt);
+  const afterRollback = lists.filter((c) => c.generatedAt >= rolledBackAt);
+  expect(between.length).toBeGreaterThan(0);
+  expect(new Set(between.map((c) => c.snapshotId))).toEqual(new Set([ids.s2]));
+  expect(afterRollback.length).toBeGreaterThan(0);
+  expect(new Set(afterRollback.map((c) => c.snapshotId))).toEqual(new Set([ids.s1]));
+  expect(lists.every((c) => c.items.length === 50)).toBe(true);
+  // Rate-limited: fewer lists than requests (the first 200 events came 4 per user at once: one list each).
+  const requests = (await readAll(kafka, admin, t.candidateRequests)).length;
+  expect(lists.length).toBeLessThan(requests);
+  expect(await metric(cand.metrics.recordsIn, { component: 'requests' })).toBeGreaterThanOrEqual(requests);
 });

@@ -1,62 +1,64 @@
 import type { Bolt, BoltContext, StreamRecord } from '../../src';
-import { cosine, norm } from '../../src/vectors/math';
-import type { Candidates } from '../../src/vectors/records';
+import { refreshDecision, refreshPolicy, type CandidateMark, type RefreshPolicy } from '../../src/vectors/candidate-refresh';
+import type { SearchOptions } from '../../src/vectors/index/ann-index';
+import type { CandidateRequest, Candidates, SnapshotControl } from '../../src/vectors/records';
 import type { SnapshotCatalog } from '../../src/vectors/snapshot-catalog';
-import type { UserUpdate } from './user-state-bolt';
+import { SnapshotFollower } from './snapshot-follower';
 
 export interface CandidatesOptions {
   catalog: SnapshotCatalog;
+  /** Name under which this topology reports READY/FAILED per partition. */
+  topology: string;
   /** List length. Default 100. */
   k?: number;
-  /** Recompute when the vector's cosine to the last one used drops below 1 − minMove. Default 0.01. */
-  minMove?: number;
-  /** Recompute at least this often (event time), ms. Default 1 hour. */
-  maxAgeMs?: number;
-}
-
-/** The last vector candidates were computed from, per user. */
-export interface CandidateMark {
-  snapshotId: string;
-  vector: Float32Array;
-  at: number;
+  /** Search effort of the HNSW index for these searches (see HnswOptions.efSearch). Default: the index's own. */
+  efSearch?: number;
+  /** When a list is recomputed; defaults in DEFAULT_REFRESH_POLICY. */
+  refresh?: Partial<RefreshPolicy>;
 }
 
 /**
- * Top-K entities by similarity to the user vector from the active snapshot's
- * index, excluding banned and recently consumed entities; recomputed when the
- * vector moved enough, time passed, the snapshot changed or bans changed.
+ * Answers candidate requests (user-vector changes) with the top-K entities by
+ * similarity to the user vector, from the requested snapshot's index,
+ * excluding banned and recently consumed entities, when the refresh policy
+ * says the user's last list is due (store `marks` holds it). Follows the
+ * doorman's log as a participating topology: a snapshot is READY here once
+ * its index is built. Emits Candidates on the default stream, reports on
+ * stream `control`.
  */
 export class CandidatesBolt implements Bolt {
   private readonly k: number;
-  private readonly minMove: number;
-  private readonly maxAgeMs: number;
+  private readonly policy: RefreshPolicy;
+  private readonly snapshots: SnapshotFollower;
+  private readonly searchOptions: SearchOptions;
 
   constructor(private readonly o: CandidatesOptions) {
     this.k = o.k ?? 100;
-    this.minMove = o.minMove ?? 0.01;
-    this.maxAgeMs = o.maxAgeMs ?? 3_600_000;
+    this.searchOptions = o.efSearch === undefined ? {} : { efSearch: o.efSearch };
+    this.policy = refreshPolicy(o.refresh);
+    this.snapshots = new SnapshotFollower({ catalog: o.catalog, topology: o.topology });
   }
 
   async process(record: StreamRecord, ctx: BoltContext): Promise<void> {
-    const u = record.value as UserUpdate;
-    if (norm(u.vector) === 0) return;
-    const marks = ctx.store<string, CandidateMark>('marks');
-    const mark = await marks.get(u.userId);
-    const fresh = mark && mark.snapshotId === u.snapshotId && u.at - mark.at < this.maxAgeMs && cosine(mark.vector, u.vector) >= 1 - this.minMove;
-    if (fresh && !u.force) return;
-    const space = this.o.catalog.get(u.snapshotId);
+    if (record.source.component === 'control') return this.snapshots.apply(record.key as string, record.value as SnapshotControl | null, ctx);
+    const r = record.value as CandidateRequest;
+    // A request of a snapshot that is no longer active (a lagging topic after a switch) is not answered (I3).
+    if (!this.snapshots.admits(r.snapshotId)) return;
+    const space = this.o.catalog.get(r.snapshotId);
     if (!space) return;
-    const banned = new Set(u.banned);
-    const recent = new Set(u.recent);
-    const items = space.index.search(u.vector, Math.min(this.k, space.index.size), (id) => banned.has(id) || recent.has(id));
+    const marks = ctx.store<string, CandidateMark>('marks');
+    if (refreshDecision(r, await marks.get(r.userId), this.policy) !== 'refresh') return;
+    const banned = new Set(r.banned);
+    const recent = new Set(r.recent);
+    const items = space.index.search(r.vector, Math.min(this.k, space.index.size), (id) => banned.has(id) || recent.has(id), this.searchOptions);
     const out: Candidates = {
-      userId: u.userId,
-      snapshotId: u.snapshotId,
+      userId: r.userId,
+      snapshotId: r.snapshotId,
       items: items.map((n) => ({ entityId: n.id, score: n.score })),
-      generatedAt: u.at,
-      userVectorVersion: u.version,
+      generatedAt: r.at,
+      userVectorVersion: r.version,
     };
-    ctx.emit(u.userId, out);
-    marks.put(u.userId, { snapshotId: u.snapshotId, vector: u.vector, at: u.at });
+    ctx.emit(r.userId, out);
+    marks.put(r.userId, { snapshotId: r.snapshotId, vector: r.vector, version: r.version, at: r.at });
   }
 }

@@ -1,4 +1,4 @@
-import { NeighbourIndexError } from '../../errors';
+import { ConfigError, NeighbourIndexError } from '../../errors';
 
 /** One search hit: an entity id and its similarity to the query. */
 export interface Neighbour {
@@ -9,6 +9,16 @@ export interface Neighbour {
 
 /** Returns true for an entity id that must not appear in the result (banned, recently consumed, the query entity itself). */
 export type ExcludeFn = (id: string) => boolean;
+
+/** Per-search settings. */
+export interface SearchOptions {
+  /**
+   * Search effort of an approximate index for this search only (HNSW: the
+   * candidate list size, see HnswOptions.efSearch); exact indexes ignore it.
+   * Lets callers sharing one index trade recall for speed each their own way.
+   */
+  efSearch?: number;
+}
 
 /**
  * The entity vectors of one snapshot, as they are held in memory: one row-major
@@ -48,8 +58,9 @@ export interface NeighbourIndex {
    *
    * @throws NeighbourIndexError if `query` does not have `dims` finite values,
    *   or `k` is not an integer in 1..`size` (clamp with `Math.min(k, index.size)`).
+   * @throws ConfigError if `options.efSearch` is given and is not an integer ≥ 2.
    */
-  search(query: Float32Array, k: number, exclude?: ExcludeFn): Neighbour[];
+  search(query: Float32Array, k: number, exclude?: ExcludeFn, options?: SearchOptions): Neighbour[];
 }
 
 /**
@@ -100,4 +111,9 @@ export function checkQuery(index: string, size: number, dims: number, query: Flo
   if (!Number.isInteger(k) || k < 1 || k > size) {
     throw new NeighbourIndexError(index, `k must be an integer in 1..${size} (the index size), got ${k}; clamp it with Math.min(k, index.size)`);
   }
+}
+
+/** Checks a search effort (SearchOptions.efSearch, HnswIndex.efSearch); throws a ConfigError when it is not an integer ≥ 2. */
+export function checkEfSearch(ef: number): void {
+  if (!Number.isInteger(ef) || ef < 2) throw new ConfigError(`HNSW efSearch must be an integer ≥ 2, got ${ef}`);
 }

@@ -1,4 +1,4 @@
-import { checkQuery, checkVectorSet, type ExcludeFn, type Neighbour, type NeighbourIndex, type VectorSet } from './ann-index';
+import { checkEfSearch, checkQuery, checkVectorSet, type ExcludeFn, type Neighbour, type NeighbourIndex, type SearchOptions, type VectorSet } from './ann-index';
 
 /**
  * Exact top-k search: one pass over the matrix per query, O(size × dims).
@@ -23,8 +23,10 @@ export class BruteForceIndex implements NeighbourIndex {
     this.size = vectors.ids.length;
   }
 
-  search(query: Float32Array, k: number, exclude?: ExcludeFn): Neighbour[] {
+  /** Exact: `options.efSearch` is checked (the contract is the same for every index) but changes nothing. */
+  search(query: Float32Array, k: number, exclude?: ExcludeFn, options?: SearchOptions): Neighbour[] {
     checkQuery('brute-force index', this.size, this.dims, query, k);
+    if (options?.efSearch !== undefined) checkEfSearch(options.efSearch);
     return exactTopK(this.ids, this.matrix, this.dims, query, k, exclude);
   }
 }

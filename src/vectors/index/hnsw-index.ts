@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { HierarchicalNSW } from 'hnswlib-node';
 import { ConfigError } from '../../errors';
-import { checkQuery, checkVectorSet, type ExcludeFn, type Neighbour, type NeighbourIndex, type VectorSet } from './ann-index';
+import { checkEfSearch, checkQuery, checkVectorSet, type ExcludeFn, type Neighbour, type NeighbourIndex, type SearchOptions, type VectorSet } from './ann-index';
 import { exactTopK } from './brute-force';
 
 /** Graph and search parameters of an HnswIndex. The defaults reach recall@100 ≥ 0.95 on 100k × 128 clustered vectors (docs/BENCHMARKS.md). */
@@ -145,13 +145,28 @@ export class HnswIndex implements NeighbourIndex {
   }
 
   set efSearch(ef: number) {
-    if (!Number.isInteger(ef) || ef < 2) throw new ConfigError(`HNSW efSearch must be an integer ≥ 2, got ${ef}`);
+    checkEfSearch(ef);
     this.graph.setEf(ef);
     this.ef = ef;
   }
 
-  search(query: Float32Array, k: number, exclude?: ExcludeFn): Neighbour[] {
+  /** `options.efSearch` applies to this search only; the index's own `efSearch` is unchanged afterwards. */
+  search(query: Float32Array, k: number, exclude?: ExcludeFn, options?: SearchOptions): Neighbour[] {
     checkQuery('HNSW index', this.size, this.dims, query, k);
+    const ef = options?.efSearch;
+    if (ef === undefined || ef === this.ef) return this.searchAtCurrentEf(query, k, exclude);
+    checkEfSearch(ef);
+    // hnswlib keeps ef on the graph, not per query. A search is synchronous, so
+    // setting it around this one is invisible to every other caller of the index.
+    this.graph.setEf(ef);
+    try {
+      return this.searchAtCurrentEf(query, k, exclude);
+    } finally {
+      this.graph.setEf(this.ef);
+    }
+  }
+
+  private searchAtCurrentEf(query: Float32Array, k: number, exclude: ExcludeFn | undefined): Neighbour[] {
     const q = this.scratch;
     for (let j = 0; j < this.dims; j++) q[j] = query[j]!;
 

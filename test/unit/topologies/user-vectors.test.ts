@@ -1,6 +1,6 @@
 import { TopologyTestDriver } from '../../../src';
 import { cosine } from '../../../src/vectors/math';
-import type { Candidates, FeedbackEvent, ListenEvent, SnapshotControl, UserVector } from '../../../src/vectors/records';
+import type { CandidateRequest, FeedbackEvent, ListenEvent, SnapshotControl, UserVector } from '../../../src/vectors/records';
 import { InMemorySnapshotSource, SnapshotCatalog } from '../../../src/vectors/snapshot-catalog';
 import type { EntityMatrix } from '../../../src/vectors/snapshot/entity-matrix';
 import { userVectors } from '../../../topologies/user-vectors';
@@ -57,15 +57,17 @@ describe('user-vectors topology (test driver)', () => {
     expect(driver.readOutput<string, UserVector>('user-vectors').map((r) => r.value.snapshotId)).toEqual(['s1']);
 
     await activate(driver, 's2', 's1');
+    driver.readOutput('candidate-requests'); // the requests so far: not the subject here
     for (const u of ['u1', 'u2', 'u3', 'u4']) await driver.pipe('listens', u, listen(u, 'e7', 4000));
     const after = driver.readOutput<string, UserVector>('user-vectors');
     expect(after.map((r) => r.value.snapshotId)).toEqual(['s2', 's2', 's2', 's2']);
     // u3 never had an event after S2 was staged: its S2 vector came from its history (e1, e7), in S2's space.
     const u3 = after.find((r) => r.key === 'u3')!.value.vector;
     expect(cosine(u3, s2.vectorOf('e1')!)).toBeGreaterThan(0.3);
-    const cands = driver.readOutput<string, Candidates>('recommendation-candidates');
-    expect(cands.filter((c) => c.value.snapshotId === 's2').length).toBeGreaterThan(0);
-    expect(cands.every((c) => c.value.items.length === 100)).toBe(true);
+    // Every change also goes out as a candidate request, for the candidates topology: same user, snapshot, version and vector.
+    const requests = driver.readOutput<string, CandidateRequest>('candidate-requests');
+    expect(requests.map((r) => [r.key, r.value.snapshotId, r.value.version, [...r.value.vector]])).toEqual(after.map((u) => [u.key, 's2', u.value.version, [...u.value.vector]]));
+    expect(requests.every((r) => r.value.recent.includes('e7') && r.value.at === 4000 && !r.value.force)).toBe(true);
   });
 
   it('I4: reports FAILED for a snapshot that fails validation, naming the problem', async () => {
@@ -80,23 +82,24 @@ describe('user-vectors topology (test driver)', () => {
     }
   });
 
-  it('keeps a BAN from any surface out of every later candidate list until UNBAN', async () => {
+  it('sends the banned set with every candidate request, and forces a refresh when a BAN or UNBAN changes it', async () => {
     const { s1, catalog } = setup();
-    driver = await TopologyTestDriver.create(userVectors({ catalog, candidates: { k: 20, maxAgeMs: 500 } }));
+    driver = await TopologyTestDriver.create(userVectors({ catalog }));
     await stage(driver, s1);
     await activate(driver, 's1', null);
     await driver.pipe('listens', 'u', listen('u', 'e0', 1000));
-    const before = driver.readOutput<string, Candidates>('recommendation-candidates').at(-1)!.value.items.map((i) => i.entityId);
-    const target = before[0]!;
-    await driver.pipe('feedback', 'u', feedback('u', target, 'BAN', 2000));
-    // Lists are recomputed as time passes (maxAgeMs 500): every one of them leaves the banned entity out.
-    for (let t = 3000; t < 8000; t += 1000) await driver.pipe('listens', 'u', listen('u', 'e0', t));
-    const during = driver.readOutput<string, Candidates>('recommendation-candidates');
-    expect(during.length).toBe(6); // the BAN itself forces one, then one per listen
-    for (const c of during) expect(c.value.items.map((i) => i.entityId)).not.toContain(target);
-    await driver.pipe('feedback', 'u', feedback('u', target, 'UNBAN', 9000));
-    const unbanned = driver.readOutput<string, Candidates>('recommendation-candidates');
-    expect(unbanned.at(-1)!.value.items.map((i) => i.entityId)).toContain(target);
+    await driver.pipe('feedback', 'u', feedback('u', 'e5', 'BAN', 2000));
+    await driver.pipe('listens', 'u', listen('u', 'e1', 3000));
+    await driver.pipe('feedback', 'u', feedback('u', 'e5', 'UNBAN', 4000));
+    await driver.pipe('feedback', 'u', feedback('u', 'e5', 'UNBAN', 5000)); // nothing left to unban
+    const requests = driver.readOutput<string, CandidateRequest>('candidate-requests').map((r) => r.value);
+    expect(requests.map((r) => [r.version, r.force, r.banned, r.recent])).toEqual([
+      [1, false, [], ['e0']],
+      [2, true, ['e5'], ['e0']],
+      [3, false, ['e5'], ['e0', 'e1']],
+      [4, true, [], ['e0', 'e1']],
+      [5, true, [], ['e0', 'e1']],
+    ]);
   });
 
   it('moves the vector towards a liked entity and away from a disliked one', async () => {

@@ -1,5 +1,5 @@
 import { ConfigError, ErrorCodes, NeighbourIndexError } from '../../../../src/errors';
-import type { NeighbourIndex, VectorSet } from '../../../../src/vectors/index/ann-index';
+import type { NeighbourIndex, SearchOptions, VectorSet } from '../../../../src/vectors/index/ann-index';
 import { BruteForceIndex } from '../../../../src/vectors/index/brute-force';
 import { HnswIndex } from '../../../../src/vectors/index/hnsw-index';
 import { mulberry32 } from '../../../support/random';
@@ -146,11 +146,11 @@ describe('HnswIndex against exact search on 5k × 32 clustered vectors', () => {
   const exact = new BruteForceIndex(vectors);
   const hnsw = new HnswIndex(vectors);
 
-  function recallAt10(exclude?: (q: number) => (id: string) => boolean): number {
+  function recallAt10(exclude?: (q: number) => (id: string) => boolean, options?: SearchOptions): number {
     let hits = 0;
     for (let q = 0; q < QUERIES; q++) {
       const want = new Set(exact.search(query(q), 10, exclude?.(q)).map((e) => e.id));
-      for (const e of hnsw.search(query(q), 10, exclude?.(q))) if (want.has(e.id)) hits++;
+      for (const e of hnsw.search(query(q), 10, exclude?.(q), options)) if (want.has(e.id)) hits++;
     }
     return hits / (10 * QUERIES);
   }
@@ -171,6 +171,15 @@ describe('HnswIndex against exact search on 5k × 32 clustered vectors', () => {
     hnsw.efSearch = 200;
     expect(recallAt10()).toBeGreaterThan(low);
     expect(() => (hnsw.efSearch = 1)).toThrow(ConfigError);
+  });
+
+  it('takes a search effort per search, leaving the index its own', () => {
+    const atDefault = recallAt10();
+    expect(recallAt10(undefined, { efSearch: 10 })).toBeLessThan(atDefault);
+    expect(hnsw.efSearch).toBe(200);
+    expect(recallAt10()).toBe(atDefault);
+    expect(() => hnsw.search(query(0), 10, undefined, { efSearch: 1 })).toThrow(ConfigError);
+    expect(() => new BruteForceIndex(vectors).search(query(0), 10, undefined, { efSearch: 1.5 })).toThrow(/efSearch must be an integer ≥ 2, got 1.5/);
   });
 
   it('answers exactly when the graph search comes back short', () => {

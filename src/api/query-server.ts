@@ -1,0 +1,303 @@
+/**
+ * The query API over HTTP (DESIGN.md "Query API"). Any instance answers any
+ * key: it serves the users of its own partitions from its state store and
+ * forwards the rest to the instance the consumer group gave that partition to
+ * (Kafka Streams' interactive queries, with the endpoint carried in the
+ * group's member metadata).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { ControlLog } from '../app/snapshots';
+import type { LogFn, TopologyRunner } from '../runtime/runner/topology-runner';
+import type { DoormanView } from '../vectors/doorman/doorman-state';
+import type { LoadedSnapshot, SnapshotCatalog } from '../vectors/snapshot-catalog';
+import type { UserState } from '../vectors/user-state';
+import { candidatesAnswer, MAX_K, similarAnswer, userVectorAnswer } from './queries';
+
+/** Metric names of the query API (the runtime's are in src/runtime/metrics/names.ts). */
+export const ApiMetricNames = {
+  requests: 'vectors_api_requests_total',
+  latency: 'vectors_api_request_seconds',
+  activeSnapshot: 'vectors_active_snapshot_info',
+} as const;
+
+/** Header naming the instance that forwarded a request; a forwarded request is never forwarded again. */
+export const FORWARDED_HEADER = 'x-vectors-forwarded-by';
+/** Header naming the instance that answered. */
+export const SERVED_BY_HEADER = 'x-vectors-served-by';
+
+export interface QueryServerOptions {
+  /** The user-vectors topology instance whose store holds the users. */
+  runner: TopologyRunner;
+  /** The process's snapshots (shared with the topology). */
+  catalog: SnapshotCatalog;
+  /** The doorman's log: the active snapshot and every snapshot's phase. */
+  control: ControlLog;
+  /** Interface to bind. Default 127.0.0.1. */
+  host?: string;
+  /** Port to bind; 0 picks a free one. */
+  port: number;
+  /** Name of the users store. Default `users`. */
+  usersStore?: string;
+  /** Registry served at /metrics. Default the runner's. */
+  registry?: Registry;
+  /** How old the control view may be when a query needs the active snapshot, ms. Default 250. */
+  controlMaxAgeMs?: number;
+  /** Timeout of a forwarded request, ms. Default 5000. */
+  forwardTimeoutMs?: number;
+  log?: LogFn;
+}
+
+/** An answer with an HTTP status: errors carry `{ error: { code, message } }`. */
+class HttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly retryAfterS?: number) {
+    super(message);
+  }
+}
+
+const notFound = (message: string) => new HttpError(404, 'NOT_FOUND', message);
+const unavailable = (message: string) => new HttpError(503, 'UNAVAILABLE', message, 1);
+
+type Route = 'user_vector' | 'user_candidates' | 'entity_similar' | 'snapshots' | 'metrics' | 'healthz' | 'readyz' | 'unknown';
+
+/**
+ * Serves `GET /v1/users/{id}/vector`, `/v1/users/{id}/candidates?k=`,
+ * `/v1/entities/{id}/similar?k=`, `/v1/snapshots`, `/metrics`, `/healthz` and
+ * `/readyz`. `?snapshot=` pins a live snapshot; the default is the active one.
+ * Every vector answer names its snapshot and is computed in that snapshot only.
+ *
+ * Status codes: 400 for a bad parameter, 404 for an unknown user, entity or
+ * snapshot, 503 (with Retry-After) while the key's partition has no reachable
+ * owner (rebalancing, restoring) or nothing is active yet.
+ */
+export class QueryServer {
+  private server?: Server;
+  private readonly usersStore: string;
+  private readonly registry: Registry;
+  private readonly requests: Counter;
+  private readonly latency: Histogram;
+  private controlAt = 0;
+  private controlRefresh?: Promise<DoormanView>;
+  private dead?: Error;
+  private baseUrl?: string;
+
+  constructor(private readonly o: QueryServerOptions) {
+    this.usersStore = o.usersStore ?? 'users';
+    this.registry = o.registry ?? o.runner.metrics.registry;
+    const registers = [this.registry];
+    this.requests = new Counter({ name: ApiMetricNames.requests, help: 'Query API requests, by route and status.', labelNames: ['route', 'status'], registers });
+    this.latency = new Histogram({ name: ApiMetricNames.latency, help: 'Query API request time, seconds.', labelNames: ['route'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
+    const server = this;
+    new Gauge({
+      name: ApiMetricNames.activeSnapshot,
+      help: 'The active snapshot (value 1), as this instance last read the control log.',
+      labelNames: ['snapshot'],
+      registers,
+      collect() {
+        this.reset();
+        const active = server.o.control.view.active;
+        if (active) this.set({ snapshot: active }, 1);
+      },
+    });
+    o.runner.done.catch((err: Error) => (this.dead = err));
+  }
+
+  /** Where the server listens, e.g. `http://127.0.0.1:8090`. */
+  get url(): string {
+    if (!this.baseUrl) throw new Error('QueryServer: listen() first');
+    return this.baseUrl;
+  }
+
+  /** Binds and starts serving. Resolves with the URL. */
+  async listen(): Promise<string> {
+    const host = this.o.host ?? '127.0.0.1';
+    const server = createServer((req, res) => void this.handle(req, res));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.o.port, host, () => resolve());
+    });
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : this.o.port;
+    this.baseUrl = `http://${host}:${port}`;
+    return this.baseUrl;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    let route: Route = 'unknown';
+    let status = 500;
+    try {
+      const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+      route = routeOf(parts);
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not supported; the query API is read-only (GET)`);
+      status = await this.dispatch(route, parts, url, req, res);
+    } catch (err) {
+      const e = err instanceof HttpError ? err : new HttpError(500, 'INTERNAL', (err as Error)?.message ?? String(err));
+      if (e.status === 500) this.o.log?.('error', 'query failed', { path: url.pathname, error: e.message });
+      status = e.status;
+      if (!res.headersSent) this.send(res, e.status, { error: { code: e.code, message: e.message } }, e.retryAfterS);
+    } finally {
+      this.requests.inc({ route, status: String(status) });
+      this.latency.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  private async dispatch(route: Route, parts: string[], url: URL, req: IncomingMessage, res: ServerResponse): Promise<number> {
+    switch (route) {
+      case 'healthz':
+        if (this.dead) throw unavailable(`the topology stopped: ${this.dead.message}`);
+        return this.send(res, 200, { status: 'ok' });
+      case 'readyz':
+        return this.ready(res);
+      case 'metrics':
+        res.writeHead(200, { 'content-type': this.registry.contentType });
+        res.end(await this.registry.metrics());
+        return 200;
+      case 'snapshots':
+        return this.send(res, 200, this.snapshots(await this.controlView()));
+      case 'entity_similar': {
+        const space = await this.space(url);
+        const answer = similarAnswer(space, parts[2]!, kOf(url));
+        if (!answer) throw notFound(`entity '${parts[2]}' is not in snapshot '${space.id}'`);
+        return this.send(res, 200, answer);
+      }
+      case 'user_vector':
+      case 'user_candidates':
+        return this.userQuery(route, parts[2]!, url, req, res);
+      default:
+        throw notFound(`no such resource '${url.pathname}'; see GET /v1/users/{id}/vector, /v1/users/{id}/candidates, /v1/entities/{id}/similar, /v1/snapshots`);
+    }
+  }
+
+  private async userQuery(route: 'user_vector' | 'user_candidates', userId: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<number> {
+    const k = route === 'user_candidates' ? kOf(url) : 0;
+    const meta = await this.o.runner.queryMetadataForKey(this.usersStore, userId);
+    if (!meta.local) {
+      const self = this.baseUrl;
+      if (!meta.endpoint) throw unavailable(`no instance owns partition ${meta.partition} of user '${userId}' right now (the group is rebalancing); retry`);
+      if (meta.endpoint === self) throw unavailable(`partition ${meta.partition} of user '${userId}' is being restored on this instance; retry`);
+      if (req.headers[FORWARDED_HEADER]) throw unavailable(`partition ${meta.partition} of user '${userId}' moved while the request was forwarded; retry`);
+      return this.forward(meta.endpoint, url, res);
+    }
+    const space = await this.space(url);
+    const state = await this.o.runner.store<string, UserState>(this.usersStore).get(userId);
+    if (!state) throw notFound(`unknown user '${userId}': no event of theirs has been processed`);
+    return this.send(res, 200, route === 'user_vector' ? userVectorAnswer(state, space) : candidatesAnswer(state, space, k));
+  }
+
+  private async forward(endpoint: string, url: URL, res: ServerResponse): Promise<number> {
+    let upstream: Response;
+    try {
+      upstream = await fetch(new URL(url.pathname + url.search, endpoint), {
+        headers: { [FORWARDED_HEADER]: this.baseUrl ?? 'unknown' },
+        signal: AbortSignal.timeout(this.o.forwardTimeoutMs ?? 5000),
+      });
+    } catch (err) {
+      throw unavailable(`the owner of this key, ${endpoint}, did not answer (${(err as Error).message}); retry`);
+    }
+    const body = Buffer.from(await upstream.arrayBuffer());
+    const headers: Record<string, string> = { 'content-type': upstream.headers.get('content-type') ?? 'application/json' };
+    for (const h of [SERVED_BY_HEADER, 'retry-after']) {
+      const v = upstream.headers.get(h);
+      if (v) headers[h] = v;
+    }
+    res.writeHead(upstream.status, headers);
+    res.end(body);
+    return upstream.status;
+  }
+
+  /** The snapshot a query is answered in: `?snapshot=` or the active one, loaded here. */
+  private async space(url: URL): Promise<LoadedSnapshot> {
+    const pinned = url.searchParams.get('snapshot');
+    const view = await this.controlView();
+    const id = pinned ?? view.active;
+    if (!id) throw unavailable('no snapshot is active yet; publish one (vectors publish) and wait for the doorman to activate it');
+    const space = this.o.catalog.get(id);
+    if (space) return space;
+    const phase = view.snapshots.get(id)?.phase;
+    if (!phase) throw notFound(`unknown snapshot '${id}'; GET /v1/snapshots lists them`);
+    if (phase === 'STAGED' || (!pinned && phase === 'ACTIVE')) throw unavailable(`snapshot '${id}' is ${phase} but not loaded on this instance yet; retry`);
+    throw notFound(`snapshot '${id}' is ${phase} and not live on this instance; live: ${this.o.catalog.ids().join(', ') || 'none'}`);
+  }
+
+  /** The control view, refreshed when older than controlMaxAgeMs (one refresh at a time). */
+  private async controlView(): Promise<DoormanView> {
+    if (Date.now() - this.controlAt <= (this.o.controlMaxAgeMs ?? 250)) return this.o.control.view;
+    this.controlRefresh ??= this.o.control
+      .refresh()
+      .then((v) => {
+        this.controlAt = Date.now();
+        return v;
+      })
+      .finally(() => (this.controlRefresh = undefined));
+    return this.controlRefresh;
+  }
+
+  private snapshots(view: DoormanView) {
+    return {
+      active: view.active,
+      previous: view.previous,
+      snapshots: [...view.snapshots.values()].map((s) => ({
+        id: s.id,
+        phase: s.phase,
+        reason: s.reason,
+        model: s.manifest?.model ?? null,
+        dims: s.manifest?.dims ?? null,
+        count: s.manifest?.count ?? null,
+        loadedHere: this.o.catalog.get(s.id) !== undefined,
+      })),
+    };
+  }
+
+  private async ready(res: ServerResponse): Promise<number> {
+    const problems: string[] = [];
+    if (this.dead) problems.push(`the topology stopped: ${this.dead.message}`);
+    else if (!this.o.runner.serving) problems.push('no task is assigned and restored yet');
+    const view = await this.controlView().catch((err: Error) => {
+      problems.push(`the control log cannot be read: ${err.message}`);
+      return undefined;
+    });
+    if (view?.active && !this.o.catalog.get(view.active)) problems.push(`the active snapshot '${view.active}' is not loaded yet`);
+    if (problems.length) return this.send(res, 503, { status: 'not ready', problems }, 1);
+    return this.send(res, 200, { status: 'ready', active: view?.active ?? null, tasks: this.o.runner.taskIds });
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown, retryAfterS?: number): number {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.baseUrl) headers[SERVED_BY_HEADER] = this.baseUrl;
+    if (retryAfterS !== undefined) headers['retry-after'] = String(retryAfterS);
+    res.writeHead(status, headers);
+    res.end(JSON.stringify(body));
+    return status;
+  }
+}
+
+function routeOf(parts: string[]): Route {
+  const [a, b, id, leaf, extra] = parts;
+  if (parts.length === 1) return a === 'metrics' ? 'metrics' : a === 'healthz' ? 'healthz' : a === 'readyz' ? 'readyz' : 'unknown';
+  if (a !== 'v1' || extra !== undefined) return 'unknown';
+  if (b === 'snapshots' && id === undefined) return 'snapshots';
+  if (b === 'users' && id && leaf === 'vector') return 'user_vector';
+  if (b === 'users' && id && leaf === 'candidates') return 'user_candidates';
+  if (b === 'entities' && id && leaf === 'similar') return 'entity_similar';
+  return 'unknown';
+}
+
+/** `?k=`: default 100, an integer from 1 to MAX_K. */
+function kOf(url: URL): number {
+  const raw = url.searchParams.get('k');
+  if (raw === null) return 100;
+  const k = Number(raw);
+  if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new HttpError(400, 'BAD_PARAMETER', `k must be an integer from 1 to ${MAX_K}, got '${raw}'`);
+  return k;
+}

@@ -1,0 +1,105 @@
+import type { BoltContext } from '../../src';
+import { planReport } from '../../src/vectors/doorman/doorman-state';
+import type { SnapshotControl, SnapshotPhase } from '../../src/vectors/records';
+import type { LoadedSnapshot, SnapshotCatalog } from '../../src/vectors/snapshot-catalog';
+
+/** The output stream a following bolt must declare: its READY/FAILED reports, for a sink to the control topic. */
+export const REPORTS_STREAM = 'control';
+
+export interface SnapshotFollowerOptions {
+  catalog: SnapshotCatalog;
+  /** Name under which the topology reports READY/FAILED per partition (its doorman membership). */
+  topology: string;
+  /**
+   * Runs once per snapshot a task loads, before the task reports READY for it
+   * (user-state: compute every local user's vector in the new space). An
+   * exception propagates to the bolt: no READY is reported.
+   */
+  onLoaded?: (space: LoadedSnapshot, ctx: BoltContext) => Promise<void>;
+}
+
+/**
+ * The worker side of the doorman protocol (DESIGN.md "The doorman"), for one
+ * task of a participating topology. Fed the control log (a broadcast spout),
+ * it loads every staged snapshot through the process's shared catalog
+ * (validation and index build), runs `onLoaded`, and reports READY for the
+ * task's partition, or FAILED with the reason when loading fails; it keeps
+ * active, rolled-back-to and staged snapshots loaded, and drops retired and
+ * failed ones. Reports are emitted on {@link REPORTS_STREAM}.
+ *
+ * State is in memory: a task rebuilds it from the control log, which the
+ * runtime replays to every new task.
+ */
+export class SnapshotFollower {
+  /** Snapshots this task has loaded and keeps (staged, active, rollback target). */
+  private readonly live = new Set<string>();
+  /** Latest phase of every snapshot in the log, as far as this task has read it. */
+  private readonly phases = new Map<string, SnapshotPhase>();
+  private pointer: string | null = null;
+
+  constructor(private readonly o: SnapshotFollowerOptions) {}
+
+  /** The snapshot outputs are written in: the `active` pointer, the commit point of a switch (I3). */
+  get active(): string | null {
+    return this.pointer;
+  }
+
+  /** Ids of the snapshots this task keeps loaded. */
+  get liveIds(): ReadonlySet<string> {
+    return this.live;
+  }
+
+  /**
+   * Whether a record of snapshot `id`, produced by an upstream topology that
+   * emits in the active snapshot only, may be answered here. Yes for the
+   * active snapshot. Yes, too, for a snapshot this task loaded and still sees
+   * as staged: the record proves the doorman activated it and this task's copy
+   * of the control log is behind; it becomes this task's active snapshot, so
+   * no record of the older one follows (I3). No for any other snapshot:
+   * superseded, rolled back, or not loaded.
+   */
+  admits(id: string): boolean {
+    if (id === this.pointer) return true;
+    if (this.phases.get(id) !== 'STAGED' || !this.live.has(id)) return false;
+    this.pointer = id;
+    this.phases.set(id, 'ACTIVE');
+    return true;
+  }
+
+  /** Applies one control record (key and value as on the control topic; null value: a tombstone, ignored). */
+  async apply(key: string, rec: SnapshotControl | null, ctx: BoltContext): Promise<void> {
+    if (!rec) return;
+    if (key === 'active') {
+      this.pointer = rec.snapshotId;
+      // The pointer decides over phase records that may never have been written (a crash in between).
+      if (rec.snapshotId && this.phases.get(rec.snapshotId) === 'STAGED') this.phases.set(rec.snapshotId, 'ACTIVE');
+      return;
+    }
+    if (!key.startsWith('snapshot/') || !rec.snapshotId || !rec.phase) return;
+    const id = rec.snapshotId;
+    this.phases.set(id, rec.phase);
+    if ((rec.phase === 'STAGED' || rec.phase === 'ACTIVE' || rec.phase === 'READY') && rec.manifest) {
+      if (!this.live.has(id)) {
+        let loaded: LoadedSnapshot;
+        try {
+          loaded = await this.o.catalog.ensure(rec.manifest);
+        } catch (err) {
+          if (rec.phase === 'STAGED') this.report(ctx, id, 'FAILED', (err as Error).message);
+          return;
+        }
+        await this.o.onLoaded?.(loaded, ctx);
+        this.live.add(id);
+      }
+      if (rec.phase === 'STAGED') this.report(ctx, id, 'READY', null);
+      return;
+    }
+    // RETIRED, FAILED, ROLLED_BACK: no longer live here.
+    this.live.delete(id);
+    if (rec.phase === 'RETIRED' || rec.phase === 'FAILED') this.o.catalog.drop(id);
+  }
+
+  private report(ctx: BoltContext, id: string, report: 'READY' | 'FAILED', reason: string | null): void {
+    const w = planReport(id, this.o.topology, ctx.partition, report, ctx.instanceId, ctx.now(), reason);
+    ctx.emit(w.key, w.value, { stream: REPORTS_STREAM });
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Recommendation candidates (DESIGN.md "Candidates"), off the update path: the
+ * user-vectors topology writes a request per user-vector change; this topology,
+ * its own consumer group, answers them with top-K lists at its own pace. A
+ * participating topology of the doorman: a snapshot activates only once its
+ * index is built here too.
+ */
+import { avro, Groupings, StringSerde, TopologyBuilder, type Topology } from '../src';
+import { ConfigError } from '../src/errors';
+import { typedJsonSerde } from '../src/runtime/serde/typed-json';
+import { refreshPolicy, type CandidateMark, type RefreshPolicy } from '../src/vectors/candidate-refresh';
+import { loadSchema, Topics } from '../src/vectors/contracts';
+import { checkEfSearch } from '../src/vectors/index/ann-index';
+import type { CandidateRequest } from '../src/vectors/records';
+import type { SnapshotCatalog } from '../src/vectors/snapshot-catalog';
+import { CandidatesBolt } from './bolts/candidates-bolt';
+import { REPORTS_STREAM } from './bolts/snapshot-follower';
+
+export interface CandidatesTopologyOptions {
+  catalog: SnapshotCatalog;
+  /** Topology name, consumer group and doorman member. Default `candidates`. */
+  name?: string;
+  /** List length. Default 100. */
+  k?: number;
+  /**
+   * HNSW search effort of candidate refreshes. Default 100: recall@100 0.994 at
+   * 1.8× the searches/s of the index default 200 (docs/BENCHMARKS.md, "ANN index").
+   */
+  efSearch?: number;
+  /** When a user's list is recomputed; defaults in DEFAULT_REFRESH_POLICY (minIntervalMs 5000). */
+  refresh?: Partial<RefreshPolicy>;
+  /** Topic names (default: DESIGN.md's); tests use unique ones. */
+  topics?: Partial<Record<'candidateRequests' | 'control' | 'candidates', string>>;
+}
+
+export const DEFAULT_CANDIDATES_EF_SEARCH = 100;
+
+const requestProblem = (key: string, r: CandidateRequest | null) =>
+  r === null ? 'a null value (tombstone) is not a candidate request'
+  : r.userId !== key ? `userId '${r.userId}' differs from the record key '${key}'; key requests by userId`
+  : undefined;
+
+/** @throws ConfigError on an option out of range (k, efSearch, refresh). */
+export function candidates(o: CandidatesTopologyOptions): Topology {
+  const name = o.name ?? 'candidates';
+  const t = { candidateRequests: Topics.candidateRequests, control: Topics.snapshotControl, candidates: Topics.candidates, ...o.topics };
+  const k = o.k ?? 100;
+  if (!Number.isInteger(k) || k < 1) throw new ConfigError(`candidates option k must be a positive integer, got ${k}`);
+  const efSearch = o.efSearch ?? DEFAULT_CANDIDATES_EF_SEARCH;
+  checkEfSearch(efSearch);
+  const refresh = refreshPolicy(o.refresh);
+  return new TopologyBuilder(name)
+    .spout('requests', { topic: t.candidateRequests, value: avro<CandidateRequest>(loadSchema('CandidateRequest')), keyedBy: 'userId', validate: requestProblem })
+    .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
+    .store('marks', { key: StringSerde, value: typedJsonSerde<CandidateMark>() })
+    .bolt('candidates', () => new CandidatesBolt({ catalog: o.catalog, topology: name, k, efSearch, refresh }), {
+      inputs: [
+        { from: 'requests', grouping: Groupings.fields('userId') },
+        { from: 'control', grouping: Groupings.all() },
+      ],
+      stores: ['marks'],
+      outputs: { default: { keyedBy: 'userId' }, [REPORTS_STREAM]: {} },
+    })
+    .sink('candidates-out', { topic: t.candidates, from: 'candidates', value: avro(loadSchema('Candidates')) })
+    .sink('reports', { topic: t.control, from: 'candidates', stream: REPORTS_STREAM, value: avro(loadSchema('SnapshotControl')) })
+    .build();
+}
