@@ -5,6 +5,7 @@
 #   scripts/stack.sh up       start both (idempotent); waits until they really work
 #   scripts/stack.sh down     stop both by pid; leaves no process behind
 #   scripts/stack.sh status   exit 0 when both run
+#   scripts/stack.sh reset    stop both and delete their data (topics and schemas go together)
 #   scripts/stack.sh env      print the variables clients need (eval "$(scripts/stack.sh env)")
 source "$(dirname "${BASH_SOURCE[0]}")/stack/common.sh"
 here="$(dirname "${BASH_SOURCE[0]}")/stack"
@@ -17,6 +18,8 @@ print_env() {
 case "${1:-}" in
   up)
     bash "$here/kafka.sh" up
+    # A wiped broker (KAFKA_CLEAN=1) takes its schemas with it: see `reset`.
+    if [[ "${KAFKA_CLEAN:-0}" == 1 ]] && ! bash "$here/registry.sh" status >/dev/null 2>&1; then rm -rf "$STACK_DIR/registry/data"; fi
     bash "$here/registry.sh" up
     log "stack is up:"
     print_env >&2
@@ -26,6 +29,12 @@ case "${1:-}" in
     bash "$here/registry.sh" down || rc=$?
     bash "$here/kafka.sh" down || rc=$?
     exit $rc
+    ;;
+  reset)
+    bash "$0" down
+    # Kafka's records name schema ids: the two data directories only make sense together.
+    rm -rf "$STACK_DIR/kafka/data" "$STACK_DIR/registry/data"
+    log "stack data deleted; \`up\` starts empty"
     ;;
   status)
     rc=0

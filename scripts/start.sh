@@ -2,7 +2,8 @@
 # The main job (`npm start`): the local stack, the core topics and schemas,
 # then the doorman, the user-vectors and the candidates topologies, each its
 # own process, until Ctrl-C (SIGINT) or SIGTERM, which stops all three gracefully.
-# Publish a snapshot from another terminal:
+# The user-vectors process serves the query API on 127.0.0.1:${VECTORS_HTTP_PORT:-8090}
+# (docs/API.md). Publish a snapshot from another terminal:
 #   eval "$(bash scripts/stack.sh env)"; npx vectors publish vectors.jsonl --snapshot-id s1 --model als
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ cli=(node --import tsx src/cli/main.ts)
 "${cli[@]}" provision --partitions "${VECTORS_PARTITIONS:-12}"
 "${cli[@]}" run doorman --guarantee exactly-once --state-dir .state/doorman &
 doorman=$!
-"${cli[@]}" run user-vectors --state-dir .state/user-vectors &
+"${cli[@]}" run user-vectors --state-dir .state/user-vectors --http "127.0.0.1:${VECTORS_HTTP_PORT:-8090}" &
 workers=$!
 "${cli[@]}" run candidates --state-dir .state/candidates &
 candidates=$!

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local Confluent-compatible Schema Registry: Apicurio Registry 3.x (Quarkus fast-jar,
-# in-memory H2 storage), serving the Confluent Schema Registry REST API under
+# H2 storage in a file under .stack/registry/data), serving the Confluent Schema Registry REST API under
 # /apis/ccompat/v7. Binds 127.0.0.1 only. See docs/stack-registry.md.
 #
 #   bash scripts/stack/registry.sh up|down|status
@@ -174,9 +174,13 @@ cmd_up() {
     -Dquarkus.http.port="$REGISTRY_PORT"
     -Dquarkus.management.host="$STACK_HOST"
     -Dquarkus.management.port="$REGISTRY_MGMT_PORT"
-    # in-memory storage (H2 mem database): everything is gone after `down`
+    # H2 in a file next to Kafka's data: schemas (and their ids, which every
+    # record on the topics names) live exactly as long as the records do, across
+    # `down` and `up`. In memory, a restarted registry would hand out the same
+    # ids for other schemas, and old records would no longer decode.
     -Dapicurio.storage.kind=sql
     -Dapicurio.storage.sql.kind=h2
+    "-Dapicurio.datasource.url=jdbc:h2:file:$REG_DIR/data/registry"
     -Dapicurio.datasource.jdbc.initial-size=2
     -Dapicurio.datasource.jdbc.min-size=2
     -Dapicurio.datasource.jdbc.max-size=10

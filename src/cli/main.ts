@@ -184,7 +184,7 @@ async function runTopology(args: ParsedArgs): Promise<void> {
 }
 
 const USAGE = `usage: vectors <command> [options]
-  provision [--partitions N]           create core topics, register schemas, register user-vectors with the doorman (idempotent)
+  provision [--partitions N]           create core topics, register schemas, register user-vectors and candidates with the doorman (idempotent)
   run <topology> [--opt key=value]     run a topology instance (${Object.keys(topologies).join(', ')})
       [--http HOST:PORT] [--advertise URL]   user-vectors: serve the query API there (GET /v1/users/{id}/vector, ...)
   publish <file> --snapshot-id ID --model NAME [--opt lambda=0.1 ...]   publish a snapshot file and stage it
