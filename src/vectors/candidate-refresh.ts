@@ -11,6 +11,13 @@ export interface CandidateMark {
   version: number;
   /** Event time of that request, epoch ms. */
   at: number;
+  /**
+   * The latest request that came too soon after the list (rate limit), kept
+   * so that it is answered once minIntervalMs has passed even if the user
+   * sends nothing more (the trailing edge); `since` is the wall-clock time it
+   * was deferred.
+   */
+  pending?: { request: CandidateRequest; since: number };
 }
 
 /** When a user's candidate list is recomputed (DESIGN.md "Candidates": when the vector moved enough or time passed, not on every event). */

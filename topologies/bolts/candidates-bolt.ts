@@ -39,15 +39,53 @@ export class CandidatesBolt implements Bolt {
     this.snapshots = new SnapshotFollower({ catalog: o.catalog, topology: o.topology });
   }
 
+  /** Users with a deferred request (mark.pending), answered by the punctuator once due. */
+  private readonly pending = new Set<string>();
+
+  async init(ctx: BoltContext): Promise<void> {
+    // Deferred requests survive restarts and task moves in the marks store.
+    for await (const [userId, mark] of ctx.store<string, CandidateMark>('marks').range()) if (mark.pending) this.pending.add(userId);
+    const every = Math.min(1000, Math.max(100, this.policy.minIntervalMs / 4));
+    ctx.schedule(every, 'wall-clock', (now) => this.answerDeferred(now, ctx));
+  }
+
   async process(record: StreamRecord, ctx: BoltContext): Promise<void> {
     if (record.source.component === 'control') return this.snapshots.apply(record.key as string, record.value as SnapshotControl | null, ctx);
     const r = record.value as CandidateRequest;
     // A request of a snapshot that is no longer active (a lagging topic after a switch) is not answered (I3).
     if (!this.snapshots.admits(r.snapshotId)) return;
-    const space = this.o.catalog.get(r.snapshotId);
-    if (!space) return;
+    if (!this.o.catalog.get(r.snapshotId)) return;
     const marks = ctx.store<string, CandidateMark>('marks');
-    if (refreshDecision(r, await marks.get(r.userId), this.policy) !== 'refresh') return;
+    const mark = await marks.get(r.userId);
+    const decision = refreshDecision(r, mark, this.policy);
+    if (decision === 'refresh') return this.answer(r, ctx);
+    if (decision === 'too-soon' && mark) {
+      // Keep the latest such request: without it a user whose last change came too soon would keep an outdated list.
+      marks.put(r.userId, { ...mark, pending: { request: r, since: mark.pending?.since ?? ctx.now() } });
+      this.pending.add(r.userId);
+    }
+  }
+
+  /** Answers the deferred requests that waited minIntervalMs (wall clock) and are still in an admitted snapshot. */
+  private async answerDeferred(now: number, ctx: BoltContext): Promise<void> {
+    const marks = ctx.store<string, CandidateMark>('marks');
+    for (const userId of this.pending) {
+      const mark = await marks.get(userId);
+      if (!mark?.pending) {
+        this.pending.delete(userId);
+        continue;
+      }
+      if (now - mark.pending.since < this.policy.minIntervalMs) continue;
+      this.pending.delete(userId);
+      const r = mark.pending.request;
+      if (this.snapshots.admits(r.snapshotId) && this.o.catalog.get(r.snapshotId)) this.answer(r, ctx);
+      else marks.put(userId, { snapshotId: mark.snapshotId, vector: mark.vector, version: mark.version, at: mark.at });
+    }
+  }
+
+  /** Computes and emits the list for `r`, and makes it the user's mark (no longer pending). */
+  private answer(r: CandidateRequest, ctx: BoltContext): void {
+    const space = this.o.catalog.get(r.snapshotId)!;
     const banned = new Set(r.banned);
     const recent = new Set(r.recent);
     const items = space.index.search(r.vector, Math.min(this.k, space.index.size), (id) => banned.has(id) || recent.has(id), this.searchOptions);
@@ -59,6 +97,7 @@ export class CandidatesBolt implements Bolt {
       userVectorVersion: r.version,
     };
     ctx.emit(r.userId, out);
-    marks.put(r.userId, { snapshotId: r.snapshotId, vector: r.vector, version: r.version, at: r.at });
+    ctx.store<string, CandidateMark>('marks').put(r.userId, { snapshotId: r.snapshotId, vector: r.vector, version: r.version, at: r.at });
+    this.pending.delete(r.userId);
   }
 }

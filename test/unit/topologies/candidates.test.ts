@@ -122,6 +122,17 @@ describe('candidates topology (test driver)', () => {
     const lists: Candidates[] = [];
     for (let i = 0; i < 150; i++) lists.push(...(await send(driver, request(s1, 'v', `e${i % 8}`, { version: i + 1, at: i * 100 }))));
     expect(lists.map((c) => [c.generatedAt, c.userVectorVersion])).toEqual([[0, 1], [5000, 51], [10_000, 101]]);
+
+    // The trailing edge: the last change came too soon after the last list, and is answered once minIntervalMs passed.
+    await driver.advanceWallClockTime(4000);
+    expect(driver.readOutput('recommendation-candidates')).toEqual([]);
+    await driver.advanceWallClockTime(1500);
+    const trailing = driver.readOutput<string, Candidates>('recommendation-candidates').map((c) => c.value);
+    expect(trailing.map((c) => [c.userId, c.generatedAt, c.userVectorVersion])).toEqual([['v', 14_900, 150]]);
+    expect(trailing[0]!.items.map((i) => i.entityId)).toEqual(new BruteForceIndex({ ids: s1.ids, matrix: s1.data, dims: DIMS }).search(s1.vectorOf('e5')!, 5).map((n) => n.id));
+    // Answered once only.
+    await driver.advanceWallClockTime(10_000);
+    expect(driver.readOutput('recommendation-candidates')).toEqual([]);
   });
 
   it('never answers in an older snapshot once it saw the switch (I3), and follows a rollback', async () => {
