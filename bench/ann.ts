@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Neighbour, NeighbourIndex } from '../src/vectors/index/ann-index';
 import { BruteForceIndex } from '../src/vectors/index/brute-force';
 import { HnswIndex, hnswMemoryEstimate } from '../src/vectors/index/hnsw-index';
+import { CANDIDATES_EF_SEARCH } from '../src/vectors/candidate-search';
 import { machine, writeSection } from './common';
 import { mulberry32 } from '../test/support/random';
 
@@ -53,12 +54,13 @@ function clustered(count: number, centres: Float32Array, dims: number, seed: num
   return m;
 }
 
-function run(index: NeighbourIndex, queries: Float32Array, exclude?: (q: number) => (id: string) => boolean) {
+function run(index: NeighbourIndex, queries: Float32Array, exclude?: (q: number) => (id: string) => boolean, efSearch?: number) {
   const results: Neighbour[][] = [];
-  for (let q = 0; q < 20; q++) index.search(queries.subarray(q * DIMS, (q + 1) * DIMS), K, exclude?.(q));
+  const options = efSearch === undefined ? undefined : { efSearch };
+  for (let q = 0; q < 20; q++) index.search(queries.subarray(q * DIMS, (q + 1) * DIMS), K, exclude?.(q), options);
   const start = performance.now();
   for (let q = 0; q < QUERIES; q++) {
-    results.push(index.search(queries.subarray(q * DIMS, (q + 1) * DIMS), K, exclude?.(q)));
+    results.push(index.search(queries.subarray(q * DIMS, (q + 1) * DIMS), K, exclude?.(q), options));
   }
   const seconds = (performance.now() - start) / 1000;
   return { results, qps: QUERIES / seconds };
@@ -126,6 +128,12 @@ function main(): void {
   console.log(`HNSW with ${EXCLUDED} excluded: recall@${K} ${excludedRecall.toFixed(4)}, ${excluded.qps.toFixed(0)} q/s`);
   rows.push(`| exact brute force, ${EXCLUDED} nearest excluded | ${K} | ${EXCLUDED} | 1.000 | ${exactExcluded.qps.toFixed(0)} | ${(exactExcluded.qps / exact.qps).toFixed(1)} |`);
   rows.push(`| HNSW (default), ${EXCLUDED} nearest excluded | ${K} | ${EXCLUDED} | ${excludedRecall.toFixed(3)} | ${excluded.qps.toFixed(0)} | ${(excluded.qps / exact.qps).toFixed(1)} |`);
+  // The candidates topology's setting: efSearch 100 plus one per excluded entity (topologies/bolts/candidates-bolt.ts).
+  const candidatesEf = CANDIDATES_EF_SEARCH + EXCLUDED;
+  const cand = run(hnsw, queries, excluder, candidatesEf);
+  const candRecall = recall(cand.results, exactExcluded.results);
+  console.log(`HNSW efSearch=${candidatesEf} with ${EXCLUDED} excluded: recall@${K} ${candRecall.toFixed(4)}, ${cand.qps.toFixed(0)} q/s`);
+  rows.push(`| HNSW, efSearch ${CANDIDATES_EF_SEARCH} + ${EXCLUDED} excluded (candidates topology), ${EXCLUDED} nearest excluded | ${K} | ${EXCLUDED} | ${candRecall.toFixed(3)} | ${cand.qps.toFixed(0)} | ${(cand.qps / exact.qps).toFixed(1)} |`);
 
   const ratio = defaults.qps / exact.qps;
   console.log(`ratio HNSW ÷ brute force: ${ratio.toFixed(1)}`);

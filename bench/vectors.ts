@@ -23,7 +23,8 @@ import type { ListenEvent, UserVector } from '../src/vectors/records';
 import { SnapshotCatalog } from '../src/vectors/snapshot-catalog';
 import { EntityMatrixBuilder } from '../src/vectors/snapshot/entity-matrix';
 import { writeBinarySnapshot } from '../src/vectors/snapshot/formats';
-import { candidates, DEFAULT_CANDIDATES_EF_SEARCH } from '../topologies/candidates';
+import { candidates } from '../topologies/candidates';
+import { CANDIDATES_EF_SEARCH } from '../src/vectors/candidate-search';
 import { doorman } from '../topologies/doorman';
 import { userVectors } from '../topologies/user-vectors';
 import { mulberry32 } from '../test/support/random';
@@ -187,7 +188,7 @@ async function main(): Promise<void> {
 
   writeSection(
     'Vectors: user vectors, candidates and snapshot switches',
-    `Command: \`npm run bench:vectors\`. Machine: ${machine()}; Kafka and the registry on the same machine. One process runs the doorman (exactly-once), the user-vectors topology and the candidates topology (both at-least-once, RocksDB state; decayed model; HNSW, candidates k = 100 at efSearch ${DEFAULT_CANDIDATES_EF_SEARCH}, at most one list per user per 5 s of event time), sharing one snapshot catalog; ${PARTITIONS} partitions; snapshots of ${ENTITIES} × ${DIMS} clustered vectors; ${USERS} users; ${EVENTS} listens. User-vectors runs alone over the events first; then candidates catches up on the candidate requests they wrote, as a downstream consumer that was behind; candidates is paused during the latency run (in production it is its own process, see \`scripts/start.sh\`; here it would share one event loop with user-vectors).
+    `Command: \`npm run bench:vectors\`. Machine: ${machine()}; Kafka and the registry on the same machine. One process runs the doorman (exactly-once), the user-vectors topology and the candidates topology (both at-least-once, RocksDB state; decayed model; HNSW, candidates k = 100 at efSearch ${CANDIDATES_EF_SEARCH}, at most one list per user per 5 s of event time), sharing one snapshot catalog; ${PARTITIONS} partitions; snapshots of ${ENTITIES} × ${DIMS} clustered vectors; ${USERS} users; ${EVENTS} listens. User-vectors runs alone over the events first; then candidates catches up on the candidate requests they wrote, as a downstream consumer that was behind; candidates is paused during the latency run (in production it is its own process, see \`scripts/start.sh\`; here it would share one event loop with user-vectors).
 
 | measure | value | anchor / goal |
 | --- | ---: | --- |

@@ -8,6 +8,7 @@
 import { avro, Groupings, StringSerde, TopologyBuilder, type Topology } from '../src';
 import { ConfigError } from '../src/errors';
 import { typedJsonSerde } from '../src/runtime/serde/typed-json';
+import { CANDIDATES_EF_SEARCH } from '../src/vectors/candidate-search';
 import { refreshPolicy, type CandidateMark, type RefreshPolicy } from '../src/vectors/candidate-refresh';
 import { loadSchema, Topics } from '../src/vectors/contracts';
 import { checkEfSearch } from '../src/vectors/index/ann-index';
@@ -23,8 +24,9 @@ export interface CandidatesTopologyOptions {
   /** List length. Default 100. */
   k?: number;
   /**
-   * HNSW search effort of candidate refreshes. Default 100: recall@100 0.994 at
-   * 1.8× the searches/s of the index default 200 (docs/BENCHMARKS.md, "ANN index").
+   * HNSW search effort of candidate refreshes, widened by one per excluded
+   * entity (`searchCandidates`). Default CANDIDATES_EF_SEARCH (100); recall in
+   * docs/BENCHMARKS.md, "ANN index".
    */
   efSearch?: number;
   /** When a user's list is recomputed; defaults in DEFAULT_REFRESH_POLICY (minIntervalMs 5000). */
@@ -33,7 +35,6 @@ export interface CandidatesTopologyOptions {
   topics?: Partial<Record<'candidateRequests' | 'control' | 'candidates', string>>;
 }
 
-export const DEFAULT_CANDIDATES_EF_SEARCH = 100;
 
 const requestProblem = (key: string, r: CandidateRequest | null) =>
   r === null ? 'a null value (tombstone) is not a candidate request'
@@ -46,7 +47,7 @@ export function candidates(o: CandidatesTopologyOptions): Topology {
   const t = { candidateRequests: Topics.candidateRequests, control: Topics.snapshotControl, candidates: Topics.candidates, ...o.topics };
   const k = o.k ?? 100;
   if (!Number.isInteger(k) || k < 1) throw new ConfigError(`candidates option k must be a positive integer, got ${k}`);
-  const efSearch = o.efSearch ?? DEFAULT_CANDIDATES_EF_SEARCH;
+  const efSearch = o.efSearch ?? CANDIDATES_EF_SEARCH;
   checkEfSearch(efSearch);
   const refresh = refreshPolicy(o.refresh);
   return new TopologyBuilder(name)

@@ -4,6 +4,7 @@
  * user vector in that snapshot's space, and entity vectors and scores from
  * that snapshot's index, never a mix.
  */
+import { searchCandidates } from '../vectors/candidate-search';
 import type { LoadedSnapshot } from '../vectors/snapshot-catalog';
 import type { UserState } from '../vectors/user-state';
 
@@ -67,8 +68,7 @@ export function userVectorAnswer(state: UserState, space: LoadedSnapshot): UserV
  */
 export function candidatesAnswer(state: UserState, space: LoadedSnapshot, k: number): CandidatesAnswer {
   const vector = userVectorIn(state, space);
-  const excluded = new Set([...state.banned, ...state.recent]);
-  const items = vector.some((x) => x !== 0) ? space.index.search(vector, Math.min(k, space.index.size), (id) => excluded.has(id)) : [];
+  const items = vector.some((x) => x !== 0) ? searchCandidates(space.index, vector, k, state.banned, state.recent) : [];
   return { userId: state.userId, snapshotId: space.id, userVectorVersion: state.version, items: items.map((n) => ({ entityId: n.id, score: n.score })) };
 }
 

@@ -1,6 +1,6 @@
 import type { Bolt, BoltContext, StreamRecord } from '../../src';
 import { refreshDecision, refreshPolicy, type CandidateMark, type RefreshPolicy } from '../../src/vectors/candidate-refresh';
-import type { SearchOptions } from '../../src/vectors/index/ann-index';
+import { CANDIDATES_EF_SEARCH, searchCandidates } from '../../src/vectors/candidate-search';
 import type { CandidateRequest, Candidates, SnapshotControl } from '../../src/vectors/records';
 import type { SnapshotCatalog } from '../../src/vectors/snapshot-catalog';
 import { SnapshotFollower } from './snapshot-follower';
@@ -11,7 +11,7 @@ export interface CandidatesOptions {
   topology: string;
   /** List length. Default 100. */
   k?: number;
-  /** Search effort of the HNSW index for these searches (see HnswOptions.efSearch). Default: the index's own. */
+  /** Search effort of the HNSW index for these searches (see HnswOptions.efSearch), before widening by the excluded entities. Default CANDIDATES_EF_SEARCH. */
   efSearch?: number;
   /** When a list is recomputed; defaults in DEFAULT_REFRESH_POLICY. */
   refresh?: Partial<RefreshPolicy>;
@@ -30,11 +30,11 @@ export class CandidatesBolt implements Bolt {
   private readonly k: number;
   private readonly policy: RefreshPolicy;
   private readonly snapshots: SnapshotFollower;
-  private readonly searchOptions: SearchOptions;
+  private readonly efSearch: number;
 
   constructor(private readonly o: CandidatesOptions) {
     this.k = o.k ?? 100;
-    this.searchOptions = o.efSearch === undefined ? {} : { efSearch: o.efSearch };
+    this.efSearch = o.efSearch ?? CANDIDATES_EF_SEARCH;
     this.policy = refreshPolicy(o.refresh);
     this.snapshots = new SnapshotFollower({ catalog: o.catalog, topology: o.topology });
   }
@@ -86,9 +86,7 @@ export class CandidatesBolt implements Bolt {
   /** Computes and emits the list for `r`, and makes it the user's mark (no longer pending). */
   private answer(r: CandidateRequest, ctx: BoltContext): void {
     const space = this.o.catalog.get(r.snapshotId)!;
-    const banned = new Set(r.banned);
-    const recent = new Set(r.recent);
-    const items = space.index.search(r.vector, Math.min(this.k, space.index.size), (id) => banned.has(id) || recent.has(id), this.searchOptions);
+    const items = searchCandidates(space.index, r.vector, this.k, r.banned, r.recent, this.efSearch);
     const out: Candidates = {
       userId: r.userId,
       snapshotId: r.snapshotId,

@@ -164,14 +164,17 @@ describe('candidates topology (test driver)', () => {
     expect(catalog.get('s2')).toBeDefined();
   });
 
-  it('searches with efSearch 100 unless configured otherwise', async () => {
+  it('searches with efSearch 100 unless configured otherwise, plus one per excluded entity', async () => {
     for (const [options, ef] of [[{}, 100], [{ efSearch: 37 }, 37]] as const) {
       const { s1, catalog } = setup('hnsw');
       driver = await create({ catalog, k: 5, ...options });
       await control(driver, staged(s1), pointer('s1'));
       const search = jest.spyOn(catalog.get('s1')!.index, 'search');
       expect(await send(driver, request(s1, 'u', 'e0', { version: 1, at: 0 }))).toHaveLength(1);
-      expect(search).toHaveBeenCalledWith(expect.any(Float32Array), 5, expect.any(Function), { efSearch: ef });
+      expect(search).toHaveBeenLastCalledWith(expect.any(Float32Array), 5, undefined, { efSearch: ef });
+      const excluding = await send(driver, request(s1, 'u', 'e1', { version: 2, at: 0, banned: ['e7', 'e9'], recent: ['e3', 'e7'], force: true }));
+      expect(excluding[0]!.items.map((i) => i.entityId)).not.toEqual(expect.arrayContaining(['e3']));
+      expect(search).toHaveBeenLastCalledWith(expect.any(Float32Array), 5, expect.any(Function), { efSearch: ef + 3 });
       expect((catalog.get('s1')!.index as unknown as { efSearch: number }).efSearch).toBe(200); // the shared index keeps its own
       await driver.close();
     }

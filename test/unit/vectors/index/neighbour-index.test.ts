@@ -156,7 +156,7 @@ describe('HnswIndex against exact search on 5k × 32 clustered vectors', () => {
   }
 
   it('reaches recall@10 ≥ 0.95 with the default options', () => {
-    expect(hnsw.options).toEqual({ m: 16, efConstruction: 200, efSearch: 200, seed: 100 });
+    expect(hnsw.options).toEqual({ m: 16, efConstruction: 100, efSearch: 200, seed: 100 });
     expect(recallAt10()).toBeGreaterThanOrEqual(0.95);
   });
 
