@@ -8,6 +8,8 @@
  * staged → active time of a snapshot with every user recomputed, and peak RSS
  * with two live snapshots. Writes docs/BENCHMARKS.md.
  */
+// First: the anchor (raw kafkajs) and the topologies use the same kafkajs, with the runtime's pooled encoder.
+import '../src/runtime/kafka/kafkajs-encoder-patch';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,8 +118,10 @@ async function main(): Promise<void> {
   // Throughput of the update path: all events through user-vectors alone (decode, state, decayed update,
   // emit the user vector and a candidate request, changelog, commit).
   const runner = mkUserVectors();
+  const profile = process.env.BENCH_PROFILE ? await startProfile() : undefined;
   await runner.start();
   const seconds = await drain(admin, runner, 'listens', uvName, t.listens);
+  if (profile) await profile.stop(process.env.BENCH_PROFILE!);
   const updates = EVENTS / seconds;
   const requests = (await admin.topicOffsets(t.candidateRequests)).reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
   console.log(`user-vector updates: ${updates.toFixed(0)}/s (${((updates / raw) * 100).toFixed(0)}% of passthrough); ${requests} candidate requests written`);
@@ -212,3 +216,20 @@ main().then(
     process.exit(1);
   },
 );
+
+/** BENCH_PROFILE=file.cpuprofile: a V8 CPU profile of the update phase alone (open it in Chrome DevTools). */
+async function startProfile() {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(file: string) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}

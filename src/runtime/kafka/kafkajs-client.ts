@@ -1,5 +1,7 @@
 // The only module that imports kafkajs. Replacing the client library means
 // writing another implementation of the interfaces in ./client.
+// First, before kafkajs loads its protocol modules: see the patch's comment.
+import './kafkajs-encoder-patch';
 import {
   AssignerProtocol,
   ConfigResourceTypes,
