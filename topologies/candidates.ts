@@ -53,7 +53,7 @@ export function candidates(o: CandidatesTopologyOptions): Topology {
   return new TopologyBuilder(name)
     .spout('requests', { topic: t.candidateRequests, value: avro<CandidateRequest>(loadSchema('CandidateRequest')), keyedBy: 'userId', validate: requestProblem })
     .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
-    .store('marks', { key: StringSerde, value: typedJsonSerde<CandidateMark>() })
+    .store('marks', { key: StringSerde, value: typedJsonSerde<CandidateMark>(), cacheEntries: 2500 })
     .bolt('candidates', () => new CandidatesBolt({ catalog: o.catalog, topology: name, k, efSearch, refresh }), {
       inputs: [
         { from: 'requests', grouping: Groupings.fields('userId') },

@@ -36,7 +36,8 @@ export function userVectors(o: UserVectorsOptions): Topology {
     .spout('listens', { topic: t.listens, value: avro<ListenEvent>(loadSchema('ListenEvent')), keyedBy: 'userId', validate: eventProblem })
     .spout('feedback', { topic: t.feedback, value: avro<FeedbackEvent>(loadSchema('FeedbackEvent')), keyedBy: 'userId', validate: eventProblem })
     .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
-    .store('users', { key: StringSerde, value: typedJsonSerde<UserState>() })
+    // ~3.5 KiB per cached user (history, one model state per live snapshot): 2,500 per task keeps 12 tasks near 100 MiB.
+    .store('users', { key: StringSerde, value: typedJsonSerde<UserState>(), cacheEntries: 2500 })
     .bolt('user-state', () => new UserStateBolt({ catalog: o.catalog, topology: name, ...(o.weights ? { weights: o.weights } : {}), ...(o.historyCapacity ? { historyCapacity: o.historyCapacity } : {}) }), {
       inputs: [
         { from: 'listens', grouping: Groupings.fields('userId') },

@@ -131,3 +131,24 @@ export function unescapeConsoleBytes(line: string): Buffer {
   }
   return Buffer.from(bytes);
 }
+
+/** Topic names of one vectors system under test (DESIGN.md's topics, prefixed with `tag`). */
+export interface VectorsTestTopics {
+  t: { listens: string; feedback: string; control: string; userVectors: string; candidates: string; candidateRequests: string };
+  /** Where snapshots and the control log live, for the app's snapshot functions. */
+  snapTopics: { control: string; prefix: string };
+}
+
+/** Creates the topics of a vectors system under `tag` (inputs and outputs with `partitions`, the control log with one). */
+export async function createVectorsTopics(admin: KafkaAdmin, tag: string, partitions: number): Promise<VectorsTestTopics> {
+  const t = { listens: `${tag}-listens`, feedback: `${tag}-feedback`, control: `${tag}-control`, userVectors: `${tag}-user-vectors`, candidates: `${tag}-candidates`, candidateRequests: `${tag}-candidate-requests` };
+  await admin.createTopics([
+    { name: t.listens, partitions },
+    { name: t.feedback, partitions },
+    { name: t.userVectors, partitions, config: { 'cleanup.policy': 'compact' } },
+    { name: t.candidates, partitions },
+    { name: t.candidateRequests, partitions },
+    { name: t.control, partitions: 1, config: { 'cleanup.policy': 'compact' } },
+  ]);
+  return { t, snapTopics: { control: t.control, prefix: `${tag}-entity-vectors.` } };
+}

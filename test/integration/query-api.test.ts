@@ -24,7 +24,7 @@ import { writeControl } from '../../src/app/snapshots';
 import { doorman } from '../../topologies/doorman';
 import { userVectors } from '../../topologies/user-vectors';
 import { clusteredSnapshot } from '../unit/topologies/vectors-fixtures';
-import { kafkaClient, registry, uniqueName, waitFor } from './helpers';
+import { createVectorsTopics, kafkaClient, registry, uniqueName, waitFor } from './helpers';
 
 jest.setTimeout(240_000);
 
@@ -89,16 +89,7 @@ async function getOk<T>(url: string): Promise<{ body: T; servedBy: string | null
 
 it('answers any user on any instance, each answer in one snapshot, pinned or across a switch (I6)', async () => {
   const tag = uniqueName('qapi');
-  const t = { listens: `${tag}-listens`, feedback: `${tag}-feedback`, control: `${tag}-control`, userVectors: `${tag}-user-vectors`, candidates: `${tag}-candidates`, candidateRequests: `${tag}-candidate-requests` };
-  const snapTopics = { control: t.control, prefix: `${tag}-entity-vectors.` };
-  await admin.createTopics([
-    { name: t.listens, partitions: PARTITIONS },
-    { name: t.feedback, partitions: PARTITIONS },
-    { name: t.userVectors, partitions: PARTITIONS, config: { 'cleanup.policy': 'compact' } },
-    { name: t.candidates, partitions: PARTITIONS },
-    { name: t.candidateRequests, partitions: PARTITIONS },
-    { name: t.control, partitions: 1, config: { 'cleanup.policy': 'compact' } },
-  ]);
+  const { t, snapTopics } = await createVectorsTopics(admin, tag, PARTITIONS);
   const reg = registry();
   const uvName = `${tag}-uv`;
   await writeControl(kafka, reg, [planMember(uvName, PARTITIONS, Date.now())], snapTopics);

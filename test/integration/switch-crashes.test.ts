@@ -15,7 +15,7 @@ import { planMember } from '../../src/vectors/doorman/doorman-state';
 import type { Candidates, ListenEvent, SnapshotControl, UserVector } from '../../src/vectors/records';
 import { writeJsonlSnapshot } from '../../src/vectors/snapshot/formats';
 import { clusteredSnapshot } from '../unit/topologies/vectors-fixtures';
-import { kafkaClient, readAll, readDecoded, registry, snapshotsFollow, uniqueName, waitCaughtUp, waitFor } from './helpers';
+import { createVectorsTopics, kafkaClient, readAll, readDecoded, registry, snapshotsFollow, uniqueName, waitCaughtUp, waitFor } from './helpers';
 import { Worker } from './workers';
 
 jest.setTimeout(600_000);
@@ -42,16 +42,7 @@ afterAll(async () => {
 
 it('completes a switch after kill -9 of the doorman (after the last READY) and of a worker (while loading)', async () => {
   const tag = uniqueName('crash');
-  const t = { listens: `${tag}-listens`, feedback: `${tag}-feedback`, control: `${tag}-control`, userVectors: `${tag}-uv`, candidates: `${tag}-cand`, candidateRequests: `${tag}-cand-req` };
-  const snapTopics = { control: t.control, prefix: `${tag}-ev.` };
-  await admin.createTopics([
-    { name: t.listens, partitions: PARTITIONS },
-    { name: t.feedback, partitions: PARTITIONS },
-    { name: t.userVectors, partitions: PARTITIONS },
-    { name: t.candidates, partitions: PARTITIONS },
-    { name: t.candidateRequests, partitions: PARTITIONS },
-    { name: t.control, partitions: 1, config: { 'cleanup.policy': 'compact' } },
-  ]);
+  const { t, snapTopics } = await createVectorsTopics(admin, tag, PARTITIONS);
   const reg = registry();
   const uvName = `${tag}-workers`;
   const candName = `${tag}-candidates`;

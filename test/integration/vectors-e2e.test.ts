@@ -20,7 +20,7 @@ import { doorman } from '../../topologies/doorman';
 import { candidates } from '../../topologies/candidates';
 import { userVectors } from '../../topologies/user-vectors';
 import { clusteredSnapshot } from '../unit/topologies/vectors-fixtures';
-import { kafkaClient, readAll, readDecoded, registry, snapshotsFollow, uniqueName, waitCaughtUp, waitFor } from './helpers';
+import { createVectorsTopics, kafkaClient, readAll, readDecoded, registry, snapshotsFollow, uniqueName, waitCaughtUp, waitFor } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -47,16 +47,7 @@ afterAll(async () => {
 
 it('switches snapshots atomically while events flow, refuses a broken one, and rolls back', async () => {
   const tag = uniqueName('e2e');
-  const t = { listens: `${tag}-listens`, feedback: `${tag}-feedback`, control: `${tag}-control`, userVectors: `${tag}-user-vectors`, candidates: `${tag}-candidates`, candidateRequests: `${tag}-candidate-requests` };
-  const snapTopics = { control: t.control, prefix: `${tag}-entity-vectors.` };
-  await admin.createTopics([
-    { name: t.listens, partitions: PARTITIONS },
-    { name: t.feedback, partitions: PARTITIONS },
-    { name: t.userVectors, partitions: PARTITIONS, config: { 'cleanup.policy': 'compact' } },
-    { name: t.candidates, partitions: PARTITIONS },
-    { name: t.candidateRequests, partitions: PARTITIONS },
-    { name: t.control, partitions: 1, config: { 'cleanup.policy': 'compact' } },
-  ]);
+  const { t, snapTopics } = await createVectorsTopics(admin, tag, PARTITIONS);
   const reg = registry();
   const uvName = `${tag}-uv`;
   const candName = `${tag}-cand`;

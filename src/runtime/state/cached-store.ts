@@ -30,6 +30,12 @@ export interface CacheStats {
  */
 export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
   private readonly cache = new Map<string, CacheEntry<V>>();
+  /**
+   * Keys of the clean entries, least recently used first: the only ones that
+   * may be evicted. Kept apart so that eviction never scans past dirty
+   * entries (a batch can leave thousands of them until the next commit).
+   */
+  private readonly clean = new Set<string>();
   private dirtyCount = 0;
   private undo: Map<string, CacheEntry<V> | null> | null = null;
   readonly stats: CacheStats = { hits: 0, misses: 0 };
@@ -57,9 +63,10 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
     const hit = this.cache.get(k);
     if (hit) {
       this.stats.hits++;
-      // Map order is our LRU order: move to the back.
-      this.cache.delete(k);
-      this.cache.set(k, hit);
+      if (!hit.dirty) {
+        this.clean.delete(k);
+        this.clean.add(k);
+      }
       return hit.value;
     }
     this.stats.misses++;
@@ -69,6 +76,7 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
     if (raced) return raced.value;
     const value = raw === undefined ? undefined : this.valueSerde.deserialize(raw);
     this.cache.set(k, { keyBytes, value, dirty: false });
+    this.clean.add(k);
     this.evict();
     return value;
   }
@@ -87,16 +95,17 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
     const prev = this.cache.get(k);
     if (this.undo && !this.undo.has(k)) this.undo.set(k, prev ? { ...prev } : null);
     if (!prev?.dirty) this.dirtyCount++;
-    this.cache.delete(k);
     this.cache.set(k, { keyBytes, value, dirty: true });
+    this.clean.delete(k);
     this.evict();
   }
 
+  /** Drops least recently used clean entries while over maxEntries. (A clean entry is never in a savepoint's undo log: only written, hence dirty, keys are.) */
   private evict(): void {
-    if (this.cache.size <= this.maxEntries) return;
-    for (const [k, e] of this.cache) {
-      if (this.cache.size <= this.maxEntries) break;
-      if (!e.dirty && !this.undo?.has(k)) this.cache.delete(k);
+    for (const k of this.clean) {
+      if (this.cache.size <= this.maxEntries) return;
+      this.clean.delete(k);
+      this.cache.delete(k);
     }
   }
 
@@ -159,10 +168,12 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
     for (const [k, prev] of undo) {
       const cur = this.cache.get(k);
       if (cur?.dirty) this.dirtyCount--;
+      this.clean.delete(k);
       if (prev === null) this.cache.delete(k);
       else {
         this.cache.set(k, prev);
         if (prev.dirty) this.dirtyCount++;
+        else this.clean.add(k);
       }
     }
   }
@@ -180,10 +191,12 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
   async markFlushed(ops: WriteOp[]): Promise<void> {
     await this.backend.write(ops);
     for (const op of ops) {
-      const e = this.cache.get(op.key.toString('latin1'));
+      const k = op.key.toString('latin1');
+      const e = this.cache.get(k);
       if (e?.dirty) {
         e.dirty = false;
         this.dirtyCount--;
+        this.clean.add(k);
       }
     }
     this.evict();
@@ -198,6 +211,7 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
 
   /** Drops clean cache entries, e.g. after the backend was restored underneath. */
   invalidate(): void {
-    for (const [k, e] of this.cache) if (!e.dirty) this.cache.delete(k);
+    for (const k of this.clean) this.cache.delete(k);
+    this.clean.clear();
   }
 }

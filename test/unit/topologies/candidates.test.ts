@@ -164,7 +164,7 @@ describe('candidates topology (test driver)', () => {
     expect(catalog.get('s2')).toBeDefined();
   });
 
-  it('searches with efSearch 100 unless configured otherwise, plus one per excluded entity', async () => {
+  it('searches with efSearch 100 unless configured otherwise, for the top k + excluded, excluded dropped', async () => {
     for (const [options, ef] of [[{}, 100], [{ efSearch: 37 }, 37]] as const) {
       const { s1, catalog } = setup('hnsw');
       driver = await create({ catalog, k: 5, ...options });
@@ -173,8 +173,12 @@ describe('candidates topology (test driver)', () => {
       expect(await send(driver, request(s1, 'u', 'e0', { version: 1, at: 0 }))).toHaveLength(1);
       expect(search).toHaveBeenLastCalledWith(expect.any(Float32Array), 5, undefined, { efSearch: ef });
       const excluding = await send(driver, request(s1, 'u', 'e1', { version: 2, at: 0, banned: ['e7', 'e9'], recent: ['e3', 'e7'], force: true }));
-      expect(excluding[0]!.items.map((i) => i.entityId)).not.toEqual(expect.arrayContaining(['e3']));
-      expect(search).toHaveBeenLastCalledWith(expect.any(Float32Array), 5, expect.any(Function), { efSearch: ef + 3 });
+      // Three excluded entities: the top 5 + 3 unfiltered, excluded ones dropped.
+      expect(search).toHaveBeenLastCalledWith(expect.any(Float32Array), 8, undefined, { efSearch: Math.max(ef, 8) + 12 });
+      expect(excluding[0]!.items).toHaveLength(5);
+      expect(excluding[0]!.items.map((i) => i.entityId)).toEqual(
+        new BruteForceIndex({ ids: s1.ids, matrix: s1.data, dims: DIMS }).search(s1.vectorOf('e1')!, 5, (id) => ['e3', 'e7', 'e9'].includes(id)).map((n) => n.id),
+      );
       expect((catalog.get('s1')!.index as unknown as { efSearch: number }).efSearch).toBe(200); // the shared index keeps its own
       await driver.close();
     }
