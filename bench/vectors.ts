@@ -37,6 +37,8 @@ const DIMS = Number(process.env.BENCH_DIMS ?? 128);
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const RATE = Number(process.env.BENCH_RATE ?? 5000);
+/** A rate below the update path's capacity, for the latency it adds when nothing queues. */
+const RATE_LOW = Number(process.env.BENCH_RATE_LOW ?? 1000);
 const PARTITIONS = 12;
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
@@ -168,18 +170,28 @@ async function main(): Promise<void> {
     },
   });
   await sleep(3000); // group joined
-  measureFrom = Date.now();
-  const perTick = RATE / 10;
-  for (let i = 0; i < 100; i++) {
-    const tick = Date.now();
-    await producer.send(Array.from({ length: perTick }, () => event(Date.now())));
-    await sleep(Math.max(0, 100 - (Date.now() - tick)));
-  }
-  await sleep(3000);
+  /** Offers `rate` events/s for 10 s, waits (up to 60 s) until every resulting vector was seen; percentiles in ms. */
+  const measureLatency = async (rate: number) => {
+    latencies.length = 0;
+    measureFrom = Date.now();
+    const perTick = rate / 10;
+    for (let i = 0; i < 100; i++) {
+      const tick = Date.now();
+      await producer.send(Array.from({ length: perTick }, () => event(Date.now())));
+      await sleep(Math.max(0, 100 - (Date.now() - tick)));
+    }
+    const deadline = Date.now() + 60_000;
+    while (latencies.length < rate * 10 && Date.now() < deadline) await sleep(200);
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+    const r = { rate, seen: sorted.length, offered: rate * 10, p50: pct(50), p99: pct(99) };
+    console.log(`latency at ${rate}/s offered: ${r.seen} of ${r.offered} vectors, p50 ${r.p50} ms, p99 ${r.p99} ms; ${phasePeak()}`);
+    return r;
+  };
+  // Below capacity first (what the path itself adds), then the goal's rate.
+  const low = await measureLatency(RATE_LOW);
+  const high = await measureLatency(RATE);
   await consumer.disconnect();
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  console.log(`latency at ${RATE}/s offered: ${latencies.length} vectors, p50 ${pct(50)} ms, p99 ${pct(99)} ms; ${phasePeak()}`);
 
   // S2 with every user present: load, build the index (once for both topologies), recompute all users, READY everywhere, ACTIVATE.
   // Candidates first catches up on the latency run's requests, so that the switch is timed alone.
@@ -211,13 +223,14 @@ async function main(): Promise<void> {
 | --- | ---: | --- |
 | user-vector updates/s, end to end (first record processed → every offset committed; each update also writes a candidate request) | ${updates.toFixed(0)} | ${(updates / raw).toFixed(2)} of raw kafkajs passthrough (${raw.toFixed(0)}/s, same events, same run); goal ≥ 50,000/s and ≥ 0.60 |
 | candidates: catching up on the ${requests} requests of that run (first request processed → every offset committed) | ${catchUp.toFixed(1)} s (${(requests / catchUp).toFixed(0)} requests/s) | |
-| candidates lists written while catching up | ${(lists / catchUp).toFixed(0)}/s (${lists} lists) | recall@100 of the index: see "ANN index" (efSearch 100 + one per excluded entity) |
-| event → user vector latency at ${RATE}/s offered (send → seen by a consumer of the output topic) | p50 ${pct(50)} ms, p99 ${pct(99)} ms | goal p99 ≤ 25 ms |
+| candidates lists written while catching up | ${(lists / catchUp).toFixed(0)}/s (${lists} lists) | recall@100: see "ANN index" (\`searchCandidates\` row) |
+| event → user vector latency at ${low.rate}/s offered, below capacity (send → seen by a consumer of the output topic; ${low.seen} of ${low.offered} seen) | p50 ${low.p50} ms, p99 ${low.p99} ms | |
+| event → user vector latency at ${high.rate}/s offered (${high.seen} of ${high.offered} seen within 60 s of the last send) | p50 ${high.p50} ms, p99 ${high.p99} ms | goal p99 ≤ 25 ms |
 | staged → active, first snapshot (no users; load + validate + HNSW build in a worker thread, once for both topologies) | ${stagedToActiveS1.toFixed(1)} s | |
 | staged → active, second snapshot with ${users} users recomputed | ${stagedToActiveS2.toFixed(1)} s | goal ≤ 60 s |
 | peak RSS with two live snapshots (whole process, all three topologies) | ${(peakRss / 2 ** 20).toFixed(0)} MiB | goal ≤ 1 GiB |
 
-Result: staged → active ${stagedToActiveS2 <= 60 ? 'meets' : 'misses'} its goal (60 s); updates/s, latency and RSS miss theirs. A CPU profile of the update phase (\`BENCH_PROFILE=file.cpuprofile\`) puts about 40% of the time in kafkajs building produce requests: each update writes a user vector, a candidate request and, once per commit, the user's state (~3 KiB of JSON) to the changelog; GC takes another 10%. At ${RATE} events/s offered the topology runs at its capacity, so events queue and the latency is seconds: it is bound by throughput, not by a fixed delay. The JS heap stays under 300 MiB (users and marks caches of 2,500 entries per task); most of the RSS is native: 25 RocksDB instances, two HNSW graphs, snapshot matrices in array buffers (up to ~760 MiB while the second snapshot is read and indexed), and the benchmark's own clients. Next: a binary serde for the user state (half the changelog bytes), a faster Kafka client behind \`src/runtime/kafka/client.ts\`, one RocksDB block cache and write-buffer budget per process, building the index from a file instead of a copy per reader.`,
+Result: staged → active ${stagedToActiveS2 <= 60 ? 'meets' : 'misses'} its goal (60 s); updates/s, latency and RSS miss theirs. A CPU profile of the update phase (\`BENCH_PROFILE=file.cpuprofile\`) puts about 40% of the time in kafkajs building produce requests: each update writes a user vector, a candidate request and, once per commit, the user's state (~3 KiB of JSON) to the changelog; GC takes another 10%. Below capacity (${low.rate}/s) an event reaches the output topic in p50 ${low.p50} ms, p99 ${low.p99} ms (fetch wait, batch, produce, and the batch's commit pauses); at ${high.rate}/s the topology runs at its capacity, so events queue and the latency is seconds: it is bound by throughput. The JS heap stays under 300 MiB (users and marks caches of 2,500 entries per task); most of the RSS is native: 25 RocksDB instances, two HNSW graphs, snapshot matrices in array buffers (up to ~760 MiB while the second snapshot is read and indexed), and the benchmark's own clients. Next: a binary serde for the user state (half the changelog bytes), a faster Kafka client behind \`src/runtime/kafka/client.ts\`, one RocksDB block cache and write-buffer budget per process, building the index from a file instead of a copy per reader.`,
   );
 }
 
