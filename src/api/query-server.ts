@@ -93,10 +93,10 @@ export class QueryServer {
       help: 'The active snapshot (value 1), as this instance last read the control log.',
       labelNames: ['snapshot'],
       registers,
-      collect() {
+      async collect() {
+        const view = await server.controlView().catch(() => server.o.control.view);
         this.reset();
-        const active = server.o.control.view.active;
-        if (active) this.set({ snapshot: active }, 1);
+        if (view.active) this.set({ snapshot: view.active }, 1);
       },
     });
     o.runner.done.catch((err: Error) => (this.dead = err));

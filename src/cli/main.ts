@@ -19,6 +19,7 @@ import { coreSubjects, coreTopicSpecs, Topics } from '../vectors/contracts';
 import { planMember, planRetire, planRollback, readiness } from '../vectors/doorman/doorman-state';
 import { ControlLog, KafkaSnapshotSource, publishSnapshot, readControlView, writeControl } from '../app/snapshots';
 import { QueryServer } from '../api/query-server';
+import { startMetricsServer } from '../runtime/metrics/metrics-server';
 import { SnapshotCatalog } from '../vectors/snapshot-catalog';
 import { topologies, type TopologyContext } from '../../topologies';
 import { intSetting, parseArgs, requiredSetting, setting, type ParsedArgs } from './args';
@@ -110,15 +111,20 @@ async function retire(args: ParsedArgs): Promise<void> {
   console.log(JSON.stringify({ retired: id }));
 }
 
-/** `--http HOST:PORT` (VECTORS_HTTP) and `--advertise URL` (VECTORS_ADVERTISE, default http://HOST:PORT). */
-function httpSetting(args: ParsedArgs): { host: string; port: number; advertised: string } | undefined {
-  const raw = setting(args, 'http', 'VECTORS_HTTP');
+/** `--FLAG HOST:PORT` or `--FLAG PORT` (host 127.0.0.1). */
+function listenSetting(args: ParsedArgs, flag: string, env: string, example: string): { host: string; port: number } | undefined {
+  const raw = setting(args, flag, env);
   if (!raw) return undefined;
   const m = /^(?:(.+):)?(\d+)$/.exec(raw);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port >= 1 && port <= 65535)) throw new ConfigError(`--http must be HOST:PORT or PORT (e.g. 127.0.0.1:8090), got '${raw}'`);
-  const host = m[1] ?? '127.0.0.1';
-  return { host, port, advertised: setting(args, 'advertise', 'VECTORS_ADVERTISE') ?? `http://${host}:${port}` };
+  if (!m || !(port >= 1 && port <= 65535)) throw new ConfigError(`--${flag} must be HOST:PORT or PORT (e.g. ${example}), got '${raw}'`);
+  return { host: m[1] ?? '127.0.0.1', port };
+}
+
+/** `--http HOST:PORT` (VECTORS_HTTP) and `--advertise URL` (VECTORS_ADVERTISE, default http://HOST:PORT). */
+function httpSetting(args: ParsedArgs): { host: string; port: number; advertised: string } | undefined {
+  const l = listenSetting(args, 'http', 'VECTORS_HTTP', '127.0.0.1:8090');
+  return l && { ...l, advertised: setting(args, 'advertise', 'VECTORS_ADVERTISE') ?? `http://${l.host}:${l.port}` };
 }
 
 async function runTopology(args: ParsedArgs): Promise<void> {
@@ -160,6 +166,11 @@ async function runTopology(args: ParsedArgs): Promise<void> {
   });
   const control = http ? new ControlLog(kafka, registry, snapshotTopics) : undefined;
   const api = http && catalog && control ? new QueryServer({ runner, catalog, control, host: http.host, port: http.port, log: logLine }) : undefined;
+  let failed: string | undefined;
+  runner.done.catch((err: Error) => (failed = `the topology stopped: ${err.message}`));
+  const metricsAt = listenSetting(args, 'metrics', 'VECTORS_METRICS', '127.0.0.1:9101');
+  const metrics = metricsAt ? await startMetricsServer({ registry: runner.metrics.registry, ...metricsAt, problem: () => failed }) : undefined;
+  if (metrics) logLine('info', 'metrics listening', { url: `${metrics.url}/metrics` });
   let signalled = false;
   const shutdown = (signal: string) => {
     if (signalled) return;
@@ -170,7 +181,7 @@ async function runTopology(args: ParsedArgs): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
-    void Promise.all([api?.close(), runner.stop()])
+    void Promise.all([api?.close(), metrics?.close(), runner.stop()])
       .then(() => control?.close())
       .then(() => process.exit(0));
   };
@@ -186,7 +197,8 @@ async function runTopology(args: ParsedArgs): Promise<void> {
 const USAGE = `usage: vectors <command> [options]
   provision [--partitions N]           create core topics, register schemas, register user-vectors and candidates with the doorman (idempotent)
   run <topology> [--opt key=value]     run a topology instance (${Object.keys(topologies).join(', ')})
-      [--http HOST:PORT] [--advertise URL]   user-vectors: serve the query API there (GET /v1/users/{id}/vector, ...)
+      [--http HOST:PORT] [--advertise URL]   user-vectors: serve the query API there (GET /v1/users/{id}/vector, ..., /metrics)
+      [--metrics HOST:PORT]                  any topology: serve GET /metrics and /healthz there
   publish <file> --snapshot-id ID --model NAME [--opt lambda=0.1 ...]   publish a snapshot file and stage it
   status                               the doorman's view: active, previous, every snapshot's phase and readiness
   activate-when-ready <id>             wait until the doorman activates <id> (exit 1 if it fails or times out)
