@@ -414,9 +414,11 @@ export class TopologyRunner {
   private async bootstrapBroadcast(spoutName: string): Promise<void> {
     const spout = this.topology.spouts.get(spoutName)!;
     for (const o of await this.admin!.topicOffsets(spout.topic)) {
-      // Reading, not the high watermark: records of a transaction still open must not be skipped.
-      const end = await readRange(this.reader!, { topic: spout.topic, partition: o.partition }, BigInt(o.low), undefined, () => undefined);
-      this.broadcastPositions.set(`${spout.topic}:${o.partition}`, end.offset.toString());
+      // The last stable offset, not the high watermark: records of a transaction still open must not be skipped.
+      // A fetch at the end returns no records, only the offsets.
+      const { lastStableOffset } = await this.reader!.fetch({ topic: spout.topic, partition: o.partition }, o.high, 0);
+      const end = BigInt(lastStableOffset) < BigInt(o.high) ? lastStableOffset : o.high;
+      this.broadcastPositions.set(`${spout.topic}:${o.partition}`, end);
     }
   }
 

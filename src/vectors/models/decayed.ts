@@ -4,7 +4,7 @@
 import { ConfigError } from '../../errors';
 import { axpyInPlace, normalize, scaleInPlace } from '../math';
 import type { Interaction } from '../signals';
-import type { UserModel, VectorLookup } from './user-model';
+import { replayHistory, type UserModel, type VectorLookup } from './user-model';
 
 /** Default decay time constant τ: 7 days. An interaction's weight falls by e every τ. */
 export const DEFAULT_TAU_MS = 7 * 24 * 60 * 60 * 1000;
@@ -95,12 +95,7 @@ export class DecayedModel implements UserModel<DecayedState> {
   }
 
   fromHistory(history: readonly Interaction[], vectorOf: VectorLookup): DecayedState {
-    let state = this.empty();
-    for (const interaction of history) {
-      const v = vectorOf(interaction.entityId);
-      if (v !== undefined) state = this.update(state, interaction, v);
-    }
-    return state;
+    return replayHistory(this, history, vectorOf);
   }
 
   vector(state: DecayedState): Float32Array {

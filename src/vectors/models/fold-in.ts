@@ -6,7 +6,7 @@
 import { ConfigError } from '../../errors';
 import { normalize, solveSpd } from '../math';
 import type { Interaction } from '../signals';
-import type { UserModel, VectorLookup } from './user-model';
+import { replayHistory, type UserModel, type VectorLookup } from './user-model';
 
 /**
  * Accumulates a Gram matrix YᵀY one row (entity vector) at a time, so a
@@ -216,12 +216,7 @@ export class FoldInModel implements UserModel<FoldInState> {
   }
 
   fromHistory(history: readonly Interaction[], vectorOf: VectorLookup): FoldInState {
-    let state = this.empty();
-    for (const interaction of history) {
-      const v = vectorOf(interaction.entityId);
-      if (v !== undefined) state = this.update(state, interaction, v);
-    }
-    return state;
+    return replayHistory(this, history, vectorOf);
   }
 
   /**

@@ -59,3 +59,13 @@ export interface UserModel<S> {
    */
   vector(state: S): Float32Array;
 }
+
+/** {@link UserModel.fromHistory} as its contract defines it: `update` folded over the history from `empty()`, unknown entities skipped. */
+export function replayHistory<S>(model: UserModel<S>, history: readonly Interaction[], vectorOf: VectorLookup): S {
+  let state = model.empty();
+  for (const interaction of history) {
+    const v = vectorOf(interaction.entityId);
+    if (v !== undefined) state = model.update(state, interaction, v);
+  }
+  return state;
+}

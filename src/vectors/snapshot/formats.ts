@@ -275,15 +275,11 @@ export async function writeJsonlSnapshot(
   const label = snapshotLabel(entities, options, basename(path));
   const out = new BufferedFile(await open(path, 'w'));
   try {
-    let validator: SnapshotValidator | undefined;
-    for (const e of entities) {
-      validator ??= new SnapshotValidator({ snapshotId: label, dims: e.vector.length || 1 });
-      checkType(label, e, validator.count);
-      validator.accept(e.entityId, e.vector);
-      await out.writeText(`{"entityId":${JSON.stringify(e.entityId)},"entityType":"${e.entityType}","vector":[${formatFloats(e.vector)}]}\n`);
-    }
+    const { result } = await writeValidated(label, entities, 1, (e) =>
+      out.writeText(`{"entityId":${JSON.stringify(e.entityId)},"entityType":"${e.entityType}","vector":[${formatFloats(e.vector)}]}\n`),
+    );
     await out.close();
-    return (validator ?? new SnapshotValidator({ snapshotId: label, dims: 1 })).finish();
+    return result;
   } catch (err) {
     await out.close().catch(() => undefined);
     await rm(path, { force: true });
@@ -310,18 +306,12 @@ export async function writeBinarySnapshot(
   const vectors = new BufferedFile(await open(paths.vectors, 'w'));
   const ids = new BufferedFile(await open(paths.ids, 'w'));
   try {
-    let validator: SnapshotValidator | undefined;
-    for (const e of entities) {
-      validator ??= new SnapshotValidator({ snapshotId: label, dims: e.vector.length || 1 });
-      checkType(label, e, validator.count);
-      validator.accept(e.entityId, e.vector);
+    const { result, dims } = await writeValidated(label, entities, entities instanceof EntityMatrix ? entities.dims : 1, async (e) => {
       await vectors.writeBytes(float32LeBytes(e.vector));
       await ids.writeText(`${e.entityId}\t${e.entityType}\n`);
-    }
+    });
     await vectors.close();
     await ids.close();
-    const dims = validator?.dims ?? (entities instanceof EntityMatrix ? entities.dims : 1);
-    const result = (validator ?? new SnapshotValidator({ snapshotId: label, dims })).finish();
     const header: BinarySnapshotHeader = { format: BINARY_FORMAT, version: BINARY_FORMAT_VERSION, dims, count: result.count };
     if (named !== undefined && isValidSnapshotId(named)) header.snapshotId = named;
     header.checksum = result.checksum;
@@ -333,6 +323,29 @@ export async function writeBinarySnapshot(
     await Promise.all([rm(paths.vectors, { force: true }), rm(paths.ids, { force: true })]);
     throw err;
   }
+}
+
+/**
+ * Validates `entities` in order (dims from the first; types, ids, values) and
+ * hands each valid one to `write`. `emptyDims` are the dims of a snapshot
+ * without entities.
+ * @throws SnapshotValidationError at the first invalid entity.
+ */
+async function writeValidated(
+  label: string,
+  entities: Iterable<SnapshotEntity>,
+  emptyDims: number,
+  write: (e: SnapshotEntity) => Promise<void>,
+): Promise<{ result: ValidatedSnapshot; dims: number }> {
+  let validator: SnapshotValidator | undefined;
+  for (const e of entities) {
+    validator ??= new SnapshotValidator({ snapshotId: label, dims: e.vector.length || 1 });
+    checkType(label, e, validator.count);
+    validator.accept(e.entityId, e.vector);
+    await write(e);
+  }
+  validator ??= new SnapshotValidator({ snapshotId: label, dims: emptyDims });
+  return { result: validator.finish(), dims: validator.dims };
 }
 
 function snapshotLabel<T extends string | undefined>(entities: Iterable<SnapshotEntity>, options: WriteSnapshotOptions, fallback: T): string | T {
