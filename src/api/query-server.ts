@@ -13,6 +13,7 @@ import type { DoormanView } from '../vectors/doorman/doorman-state';
 import type { LoadedSnapshot, SnapshotCatalog } from '../vectors/snapshot-catalog';
 import type { UserState } from '../vectors/user-state';
 import { candidatesAnswer, MAX_K, similarAnswer, userVectorAnswer } from './queries';
+import { type ForwardedQuery, forwardedUrl, parseRequestTarget, type RequestTarget, type Route, type UserRoute } from './request-target';
 
 /** Metric names of the query API (the runtime's are in src/runtime/metrics/names.ts). */
 export const ApiMetricNames = {
@@ -58,17 +59,22 @@ class HttpError extends Error {
 const notFound = (message: string) => new HttpError(404, 'NOT_FOUND', message);
 const unavailable = (message: string) => new HttpError(503, 'UNAVAILABLE', message, 1);
 
-type Route = 'user_vector' | 'user_candidates' | 'entity_similar' | 'snapshots' | 'metrics' | 'healthz' | 'readyz' | 'unknown';
-
 /**
  * Serves `GET /v1/users/{id}/vector`, `/v1/users/{id}/candidates?k=`,
  * `/v1/entities/{id}/similar?k=`, `/v1/snapshots`, `/metrics`, `/healthz` and
  * `/readyz`. `?snapshot=` pins a live snapshot; the default is the active one.
  * Every vector answer names its snapshot and is computed in that snapshot only.
  *
- * Status codes: 400 for a bad parameter, 404 for an unknown user, entity or
- * snapshot, 503 (with Retry-After) while the key's partition has no reachable
- * owner (rebalancing, restoring) or nothing is active yet.
+ * Status codes: 400 for a bad parameter or a malformed percent escape in the
+ * path or query, 404 for an unknown user, entity or snapshot, or a path that
+ * matches no route (also one with an empty or dot segment), 503 (with
+ * Retry-After) while the key's partition has no reachable owner
+ * (rebalancing, restoring) or nothing is active yet.
+ *
+ * A user query for a partition another instance owns is forwarded to that
+ * instance's advertised origin, on a URL rebuilt from the route, the user id
+ * and the parameters the route accepts (`forwardedUrl`), never from the
+ * request's own target.
  */
 export class QueryServer {
   private server?: Server;
@@ -133,17 +139,17 @@ export class QueryServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const target = parseRequestTarget(req.url ?? '/');
     let route: Route = 'unknown';
     let status = 500;
     try {
-      const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
-      route = routeOf(parts);
+      if (!target.ok) throw new HttpError(400, 'BAD_ENCODING', target.problem);
+      route = target.route;
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not supported; the query API is read-only (GET)`);
-      status = await this.dispatch(route, parts, url, req, res);
+      status = await this.dispatch(target, req, res);
     } catch (err) {
       const e = err instanceof HttpError ? err : new HttpError(500, 'INTERNAL', (err as Error)?.message ?? String(err));
-      if (e.status === 500) this.o.log?.('error', 'query failed', { path: url.pathname, error: e.message });
+      if (e.status === 500) this.o.log?.('error', 'query failed', { path: target.path, error: e.message });
       status = e.status;
       if (!res.headersSent) this.send(res, e.status, { error: { code: e.code, message: e.message } }, e.retryAfterS);
     } finally {
@@ -152,7 +158,8 @@ export class QueryServer {
     }
   }
 
-  private async dispatch(route: Route, parts: string[], url: URL, req: IncomingMessage, res: ServerResponse): Promise<number> {
+  private async dispatch(target: RequestTarget, req: IncomingMessage, res: ServerResponse): Promise<number> {
+    const { route, query } = target;
     switch (route) {
       case 'healthz':
         if (this.dead) throw unavailable(`the topology stopped: ${this.dead.message}`);
@@ -166,39 +173,46 @@ export class QueryServer {
       case 'snapshots':
         return this.send(res, 200, this.snapshots(await this.controlView()));
       case 'entity_similar': {
-        const space = await this.space(url);
-        const answer = similarAnswer(space, parts[2]!, kOf(url));
-        if (!answer) throw notFound(`entity '${parts[2]}' is not in snapshot '${space.id}'`);
+        const space = await this.space(query);
+        const answer = similarAnswer(space, target.id!, kOf(query));
+        if (!answer) throw notFound(`entity '${target.id}' is not in snapshot '${space.id}'`);
         return this.send(res, 200, answer);
       }
       case 'user_vector':
       case 'user_candidates':
-        return this.userQuery(route, parts[2]!, url, req, res);
+        return this.userQuery(route, target.id!, query, req, res);
       default:
-        throw notFound(`no such resource '${url.pathname}'; see GET /v1/users/{id}/vector, /v1/users/{id}/candidates, /v1/entities/{id}/similar, /v1/snapshots`);
+        throw notFound(`no such resource '${target.path}'; see GET /v1/users/{id}/vector, /v1/users/{id}/candidates, /v1/entities/{id}/similar, /v1/snapshots`);
     }
   }
 
-  private async userQuery(route: 'user_vector' | 'user_candidates', userId: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<number> {
-    const k = route === 'user_candidates' ? kOf(url) : 0;
+  private async userQuery(route: UserRoute, userId: string, query: ReadonlyMap<string, string>, req: IncomingMessage, res: ServerResponse): Promise<number> {
+    const k = route === 'user_candidates' ? kOf(query) : 0;
     const meta = await this.o.runner.queryMetadataForKey(this.usersStore, userId);
     if (!meta.local) {
       const self = this.baseUrl;
       if (!meta.endpoint) throw unavailable(`no instance owns partition ${meta.partition} of user '${userId}' right now (the group is rebalancing); retry`);
       if (meta.endpoint === self) throw unavailable(`partition ${meta.partition} of user '${userId}' is being restored on this instance; retry`);
       if (req.headers[FORWARDED_HEADER]) throw unavailable(`partition ${meta.partition} of user '${userId}' moved while the request was forwarded; retry`);
-      return this.forward(meta.endpoint, url, res);
+      const snapshot = query.get('snapshot');
+      return this.forward(meta.endpoint, { route, userId, ...(route === 'user_candidates' && query.has('k') ? { k } : {}), ...(snapshot === undefined ? {} : { snapshot }) }, res);
     }
-    const space = await this.space(url);
+    const space = await this.space(query);
     const state = await this.o.runner.store<string, UserState>(this.usersStore).get(userId);
     if (!state) throw notFound(`unknown user '${userId}': no event of theirs has been processed`);
     return this.send(res, 200, route === 'user_vector' ? userVectorAnswer(state, space) : candidatesAnswer(state, space, k));
   }
 
-  private async forward(endpoint: string, url: URL, res: ServerResponse): Promise<number> {
+  private async forward(endpoint: string, q: ForwardedQuery, res: ServerResponse): Promise<number> {
+    let url: string;
+    try {
+      url = forwardedUrl(endpoint, q);
+    } catch (err) {
+      throw unavailable(`cannot forward to the owner of user '${q.userId}': ${(err as Error).message}`);
+    }
     let upstream: Response;
     try {
-      upstream = await fetch(new URL(url.pathname + url.search, endpoint), {
+      upstream = await fetch(url, {
         headers: { [FORWARDED_HEADER]: this.baseUrl ?? 'unknown' },
         signal: AbortSignal.timeout(this.o.forwardTimeoutMs ?? 5000),
       });
@@ -217,8 +231,8 @@ export class QueryServer {
   }
 
   /** The snapshot a query is answered in: `?snapshot=` or the active one, loaded here. */
-  private async space(url: URL): Promise<LoadedSnapshot> {
-    const pinned = url.searchParams.get('snapshot');
+  private async space(query: ReadonlyMap<string, string>): Promise<LoadedSnapshot> {
+    const pinned = query.get('snapshot');
     const view = await this.controlView();
     const id = pinned ?? view.active;
     if (!id) throw unavailable('no snapshot is active yet; publish one (vectors publish) and wait for the doorman to activate it');
@@ -282,21 +296,10 @@ export class QueryServer {
   }
 }
 
-function routeOf(parts: string[]): Route {
-  const [a, b, id, leaf, extra] = parts;
-  if (parts.length === 1) return a === 'metrics' ? 'metrics' : a === 'healthz' ? 'healthz' : a === 'readyz' ? 'readyz' : 'unknown';
-  if (a !== 'v1' || extra !== undefined) return 'unknown';
-  if (b === 'snapshots' && id === undefined) return 'snapshots';
-  if (b === 'users' && id && leaf === 'vector') return 'user_vector';
-  if (b === 'users' && id && leaf === 'candidates') return 'user_candidates';
-  if (b === 'entities' && id && leaf === 'similar') return 'entity_similar';
-  return 'unknown';
-}
-
 /** `?k=`: default 100, an integer from 1 to MAX_K. */
-function kOf(url: URL): number {
-  const raw = url.searchParams.get('k');
-  if (raw === null) return 100;
+function kOf(query: ReadonlyMap<string, string>): number {
+  const raw = query.get('k');
+  if (raw === undefined) return 100;
   const k = Number(raw);
   if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new HttpError(400, 'BAD_PARAMETER', `k must be an integer from 1 to ${MAX_K}, got '${raw}'`);
   return k;

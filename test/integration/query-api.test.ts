@@ -5,6 +5,7 @@
  * while the doorman switches snapshots and when a snapshot is pinned.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +75,21 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 async function getJson<T>(url: string): Promise<{ status: number; body: T; servedBy: string | null }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as T, servedBy: res.headers.get(SERVED_BY_HEADER) };
+}
+
+/** GET with the path sent exactly as given: fetch, like any URL-parsing client, would normalise it first. */
+function rawGet(base: string, path: string): Promise<{ status: number; body: { error?: { code: string; message: string } }; servedBy: string | undefined }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, path, method: 'GET' }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text), servedBy: res.headers[SERVED_BY_HEADER] as string | undefined }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 /** GET that retries 503s (a partition between owners) for up to 20 s. */
@@ -257,6 +273,26 @@ it('answers any user on any instance, each answer in one snapshot, pinned or acr
   await bad('/v1/entities/nope/similar', 404, /entity 'nope' is not in snapshot/);
   await bad('/v1/things', 404, /no such resource/);
   expect((await fetch(`${a}/v1/snapshots`, { method: 'POST' })).status).toBe(405);
+
+  // A user B owns, asked on A with a path the URL parser reads as `//v1/users/...` (host 'v1'): no route, and A
+  // fetches nothing; a malformed escape is a 400. The same user on a well-formed path is still forwarded to B.
+  let remote: string | undefined;
+  for (let u = 0; u < USERS && !remote; u++) if ((await getJson(`${a}/v1/users/u${u}/vector`)).servedBy === b) remote = `u${u}`;
+  expect(remote).toBeDefined();
+  const fetches = jest.spyOn(globalThis, 'fetch');
+  try {
+    const odd = await rawGet(a, `/.//v1/users/${remote}/vector`);
+    expect(fetches.mock.calls.map(([u]) => new URL(String(u)).origin)).toEqual([]);
+    expect([odd.status, odd.servedBy, odd.body.error?.code]).toEqual([404, a, 'NOT_FOUND']);
+    const malformed = await rawGet(a, '/v1/users/%E0%A4%A/vector');
+    expect([malformed.status, malformed.body.error?.code]).toEqual([400, 'BAD_ENCODING']);
+    expect(malformed.body.error?.message).toContain("path segment '%E0%A4%A' is not valid percent-encoding");
+    const forwarded = await rawGet(a, `/v1/users/${remote}/vector?snapshot=${ids.s1}&unknown=1`);
+    expect([forwarded.status, forwarded.servedBy]).toEqual([200, b]);
+    expect(fetches.mock.calls.map(([u]) => String(u))).toEqual([`${b}/v1/users/${remote}/vector?snapshot=${ids.s1}`]);
+  } finally {
+    fetches.mockRestore();
+  }
 
   // One instance leaves: the other takes its partitions and answers everyone itself.
   await servers[1]!.close();

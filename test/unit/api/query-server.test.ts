@@ -1,0 +1,116 @@
+/**
+ * The query API's request handling without a broker: a QueryServer on a fake
+ * runner that places every user on another instance (a plain HTTP server that
+ * records what reaches it), so every user query is forwarded.
+ */
+import { createServer, request, type Server } from 'node:http';
+import { Registry } from 'prom-client';
+import type { ControlLog } from '../../../src/app/snapshots';
+import { FORWARDED_HEADER, QueryServer } from '../../../src/api/query-server';
+import type { TopologyRunner } from '../../../src/runtime/runner/topology-runner';
+import type { SnapshotCatalog } from '../../../src/vectors/snapshot-catalog';
+
+let owner: Server;
+let ownerUrl: string;
+/** Request targets that reached the owner. */
+let reached: string[];
+let server: QueryServer;
+let url: string;
+let fetches: jest.SpyInstance;
+
+beforeEach(async () => {
+  reached = [];
+  owner = createServer((req, res) => {
+    reached.push(req.url!);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ forwardedBy: req.headers[FORWARDED_HEADER] ?? null }));
+  });
+  await new Promise<void>((resolve) => owner.listen(0, '127.0.0.1', resolve));
+  ownerUrl = `http://127.0.0.1:${(owner.address() as { port: number }).port}`;
+  const runner = {
+    metrics: { registry: new Registry() },
+    done: new Promise(() => {}),
+    queryMetadataForKey: async () => ({ partition: 1, local: false, endpoint: ownerUrl }),
+  } as unknown as TopologyRunner;
+  const control = { view: { active: 's1', previous: null, snapshots: new Map() }, refresh: async () => control.view } as unknown as ControlLog;
+  const catalog = { get: () => undefined, ids: () => [] } as unknown as SnapshotCatalog;
+  server = new QueryServer({ runner, catalog, control, port: 0, forwardTimeoutMs: 2000 });
+  url = await server.listen();
+  fetches = jest.spyOn(globalThis, 'fetch');
+});
+
+afterEach(async () => {
+  fetches.mockRestore();
+  await server.close();
+  owner.closeAllConnections();
+  await new Promise((resolve) => owner.close(resolve));
+});
+
+/** A GET with the path sent exactly as given (fetch would normalise it first, as any URL-parsing client does). */
+function rawGet(path: string): Promise<{ status: number; body: { error?: { code: string; message: string } } }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, path, method: 'GET' }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Origins the server fetched from (its forwards). */
+const fetchedOrigins = () => fetches.mock.calls.map(([u]) => new URL(String(u)).origin);
+
+describe('query server: forwarding', () => {
+  it('does not let /.//v1/users/x/vector name another host: no route (404), nothing fetched', async () => {
+    const r = await rawGet('/.//v1/users/x/vector');
+    expect(fetchedOrigins()).toEqual([]);
+    expect(reached).toEqual([]);
+    expect(r.status).toBe(404);
+    expect(r.body.error).toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining("no such resource '/.//v1/users/x/vector'") });
+  });
+
+  it.each([
+    ['//v1/users/x/vector'],
+    ['//127.0.0.1/v1/users/x/vector'],
+    ['/v1//users/x/vector'],
+    ['/v1/users/x/vector/'],
+    ['/v1/users/./vector'],
+    ['/v1/users/%2e%2e/vector'],
+    ['/v1/users/y/../x/vector'],
+  ])('answers %s, a path with an empty or dot segment, with 404 and forwards nothing', async (path) => {
+    const r = await rawGet(path);
+    expect([r.status, r.body.error?.code]).toEqual([404, 'NOT_FOUND']);
+    expect(fetches).not.toHaveBeenCalled();
+    expect(reached).toEqual([]);
+  });
+
+  it.each([
+    ['/v1/users/a%2F..%2F..%2Fx/vector?k=5&snapshot=s%201&evil=1', '/v1/users/a%2F..%2F..%2Fx/vector?snapshot=s+1'],
+    ['/v1/users/u%20%C3%A9/candidates?k=05&snapshot=s1&snapshot=s2&callback=x', '/v1/users/u%20%C3%A9/candidates?k=5&snapshot=s1'],
+    ['/v1/users/%40127.0.0.2:1/candidates', '/v1/users/%40127.0.0.2%3A1/candidates'],
+  ])('forwards %s to the owner as %s: its origin, the route, the re-encoded id, only the known parameters', async (path, forwarded) => {
+    const r = await rawGet(path);
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ forwardedBy: url });
+    expect(reached).toEqual([forwarded]);
+    expect(fetchedOrigins()).toEqual([ownerUrl]);
+  });
+});
+
+describe('query server: malformed percent escapes', () => {
+  it.each([
+    ['/v1/users/%E0%A4%A/vector', "path segment '%E0%A4%A' is not valid percent-encoding"],
+    ['/v1/users/%/candidates', "path segment '%' is not valid percent-encoding"],
+    ['/v1/users/x/vector?snapshot=%E0%A4%A', "query parameter 'snapshot' has value '%E0%A4%A', which is not valid percent-encoding"],
+    ['/v1/users/x/candidates?k=%ZZ', "query parameter 'k' has value '%ZZ', which is not valid percent-encoding"],
+  ])('answers %s with 400, naming the bad part', async (path, message) => {
+    const r = await rawGet(path);
+    expect(r.status).toBe(400);
+    expect(r.body.error).toEqual({ code: 'BAD_ENCODING', message: expect.stringContaining(message) });
+    expect(reached).toEqual([]);
+  });
+});
