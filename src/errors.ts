@@ -13,15 +13,18 @@ export const ErrorCodes = {
   UNKNOWN_SCHEMA_ID: 'VEC_ERR_UNKNOWN_SCHEMA_ID',
   WIRE_FORMAT: 'VEC_ERR_WIRE_FORMAT',
   AVRO_DECODE: 'VEC_ERR_AVRO_DECODE',
+  SCHEMA_RESOLUTION: 'VEC_ERR_SCHEMA_RESOLUTION',
   TOPOLOGY_INVALID: 'VEC_ERR_TOPOLOGY_INVALID',
   RECORD_INVALID: 'VEC_ERR_RECORD_INVALID',
   STORE_CLOSED: 'VEC_ERR_STORE_CLOSED',
   STORE_TRANSACTION_FAILED: 'VEC_ERR_STORE_TRANSACTION_FAILED',
   KAFKA: 'VEC_ERR_KAFKA',
+  GROUP_REBALANCE: 'VEC_ERR_GROUP_REBALANCE',
   TOPIC_PROVISIONING: 'VEC_ERR_TOPIC_PROVISIONING',
   SNAPSHOT_INVALID: 'VEC_ERR_SNAPSHOT_INVALID',
   ILLEGAL_TRANSITION: 'VEC_ERR_ILLEGAL_TRANSITION',
   INDEX_ARGUMENT_INVALID: 'VEC_ERR_INDEX_ARGUMENT_INVALID',
+  EVENT_TIME: 'VEC_ERR_EVENT_TIME',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -132,6 +135,51 @@ export class AvroDecodeError extends VectorsError {
   }
 }
 
+/** A schema as named in a {@link SchemaResolutionError}: its Avro full name and, when known, its registry id. */
+export interface SchemaRef {
+  /** Full name (`namespace.Name`) of a named type, else the Avro type name (`string`, ...). */
+  name: string;
+  id?: number;
+}
+
+/**
+ * A record's writer schema (named by the id in its header) cannot be read as
+ * the schema the consumer expects: another record type was written to the
+ * topic, or a version that is not compatible with the reader's, or the id
+ * names a schema that is not Avro. The writer schema of an id never changes,
+ * so every record with that id fails the same way: not retriable.
+ */
+export class SchemaResolutionError extends VectorsError {
+  constructor(
+    readonly subject: string,
+    readonly expected: SchemaRef,
+    readonly found: SchemaRef,
+    detail: string,
+    cause?: unknown,
+  ) {
+    const ref = (s: SchemaRef) => (s.id === undefined ? s.name : `${s.name} (registry id ${s.id})`);
+    const advice =
+      found.name === expected.name
+        ? 'the two versions are not compatible: check the compatibility rule of the subject in the registry (BACKWARD at least) ' +
+          'and evolve the schema compatibly, e.g. give new fields a default'
+        : `another record type was written to this topic: fix the producer to write ${expected.name} (or a compatible version of it) here; ` +
+          `if ${expected.name} was renamed from ${found.name}, list the old full name in the reader schema's aliases`;
+    super(
+      ErrorCodes.SCHEMA_RESOLUTION,
+      `record of subject '${subject}' was written with schema ${ref(found)}, but the consumer expected ${ref(expected)} ` +
+        `and cannot read one as the other (${detail}): ${advice}.`,
+      { cause },
+    );
+  }
+}
+
+/** An event's time lies outside the window of wall-clock time the topology accepts. */
+export class EventTimeError extends VectorsError {
+  constructor(detail: string) {
+    super(ErrorCodes.EVENT_TIME, detail);
+  }
+}
+
 /** A topology definition is inconsistent; raised when the topology is built, before anything runs. */
 export class TopologyError extends VectorsError {
   constructor(topology: string, detail: string) {
@@ -169,6 +217,22 @@ export class KafkaError extends VectorsError {
   constructor(operation: string, cause: unknown, retriable = false) {
     super(ErrorCodes.KAFKA, `Kafka ${operation} failed: ${(cause as Error)?.message ?? String(cause)}`, {
       retriable,
+      cause,
+    });
+  }
+}
+
+/**
+ * The consumer group moved on while this member was working (a member joined
+ * or left, or this one missed a heartbeat): an offset commit of the old
+ * generation is refused. Routine, not fatal: the member rejoins, and the
+ * records since its last commit are processed again by their partition's
+ * next owner (at-least-once).
+ */
+export class GroupRebalanceError extends VectorsError {
+  constructor(operation: string, cause: unknown) {
+    super(ErrorCodes.GROUP_REBALANCE, `Kafka ${operation} refused because the consumer group is rebalancing: ${(cause as Error)?.message ?? String(cause)}`, {
+      retriable: true,
       cause,
     });
   }

@@ -32,6 +32,7 @@ export { DecayedModel, type DecayedOptions } from './vectors/models/decayed';
 export { FoldInModel, gramMatrix, type FoldInOptions } from './vectors/models/fold-in';
 export type { UserModel, UserModelName } from './vectors/models/user-model';
 export { interactionOf, signalWeights, DEFAULT_SIGNAL_WEIGHTS, type SignalWeights, type Interaction } from './vectors/signals';
+export { DEFAULT_EVENT_TIME_WINDOW, eventTimeWindow, type EventTimeWindow } from './vectors/event-time';
 export { BruteForceIndex } from './vectors/index/brute-force';
 export { HnswIndex, type HnswOptions } from './vectors/index/hnsw-index';
 export type { NeighbourIndex, Neighbour, SearchOptions } from './vectors/index/ann-index';

@@ -54,7 +54,7 @@ export function candidates(o: CandidatesTopologyOptions): Topology {
     .spout('requests', { topic: t.candidateRequests, value: avro<CandidateRequest>(loadSchema('CandidateRequest')), keyedBy: 'userId', validate: requestProblem })
     .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
     .store('marks', { key: StringSerde, value: typedJsonSerde<CandidateMark>(), cacheEntries: 2500 })
-    .bolt('candidates', () => new CandidatesBolt({ catalog: o.catalog, topology: name, k, efSearch, refresh }), {
+    .bolt('candidates', () => new CandidatesBolt({ catalog: o.catalog, k, efSearch, refresh }), {
       inputs: [
         { from: 'requests', grouping: Groupings.fields('userId') },
         { from: 'control', grouping: Groupings.all() },

@@ -1,5 +1,7 @@
 /** The topologies `vectors run <name>` knows, each built from string options (`--opt key=value`). */
 import type { Topology } from '../src';
+import { ConfigError } from '../src/errors';
+import { eventTimeWindow, type EventTimeWindow } from '../src/vectors/event-time';
 import type { SnapshotCatalog } from '../src/vectors/snapshot-catalog';
 import { candidates } from './candidates';
 import { doorman } from './doorman';
@@ -24,12 +26,32 @@ function topicOptions(o: Record<string, string>) {
   return t;
 }
 
+/**
+ * `--opt max-event-age-ms=... --opt max-event-future-ms=...`: the user-vectors
+ * event-time window. Not `max-age-ms`, which candidates reads as the age of a
+ * list: one set of options may be given to both.
+ */
+function eventTimeOptions(o: Record<string, string>): EventTimeWindow {
+  const names = { maxAgeMs: '--opt max-event-age-ms', maxFutureMs: '--opt max-event-future-ms' };
+  const w: Partial<EventTimeWindow> = {};
+  for (const [field, name] of Object.entries(names) as [keyof EventTimeWindow, string][]) {
+    const raw = o[name.slice('--opt '.length)];
+    if (raw === undefined) continue;
+    const ms = raw.trim() === '' ? Number.NaN : Number(raw);
+    if (Number.isNaN(ms)) throw new ConfigError(`${name} must be a number of ms, got '${raw}'`);
+    w[field] = ms;
+  }
+  return eventTimeWindow(w, names);
+}
+
 export const topologies: Record<string, TopologyFactory> = {
   'event-counter': ({ options: o }) => eventCounter({ ...(o.name ? { name: o.name } : {}), ...(o.input ? { input: o.input } : {}), ...(o.output ? { output: o.output } : {}) }),
+  /** `--opt max-event-age-ms=31536000000 --opt max-event-future-ms=3600000` (the defaults; `Infinity`: no age bound) */
   'user-vectors': ({ options: o, catalog }) =>
     userVectors({
       catalog: catalog(),
       ...(o.name ? { name: o.name } : {}),
+      eventTime: eventTimeOptions(o),
       topics: topicOptions(o),
     }),
   /** `--opt k=100 --opt ef-search=100 --opt min-interval-ms=5000 --opt min-move=0.01 --opt max-age-ms=3600000` */

@@ -7,6 +7,7 @@
 import { avro, Groupings, StringSerde, TopologyBuilder, type Topology } from '../src';
 import { typedJsonSerde } from '../src/runtime/serde/typed-json';
 import { loadSchema, Topics } from '../src/vectors/contracts';
+import { eventTimeWindow, timestampProblem, type EventTimeWindow } from '../src/vectors/event-time';
 import type { FeedbackEvent, ListenEvent } from '../src/vectors/records';
 import type { SnapshotCatalog } from '../src/vectors/snapshot-catalog';
 import type { SignalWeights } from '../src/vectors/signals';
@@ -19,18 +20,28 @@ export interface UserVectorsOptions {
   name?: string;
   weights?: SignalWeights;
   historyCapacity?: number;
+  /**
+   * Event times accepted, around the wall clock (default: at most 365 days
+   * old, at most 1 hour ahead; see {@link EventTimeWindow}). An event outside
+   * goes to the dead-letter topic with code VEC_ERR_EVENT_TIME.
+   * @throws ConfigError (from `userVectors`) for a bound that is not a number in range.
+   */
+  eventTime?: Partial<EventTimeWindow>;
   /** Topic names (default: DESIGN.md's); tests use unique ones. */
   topics?: Partial<Record<'listens' | 'feedback' | 'control' | 'userVectors' | 'candidateRequests', string>>;
 }
 
-const eventProblem = (key: string, e: { userId: string; entityId: string } | null) =>
+// The event-time window needs the wall clock, which validate has not: UserStateBolt checks it.
+const eventProblem = (key: string, e: { userId: string; entityId: string; timestamp: number } | null) =>
   e === null ? 'a null value (tombstone) is not an event'
+  : e.userId === '' ? 'userId is empty: every event must name its user; key it by that userId'
   : e.userId !== key ? `userId '${e.userId}' differs from the record key '${key}'; key events by userId`
   : e.entityId === '' ? 'entityId is empty'
-  : undefined;
+  : timestampProblem(e.timestamp);
 
 export function userVectors(o: UserVectorsOptions): Topology {
   const name = o.name ?? 'user-vectors';
+  const eventTime = eventTimeWindow(o.eventTime, { maxAgeMs: 'eventTime.maxAgeMs', maxFutureMs: 'eventTime.maxFutureMs' });
   const t = { listens: Topics.listens, feedback: Topics.feedback, control: Topics.snapshotControl, userVectors: Topics.userVectors, candidateRequests: Topics.candidateRequests, ...o.topics };
   return new TopologyBuilder(name)
     .spout('listens', { topic: t.listens, value: avro<ListenEvent>(loadSchema('ListenEvent')), keyedBy: 'userId', validate: eventProblem })
@@ -38,7 +49,7 @@ export function userVectors(o: UserVectorsOptions): Topology {
     .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
     // ~3.5 KiB per cached user (history, one model state per live snapshot): 2,500 per task keeps 12 tasks near 100 MiB.
     .store('users', { key: StringSerde, value: typedJsonSerde<UserState>(), cacheEntries: 2500 })
-    .bolt('user-state', () => new UserStateBolt({ catalog: o.catalog, topology: name, ...(o.weights ? { weights: o.weights } : {}), ...(o.historyCapacity ? { historyCapacity: o.historyCapacity } : {}) }), {
+    .bolt('user-state', () => new UserStateBolt({ catalog: o.catalog, eventTime, ...(o.weights ? { weights: o.weights } : {}), ...(o.historyCapacity ? { historyCapacity: o.historyCapacity } : {}) }), {
       inputs: [
         { from: 'listens', grouping: Groupings.fields('userId') },
         { from: 'feedback', grouping: Groupings.fields('userId') },

@@ -48,8 +48,10 @@ async function provision(args: ParsedArgs): Promise<void> {
     const ids = await registerSchemas(registry, coreSubjects());
     // Both topologies that hold a snapshot take part in every switch, one report per partition:
     // the doorman activates only once user vectors are computed and the candidates index is built.
+    // Members are application ids (the topology names unless run with --application-id).
+    const members = (setting(args, 'members', 'VECTORS_MEMBERS') ?? 'user-vectors,candidates').split(',').map((m) => m.trim()).filter(Boolean);
     const now = Date.now();
-    await writeControl(kafka, registry, ['user-vectors', 'candidates'].map((topology) => planMember(topology, partitions, now)));
+    await writeControl(kafka, registry, members.map((member) => planMember(member, partitions, now)));
     console.log(JSON.stringify({ created: report.created, existing: report.existing, schemaIds: Object.fromEntries(ids) }, null, 2));
   } finally {
     await admin.close();
@@ -195,7 +197,8 @@ async function runTopology(args: ParsedArgs): Promise<void> {
 }
 
 const USAGE = `usage: vectors <command> [options]
-  provision [--partitions N]           create core topics, register schemas, register user-vectors and candidates with the doorman (idempotent)
+  provision [--partitions N] [--members user-vectors,candidates]
+                                       create core topics, register schemas, register the members (application ids) with the doorman (idempotent)
   run <topology> [--opt key=value]     run a topology instance (${Object.keys(topologies).join(', ')})
       [--http HOST:PORT] [--advertise URL]   user-vectors: serve the query API there (GET /v1/users/{id}/vector, ..., /metrics)
       [--metrics HOST:PORT]                  any topology: serve GET /metrics and /healthz there

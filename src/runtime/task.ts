@@ -1,5 +1,5 @@
 import { RecordValidationError, TopologyError, VectorsError } from '../errors';
-import { deadLetter, errorCodeOf } from './dlq';
+import { DEFAULT_DLQ_MAX_BYTES, deadLetter, DlqHeaders, errorCodeOf } from './dlq';
 import type { IncomingRecord, OutgoingRecord, TopicPartitionOffset } from './kafka/client';
 import type { RuntimeMetrics } from './metrics/runtime-metrics';
 import { partitionForKey } from './partitioner';
@@ -22,6 +22,27 @@ export interface TaskOptions {
   partitionsOf(topic: string): number;
   metrics: RuntimeMetrics;
   now(): number;
+  /** Largest dead-letter record the DLQ topic accepts, bytes; larger copies are cut to fit. Default {@link DEFAULT_DLQ_MAX_BYTES}. */
+  dlqMaxBytes?: number;
+  /** Told of every record sent to the dead-letter topic (the runner logs it). */
+  onDeadLetter?(record: IncomingRecord, component: string, err: unknown, truncated: boolean): void;
+}
+
+/**
+ * A record could not be processed for a reason outside the record (the schema
+ * registry or the broker did not answer). The task did not move past it: the
+ * caller retries it after a backoff, and it never goes to the dead-letter topic.
+ */
+export class RetriableInputError extends Error {
+  constructor(readonly record: IncomingRecord, override readonly cause: unknown) {
+    super(`record ${record.topic}-${record.partition}@${record.offset} must be retried: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'RetriableInputError';
+  }
+
+  /** The code of the underlying failure, e.g. VEC_ERR_SCHEMA_REGISTRY. */
+  get code(): string {
+    return errorCodeOf(this.cause);
+  }
 }
 
 interface Punctuator {
@@ -117,6 +138,7 @@ export class Task {
     const outputs = o.topology.bolts.get(bolt)!.outputs;
     return {
       topology: o.topology.name,
+      applicationId: o.topology.applicationId,
       bolt,
       taskId: this.id,
       partition: o.partition,
@@ -169,19 +191,32 @@ export class Task {
       return serde.deserialize(data);
     } catch (err) {
       if ((err as VectorsError).retriable && isPreparedSerde(serde)) {
-        await serde.prepareFor(data);
+        try {
+          await serde.prepareFor(data);
+        } catch (fetchErr) {
+          // The registry did not answer: nothing is known to be wrong with the record.
+          if ((fetchErr as VectorsError).retriable) throw new RetriableInputError(this.current!, fetchErr);
+          throw fetchErr;
+        }
         return serde.deserialize(data);
       }
       throw err;
     }
   }
 
-  /** Processes one record of one of this task's source topics. Never throws for bad input: that goes to the DLQ. */
+  /**
+   * Processes one record of one of this task's source topics. Never throws for
+   * bad input: that goes to the DLQ.
+   * @throws RetriableInputError when the record could not be decoded for a
+   *   reason outside it (registry unavailable); the task's position stays at
+   *   the record, nothing of it was applied, and the caller retries it later.
+   */
   async process(record: IncomingRecord): Promise<void> {
     const started = performance.now();
     const { rep, spout } = this.sourceOf.get(record.topic) ?? {};
     const component = rep ? rep.from : spout?.name;
     this.current = record;
+    let retry = false;
     try {
       if (!component) throw new Error(`task ${this.id} got a record of topic '${record.topic}', which it does not read`);
       let key: unknown;
@@ -193,6 +228,10 @@ export class Task {
         const problem = spout?.validate?.(key, value);
         if (problem !== undefined) throw new RecordValidationError(record.topic, problem);
       } catch (err) {
+        if (err instanceof RetriableInputError) {
+          retry = true;
+          throw err;
+        }
         this.toDlq(spout?.name ?? `${rep!.to}(repartition)`, record, err);
         return;
       }
@@ -216,7 +255,7 @@ export class Task {
       }
     } finally {
       this.current = undefined;
-      this.nextOffsets.set(record.topic, (BigInt(record.offset) + 1n).toString());
+      if (!retry) this.nextOffsets.set(record.topic, (BigInt(record.offset) + 1n).toString());
       this.latency.observe((performance.now() - started) / 1000);
     }
   }
@@ -232,6 +271,8 @@ export class Task {
         key = await this.decode(serdes.key, record.key);
         value = await this.decode(serdes.value, record.value);
       } catch (err) {
+        // Broadcast records are replayed by position, not committed: one that must be retried stops the replay here.
+        if (err instanceof RetriableInputError) throw err;
         // Every task sees a broadcast record; only task 0 of the first sub-topology reports it once.
         if (this.o.partition === 0 && this.o.sub.index === 0) this.toDlq(spoutName, record, err);
         return;
@@ -345,8 +386,12 @@ export class Task {
   }
 
   private toDlq(component: string, record: IncomingRecord, err: unknown): void {
-    this.outputs.push(deadLetter(this.o.topology.dlqTopic, this.o.topology.name, component, record, err));
+    const dead = deadLetter(this.o.topology.dlqTopic, this.o.topology.name, component, record, err, this.o.dlqMaxBytes ?? DEFAULT_DLQ_MAX_BYTES);
+    const truncated = dead.headers?.[DlqHeaders.truncated] !== undefined;
+    this.outputs.push(dead);
     this.o.metrics.dlqRecords.inc({ topology: this.o.topology.name, reason: errorCodeOf(err) });
+    if (truncated) this.o.metrics.dlqTruncated.inc({ topology: this.o.topology.name });
+    this.o.onDeadLetter?.(record, component, err, truncated);
   }
 
   /** Fires due punctuators of `type` at `now`. */

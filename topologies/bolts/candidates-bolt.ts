@@ -7,8 +7,6 @@ import { SnapshotFollower } from './snapshot-follower';
 
 export interface CandidatesOptions {
   catalog: SnapshotCatalog;
-  /** Name under which this topology reports READY/FAILED per partition. */
-  topology: string;
   /** List length. Default 100. */
   k?: number;
   /** Search effort of the HNSW index for these searches (see HnswOptions.efSearch), before widening by the excluded entities. Default CANDIDATES_EF_SEARCH. */
@@ -36,7 +34,7 @@ export class CandidatesBolt implements Bolt {
     this.k = o.k ?? 100;
     this.efSearch = o.efSearch ?? CANDIDATES_EF_SEARCH;
     this.policy = refreshPolicy(o.refresh);
-    this.snapshots = new SnapshotFollower({ catalog: o.catalog, topology: o.topology });
+    this.snapshots = new SnapshotFollower({ catalog: o.catalog });
   }
 
   /** Users with a deferred request (mark.pending), answered by the punctuator once due. */

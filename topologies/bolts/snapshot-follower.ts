@@ -8,8 +8,6 @@ export const REPORTS_STREAM = 'control';
 
 export interface SnapshotFollowerOptions {
   catalog: SnapshotCatalog;
-  /** Name under which the topology reports READY/FAILED per partition (its doorman membership). */
-  topology: string;
   /**
    * Runs once per snapshot a task loads, before the task reports READY for it
    * (user-state: compute every local user's vector in the new space). An
@@ -99,7 +97,10 @@ export class SnapshotFollower {
   }
 
   private report(ctx: BoltContext, id: string, report: 'READY' | 'FAILED', reason: string | null): void {
-    const w = planReport(id, this.o.topology, ctx.partition, report, ctx.instanceId, ctx.now(), reason);
+    // Reported under the application id, the doorman membership `vectors provision` registers
+    // (the topology name by default): another application following the same control log
+    // must never report READY for this one's partitions.
+    const w = planReport(id, ctx.applicationId, ctx.partition, report, ctx.instanceId, ctx.now(), reason);
     ctx.emit(w.key, w.value, { stream: REPORTS_STREAM });
   }
 }

@@ -1,4 +1,5 @@
 import type { Bolt, BoltContext, StreamRecord } from '../../src';
+import { checkEventTime, type EventTimeWindow } from '../../src/vectors/event-time';
 import type { CandidateRequest, FeedbackEvent, ListenEvent, SnapshotControl, UserVector } from '../../src/vectors/records';
 import type { SignalWeights } from '../../src/vectors/signals';
 import type { LoadedSnapshot, SnapshotCatalog } from '../../src/vectors/snapshot-catalog';
@@ -7,8 +8,8 @@ import { SnapshotFollower } from './snapshot-follower';
 
 export interface UserStateOptions {
   catalog: SnapshotCatalog;
-  /** Name under which this topology reports READY/FAILED per partition. */
-  topology: string;
+  /** Event times accepted around the wall clock (`ctx.now()`); others make `process` throw EventTimeError. */
+  eventTime: EventTimeWindow;
   weights?: SignalWeights;
   historyCapacity?: number;
 }
@@ -21,17 +22,22 @@ const isStream = (r: StreamRecord, component: string) => r.source.component === 
  * computes every local user's vector in them (shadow), reports READY per
  * partition, and emits in the space of the active snapshot only: the user
  * vector on stream `user-vectors`, a CandidateRequest on stream `updates`.
+ *
+ * An event whose time lies outside the `eventTime` window makes `process`
+ * throw EventTimeError before anything is read or written, so the runtime
+ * dead-letters it and the user is untouched.
  */
 export class UserStateBolt implements Bolt {
   private readonly snapshots: SnapshotFollower;
 
   constructor(private readonly o: UserStateOptions) {
-    this.snapshots = new SnapshotFollower({ catalog: o.catalog, topology: o.topology, onLoaded: (space, ctx) => this.shadow(ctx, space) });
+    this.snapshots = new SnapshotFollower({ catalog: o.catalog, onLoaded: (space, ctx) => this.shadow(ctx, space) });
   }
 
   async process(record: StreamRecord, ctx: BoltContext): Promise<void> {
     if (isStream(record, 'control')) return this.snapshots.apply(record.key as string, record.value as SnapshotControl | null, ctx);
     const event = record.value as ListenEvent | FeedbackEvent;
+    checkEventTime(event, ctx.now(), this.o.eventTime);
     const users = ctx.store<string, UserState>('users');
     const state = (await users.get(event.userId)) ?? newUserState(event.userId, this.o.historyCapacity);
     const bannedBefore = state.banned.length;

@@ -14,7 +14,7 @@ import {
   type Producer,
   type RecordMetadata,
 } from 'kafkajs';
-import { KafkaError } from '../../errors';
+import { GroupRebalanceError, KafkaError } from '../../errors';
 import type {
   ConsumerHandlers,
   FetchResult,
@@ -46,8 +46,15 @@ const LEVELS = {
   debug: KafkaLogLevel.DEBUG,
 } as const;
 
-function wrap(operation: string, err: unknown): KafkaError {
-  if (err instanceof KafkaError) return err;
+/** Protocol errors that mean the group's generation moved on (kafkajs' own `isRebalancing`, plus a member the group forgot). */
+const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR_FOR_GROUP', 'FENCED_INSTANCE_ID']);
+
+function wrap(operation: string, err: unknown): KafkaError | GroupRebalanceError {
+  if (err instanceof KafkaError || err instanceof GroupRebalanceError) return err;
+  // kafkajs' retrier wraps the protocol error: look down the cause chain for its type.
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (REBALANCE_ERRORS.has(String((e as { type?: unknown }).type))) return new GroupRebalanceError(operation, err);
+  }
   return new KafkaError(operation, err, Boolean((err as { retriable?: boolean }).retriable));
 }
 

@@ -18,4 +18,8 @@ export const MetricNames = {
   commits: 'vectors_runtime_commits_total',
   tasks: 'vectors_runtime_tasks',
   rebalances: 'vectors_runtime_rebalances_total',
+  commitsRefused: 'vectors_runtime_commits_refused_total',
+  retries: 'vectors_runtime_retries_total',
+  dlqTruncated: 'vectors_runtime_dlq_truncated_total',
+  misroutedRecords: 'vectors_runtime_misrouted_records_total',
 } as const;

@@ -17,6 +17,10 @@ export class RuntimeMetrics {
   readonly commits: Counter<'topology' | 'guarantee'>;
   readonly tasks: Gauge<'topology'>;
   readonly rebalances: Counter<'topology'>;
+  readonly commitsRefused: Counter<'topology' | 'reason'>;
+  readonly retries: Counter<'topology' | 'reason'>;
+  readonly dlqTruncated: Counter<'topology'>;
+  readonly misroutedRecords: Counter<'topology' | 'topic' | 'action'>;
 
   /** Where the store-size gauge gets its values when scraped; set by the runner. */
   storeSizes?: () => Promise<{ topology: string; store: string; entries: number }[]>;
@@ -63,5 +67,29 @@ export class RuntimeMetrics {
     this.commits = new Counter({ name: MetricNames.commits, help: 'Commits completed.', labelNames: ['topology', 'guarantee'], registers: r });
     this.tasks = new Gauge({ name: MetricNames.tasks, help: 'Tasks this instance runs.', labelNames: ['topology'], registers: r });
     this.rebalances = new Counter({ name: MetricNames.rebalances, help: 'Assignments received from the group.', labelNames: ['topology'], registers: r });
+    this.commitsRefused = new Counter({
+      name: MetricNames.commitsRefused,
+      help: 'Offset commits the group refused (reason rebalance: the records since the last commit are processed again).',
+      labelNames: ['topology', 'reason'],
+      registers: r,
+    });
+    this.retries = new Counter({
+      name: MetricNames.retries,
+      help: 'Input records held back by a retriable failure (registry or broker unavailable) and retried after a backoff, by error code.',
+      labelNames: ['topology', 'reason'],
+      registers: r,
+    });
+    this.dlqTruncated = new Counter({
+      name: MetricNames.dlqTruncated,
+      help: 'Dead-letter records whose payload was cut to fit the topic (the original stays at the source offset in their headers).',
+      labelNames: ['topology'],
+      registers: r,
+    });
+    this.misroutedRecords = new Counter({
+      name: MetricNames.misroutedRecords,
+      help: 'Keyed input records found on another partition than murmur2(key) (a producer with another partitioner), by what was done with them.',
+      labelNames: ['topology', 'topic', 'action'],
+      registers: r,
+    });
   }
 }

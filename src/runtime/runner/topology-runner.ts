@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ConfigError, TopologyError, VectorsError } from '../../errors';
+import { ConfigError, GroupRebalanceError, TopologyError, VectorsError } from '../../errors';
+import { DEFAULT_DLQ_MAX_BYTES } from '../dlq';
 import { provisionTopics } from '../admin/provision';
 import type {
   BatchContext,
@@ -14,6 +15,7 @@ import type {
   ProducedOffset,
   RecordBatch,
   TopicPartition,
+  TopicPartitionOffset,
   TopicSpec,
   TransactionalProducer,
 } from '../kafka/client';
@@ -26,7 +28,7 @@ import { MemoryBytesStore } from '../state/memory/memory-store';
 import { RocksDBBytesStore, type RocksDBStoreOptions } from '../state/rocksdb/rocksdb-store';
 import type { BytesStore, ReadOnlyKeyValueStore } from '../state/store';
 import { readOnlyView, reportCacheStats, typedStore } from '../state/task-stores';
-import { Task, taskId } from '../task';
+import { RetriableInputError, Task, taskId } from '../task';
 import type { Topology } from '../topology/topology';
 import { TopologySerdes } from '../topology/topology-serdes';
 import { Checkpoint } from './checkpoint';
@@ -97,6 +99,11 @@ interface TaskState {
 }
 
 const HEARTBEAT_EVERY_MS = 2000;
+/** Backoff of a record held back by a retriable failure: doubles from the first to the last (short enough for a clean stop). */
+const RETRY_FIRST_MS = 200;
+const RETRY_MAX_MS = 5000;
+/** Room left below the DLQ topic's max.message.bytes for the batch framing. */
+const DLQ_FRAMING_BYTES = 4096;
 /** Longest stretch of processing without giving the event loop a turn. */
 const YIELD_EVERY_MS = 50;
 
@@ -136,14 +143,18 @@ export class TopologyRunner {
   private readonly broadcastPositions = new Map<string, string>();
   /** Partition → endpoint of each sub-topology's owner, per the group coordinator; see queryMetadataForKey. */
   private owners?: { at: number; byTask: Map<string, string | null> };
-  private fatal?: (err: Error) => void;
+  /** Set when the runner dies: stop() then commits nothing and `done` rejects with it. */
+  private failure?: Error;
+  private dlqMaxBytes = DEFAULT_DLQ_MAX_BYTES;
   /** Resolves when the runner stops; rejects when it dies. */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
+  private rejectDone!: (err: Error) => void;
 
   constructor(private readonly options: RunnerOptions) {
-    this.topology = options.topology;
     this.applicationId = options.applicationId ?? options.topology.name;
+    // Internal topics are named from the application id, so two applications never share state.
+    this.topology = options.topology.forApplication(this.applicationId);
     this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.guarantee = options.guarantee ?? 'at-least-once';
     if (this.guarantee !== 'at-least-once' && this.guarantee !== 'exactly-once') {
@@ -154,7 +165,7 @@ export class TopologyRunner {
     this.log = options.log ?? (() => undefined);
     this.done = new Promise((resolve, reject) => {
       this.resolveDone = resolve;
-      this.fatal = reject;
+      this.rejectDone = reject;
     });
     this.done.catch(() => undefined);
     this.metrics.storeSizes = () => this.storeSizes();
@@ -176,6 +187,7 @@ export class TopologyRunner {
     this.admin = await this.options.kafka.admin();
     await this.planPartitions(this.admin);
     await provisionTopics(this.admin, this.internalTopics());
+    this.dlqMaxBytes = await this.readDlqLimit(this.admin);
     this.serdes = new TopologySerdes(topology, this.options.registry);
     await this.serdes.prepare();
     this.reader = await this.options.kafka.partitionReader();
@@ -255,6 +267,13 @@ export class TopologyRunner {
     return specs;
   }
 
+  /** What a dead-letter record may weigh: the DLQ topic's max.message.bytes (its own or the broker's default), less the framing. */
+  private async readDlqLimit(admin: KafkaAdmin): Promise<number> {
+    const d = await admin.describeTopic(this.topology.dlqTopic, ['max.message.bytes']).catch(() => undefined);
+    const limit = Number(d?.config['max.message.bytes']);
+    return Number.isFinite(limit) && limit > DLQ_FRAMING_BYTES * 2 ? limit - DLQ_FRAMING_BYTES : DEFAULT_DLQ_MAX_BYTES;
+  }
+
   private partitionsOf(topic: string): number {
     const n = this.partitionCounts.get(topic);
     if (n === undefined) throw new Error(`partition count of '${topic}' unknown`);
@@ -322,6 +341,17 @@ export class TopologyRunner {
       partitionsOf: (t) => this.partitionsOf(t),
       metrics: this.metrics,
       now: () => Date.now(),
+      dlqMaxBytes: this.dlqMaxBytes,
+      onDeadLetter: (record, component, err, truncated) =>
+        this.log('warn', 'record dead-lettered', {
+          topology: topology.name,
+          component,
+          source: `${record.topic}-${record.partition}@${record.offset}`,
+          dlq: topology.dlqTopic,
+          code: (err as VectorsError)?.code ?? 'VEC_ERR_PROCESSING',
+          error: String((err as Error)?.message ?? err).slice(0, 500),
+          ...(truncated ? { truncated: true, originalBytes: record.value?.length ?? 0 } : {}),
+        }),
     });
     await task.init();
     const state: TaskState = { task, backends, checkpoint, changelogOffsets, ...(producer ? { producer } : {}) };
@@ -434,7 +464,7 @@ export class TopologyRunner {
         got += res.records.length;
         if (res.records.length) {
           await this.queue.run(async () => {
-            for (const state of this.tasks.values()) for (const r of res.records) await state.task.processBroadcast(spoutName, r);
+            for (const state of this.tasks.values()) for (const r of res.records) await this.retrying(() => state.task.processBroadcast(spoutName, r), () => true);
             this.broadcastPositions.set(key, res.nextOffset);
             await this.flushOutputs();
           });
@@ -454,7 +484,7 @@ export class TopologyRunner {
       for (const o of offsets) {
         const until = BigInt(this.broadcastPositions.get(`${spout.topic}:${o.partition}`) ?? o.low);
         await readRange(this.reader!, { topic: spout.topic, partition: o.partition }, BigInt(o.low), until, async (records) => {
-          for (const r of records) await state.task.processBroadcast(spoutName, r);
+          for (const r of records) await this.retrying(() => state.task.processBroadcast(spoutName, r), () => true);
         });
       }
     }
@@ -470,7 +500,9 @@ export class TopologyRunner {
       if (!state) return false;
       let lastYield = performance.now();
       for (const record of batch.records) {
-        await state.task.process(record);
+        const processed = await this.retrying(() => state.task.process(record), () => ctx.isRunning() && !ctx.isStale());
+        // Stopping, or the partition is being taken away: the task's position stays at this record.
+        if (processed === undefined) return false;
         // Bolts may be CPU-bound and stores answer synchronously: without a
         // real yield, a large batch starves timers (heartbeats, punctuation)
         // for its whole duration and the group evicts this instance.
@@ -499,6 +531,37 @@ export class TopologyRunner {
       return false;
     } finally {
       clearInterval(beat);
+    }
+  }
+
+  /**
+   * Runs `job` (one record's processing) until it does not fail with a
+   * {@link RetriableInputError}: a record is never dead-lettered because the
+   * registry or the broker did not answer. Each failure is logged and counted,
+   * and waits a doubling backoff. Returns undefined, without having applied
+   * the record, once the runner stops or `stillWanted` says the partition is
+   * no longer ours.
+   */
+  private async retrying(job: () => Promise<void>, stillWanted: () => boolean): Promise<true | undefined> {
+    let backoff = RETRY_FIRST_MS;
+    for (;;) {
+      try {
+        await job();
+        return true;
+      } catch (err) {
+        if (!(err instanceof RetriableInputError)) throw err;
+        this.metrics.retries.inc({ topology: this.topology.name, reason: err.code });
+        this.log('warn', 'record held back by a retriable failure; retrying', {
+          topology: this.topology.name,
+          source: `${err.record.topic}-${err.record.partition}@${err.record.offset}`,
+          code: err.code,
+          error: String((err.cause as Error)?.message ?? err.cause),
+          retryInMs: backoff,
+        });
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, RETRY_MAX_MS);
+        if (!this.running || !stillWanted()) return undefined;
+      }
     }
   }
 
@@ -551,13 +614,34 @@ export class TopologyRunner {
       const produced = await this.producer!.send(records);
       for (const { state, p } of prepared) await this.afterDurable(state, p, produced);
       const offsets = prepared.flatMap(({ p }) => p.offsets);
-      await this.consumer!.commit(offsets);
+      await this.commitOffsets(offsets);
     } else {
       for (const state of [...this.tasks.values()]) await this.commitTaskGuarded(state);
     }
     reportCacheStats(this.metrics, this.topology.name, [...this.tasks.values()].flatMap((s) => [...s.task.stores.values()]));
     this.metrics.commits.inc({ topology: this.topology.name, guarantee: this.guarantee });
     this.metrics.commitLatency.observe({ topology: this.topology.name, guarantee: this.guarantee }, (performance.now() - started) / 1000);
+  }
+
+  /**
+   * At-least-once offset commit. The group refuses it while it rebalances (a
+   * peer joined, left or restarted): routine, not fatal. State and outputs are
+   * already durable; the partition's next owner, this instance or another,
+   * processes the records since the last commit again, and this member
+   * rejoins by itself.
+   */
+  private async commitOffsets(offsets: TopicPartitionOffset[]): Promise<void> {
+    try {
+      await this.consumer!.commit(offsets);
+    } catch (err) {
+      if (!(err instanceof GroupRebalanceError)) throw err;
+      this.metrics.commitsRefused.inc({ topology: this.topology.name, reason: 'rebalance' });
+      this.log('info', 'offset commit refused while the group rebalances; records since the last commit will be processed again', {
+        topology: this.topology.name,
+        instance: this.instanceId,
+        error: err.message,
+      });
+    }
   }
 
   private async commitTaskGuarded(state: TaskState): Promise<void> {
@@ -588,7 +672,7 @@ export class TopologyRunner {
       await this.producer!.send(state.task.drainOutputs());
       const produced = await this.producer!.send(p.changelog);
       await this.afterDurable(state, p, produced);
-      await this.consumer!.commit(p.offsets);
+      await this.commitOffsets(p.offsets);
       return;
     }
     const outputs = state.task.drainOutputs();
@@ -667,16 +751,23 @@ export class TopologyRunner {
     return this.tasks.has(taskId(sub, partition));
   }
 
+  /**
+   * A fatal failure: stop without committing anything more (the failed work
+   * may include records neither processed nor dead-lettered), then reject
+   * {@link done}, so that the process exits non-zero and health checks fail.
+   */
   private die(err: unknown): void {
     const e = err instanceof Error ? err : new Error(String(err));
-    if (!this.running) return;
+    if (!this.running || this.failure) return;
+    this.failure = e;
     this.log('error', 'topology runner failed', { topology: this.topology.name, error: e.message, code: (e as VectorsError).code });
-    void this.stop().finally(() => this.fatal?.(e));
+    void this.stop();
   }
 
   /**
    * Graceful stop: finish the batch in progress, commit, close tasks and
-   * stores, leave the group. Idempotent.
+   * stores, leave the group. Idempotent. After a fatal failure it commits
+   * nothing, and {@link done} rejects with that failure.
    */
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
@@ -685,19 +776,27 @@ export class TopologyRunner {
       for (const t of this.timers) clearInterval(t);
       this.timers = [];
       await this.queue.run(async () => {
-        if (this.guarantee === 'at-least-once') {
-          await this.flushOutputs().catch(() => undefined);
-          await this.commitAll().catch((err) => this.log('warn', 'final commit failed', { error: String(err) }));
+        let commit = !this.failure;
+        if (commit && this.guarantee === 'at-least-once') {
+          try {
+            await this.flushOutputs();
+            await this.commitAll();
+          } catch (err) {
+            // Outputs (or DLQ copies) that were not written: commit no offset past their inputs.
+            commit = false;
+            this.log('warn', 'final commit failed; uncommitted records will be processed again', { error: String(err) });
+          }
         }
-        for (const state of this.tasks.values()) await this.closeTask(state, this.guarantee === 'exactly-once');
+        for (const state of this.tasks.values()) await this.closeTask(state, commit && this.guarantee === 'exactly-once');
         this.tasks.clear();
       });
       await this.consumer?.close().catch(() => undefined);
       await this.producer?.close().catch(() => undefined);
       await this.reader?.close().catch(() => undefined);
       await this.admin?.close().catch(() => undefined);
-      this.log('info', 'topology stopped', { topology: this.topology.name, instance: this.instanceId });
-      this.resolveDone();
+      this.log(this.failure ? 'error' : 'info', 'topology stopped', { topology: this.topology.name, instance: this.instanceId, ...(this.failure ? { error: this.failure.message } : {}) });
+      if (this.failure) this.rejectDone(this.failure);
+      else this.resolveDone();
     })();
     return this.stopping;
   }

@@ -1,5 +1,5 @@
 import * as avsc from 'avsc';
-import { AvroDecodeError, type FieldProblem, SchemaValidationError, UnknownSchemaIdError, VectorsError } from '../../errors';
+import { AvroDecodeError, type FieldProblem, SchemaResolutionError, SchemaValidationError, UnknownSchemaIdError, VectorsError } from '../../errors';
 import { float32ArrayTypeHook } from './float32-array-type';
 import type { PreparedSerde } from './serde';
 import type { SchemaRegistry } from './schema-registry';
@@ -35,6 +35,11 @@ function brief(v: unknown): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : `${s} (${Array.isArray(v) ? 'array' : typeof v})`;
 }
 
+/** The full name of a named type (`namespace.Name`), else the type's name (`string`, `array`, ...). */
+function fullName(t: avsc.Type): string {
+  return (t as { name?: string }).name ?? t.typeName;
+}
+
 function typeLabel(t: avsc.Type): string {
   const named = (t as { name?: string }).name;
   if (named) return named.split('.').pop()!;
@@ -64,8 +69,12 @@ export class AvroSerde<T> implements PreparedSerde<T> {
   private readonly schemaText: string;
   private readonly registry: SchemaRegistry;
   private schemaId: number | undefined;
-  /** Writer schema id → resolver into `type` (or `type` itself for our own id). */
-  private readonly readers = new Map<number, avsc.Type | avsc.Resolver>();
+  /**
+   * Writer schema id → resolver into `type` (or `type` itself for our own id),
+   * or why records of that id cannot be read: an id's schema never changes, so
+   * the refusal is kept rather than asking the registry again for every record.
+   */
+  private readonly readers = new Map<number, avsc.Type | avsc.Resolver | VectorsError>();
   private scratch = Buffer.allocUnsafe(64 * 1024);
 
   constructor(options: AvroSerdeOptions) {
@@ -87,15 +96,40 @@ export class AvroSerde<T> implements PreparedSerde<T> {
     this.readers.set(id, this.type);
   }
 
+  /**
+   * Fetches the writer schema of `data`'s id and prepares to read it.
+   * @throws SchemaResolutionError when that schema cannot be read as this
+   *   serde's (another record type, an incompatible version); `deserialize`
+   *   throws the same for every record of that id.
+   * @throws AvroDecodeError when the id names a schema that is not Avro.
+   */
   async prepareFor(data: Buffer): Promise<void> {
     const id = readSchemaId(data);
-    if (this.readers.has(id)) return;
+    const known = this.readers.get(id);
+    if (known instanceof VectorsError) throw known;
+    if (known !== undefined) return;
     const writerText = await this.registry.getSchema(this.subject, id);
-    const writer = avsc.Type.forSchema(JSON.parse(writerText), typeOpts());
-    if (writer.equals(this.type)) {
-      this.readers.set(id, this.type);
-    } else {
-      this.readers.set(id, this.type.createResolver(writer));
+    const reader = this.readerFor(id, writerText);
+    this.readers.set(id, reader);
+    if (reader instanceof VectorsError) throw reader;
+  }
+
+  /** How to read records written with schema `id`, or the error every such record fails with. */
+  private readerFor(id: number, writerText: string): avsc.Type | avsc.Resolver | VectorsError {
+    let writer: avsc.Type;
+    try {
+      writer = avsc.Type.forSchema(JSON.parse(writerText), typeOpts());
+    } catch (err) {
+      // The registry holds other schema types too (JSON Schema, Protobuf).
+      return new AvroDecodeError(typeLabel(this.type), id, new Error(`its writer schema is not an Avro schema this serde can parse: ${(err as Error).message}`));
+    }
+    if (writer.equals(this.type)) return this.type;
+    try {
+      return this.type.createResolver(writer);
+    } catch (err) {
+      // avsc says only e.g. "no alias found for chaos.Other": name both sides and what to do.
+      const expected = { name: fullName(this.type), ...(this.schemaId === undefined ? {} : { id: this.schemaId }) };
+      return new SchemaResolutionError(this.subject, expected, { name: fullName(writer), id }, (err as Error).message, err);
     }
   }
 
@@ -137,6 +171,7 @@ export class AvroSerde<T> implements PreparedSerde<T> {
       // retriable: prepareFor(data) fetches the writer schema, then this succeeds.
       throw Object.assign(new UnknownSchemaIdError(id), { retriable: true });
     }
+    if (reader instanceof VectorsError) throw reader;
     try {
       const body = data.subarray(HEADER_SIZE);
       return (reader === this.type

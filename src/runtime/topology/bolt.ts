@@ -26,6 +26,8 @@ export interface Cancellable {
  */
 export interface BoltContext {
   readonly topology: string;
+  /** The application this task runs in (the namespace of its group and internal topics); the topology name by default. */
+  readonly applicationId: string;
   readonly bolt: string;
   /** Task id, `<subtopology>_<partition>`. */
   readonly taskId: string;

@@ -144,9 +144,23 @@ export interface Topology {
   routes(component: string, stream: string): readonly Route[];
   /** The sub-topology that reads `topic`. */
   subtopologyOfTopic(topic: string): SubTopology | undefined;
-  /** Internal topic names: `<topology>-<store>-changelog`. */
+  /**
+   * The namespace of everything the topology keeps on the cluster: its
+   * consumer group, transactional ids and internal topics. The topology's name
+   * unless {@link forApplication} chose another (Kafka Streams' `application.id`).
+   */
+  readonly applicationId: string;
+  /** Internal topic names: `<applicationId>-<store>-changelog`. */
   changelogTopic(store: string): string;
+  /** `<applicationId>-dlq`. */
   readonly dlqTopic: string;
+  /**
+   * The same topology under another application id: its changelog, DLQ and
+   * repartition topics are named from `applicationId`, so two applications
+   * running one topology on one cluster never read or write each other's
+   * state. Returns this topology when the id is already its own.
+   */
+  forApplication(applicationId: string): Topology;
 }
 
 const NAME_RE = /^[A-Za-z0-9._-]+$/;
@@ -227,6 +241,23 @@ export class TopologyBuilder {
    * @throws TopologyError naming the component and what is wrong.
    */
   build(): Topology {
+    // forApplication re-plans from the definitions as they are now, not as later calls change them.
+    const frozen = new TopologyBuilder(this.name);
+    for (const [from, to] of [
+      [this.spoutDefs, frozen.spoutDefs],
+      [this.boltDefs, frozen.boltDefs],
+      [this.storeDefs, frozen.storeDefs],
+      [this.sinkDefs, frozen.sinkDefs],
+    ] as [Map<string, unknown>, Map<string, unknown>][]) {
+      for (const [k, v] of from) to.set(k, v);
+    }
+    return frozen.plan(this.name);
+  }
+
+  private plan(applicationId: string): Topology {
+    if (!NAME_RE.test(applicationId)) {
+      throw new TopologyError(this.name, `application id '${applicationId}' may use only letters, digits, ".", "_" and "-" (it becomes part of topic names)`);
+    }
     const fail = (detail: string): never => {
       throw new TopologyError(this.name, detail);
     };
@@ -306,7 +337,7 @@ export class TopologyBuilder {
           fail(`bolt '${bolt.name}' needs a repartition of stream '${input.stream}' of bolt '${input.from}'; declare its serdes: outputs: { ${input.stream}: { key, value } }`);
         }
         const rep: RepartitionDef = {
-          topic: `${this.name}-${bolt.name}-${input.from}-${input.stream}-repartition`,
+          topic: `${applicationId}-${bolt.name}-${input.from}-${input.stream}-repartition`,
           from: input.from,
           stream: input.stream,
           to: bolt.name,
@@ -403,8 +434,9 @@ export class TopologyBuilder {
     for (const g of subtopologies) for (const t of g.sourceTopics) topicToGroup.set(t, g);
 
     const name = this.name;
-    return {
+    const topology: Topology = {
       name,
+      applicationId,
       spouts: new Map(this.spoutDefs),
       bolts: new Map(this.boltDefs),
       stores: new Map(this.storeDefs),
@@ -414,8 +446,10 @@ export class TopologyBuilder {
       broadcastSpouts: [...broadcast],
       routes: (component, stream) => routes.get(`${component}/${stream}`) ?? [],
       subtopologyOfTopic: (topic) => topicToGroup.get(topic),
-      changelogTopic: (store) => `${name}-${store}-changelog`,
-      dlqTopic: `${name}-dlq`,
+      changelogTopic: (store) => `${applicationId}-${store}-changelog`,
+      dlqTopic: `${applicationId}-dlq`,
+      forApplication: (id) => (id === applicationId ? topology : this.plan(id)),
     };
+    return topology;
   }
 }

@@ -91,4 +91,26 @@ describe('TopologyBuilder.build', () => {
     expect(t.changelogTopic('st')).toBe('join-st-changelog');
     expect(t.dlqTopic).toBe('join-dlq');
   });
+
+  it('names every internal topic from the application id, so two applications never share state', () => {
+    const builder = new TopologyBuilder('t')
+      .spout('in', { topic: 'events', value: json, keyedBy: 'u' })
+      .store('st', { key: StringSerde, value: json })
+      .bolt('b', noop, { inputs: [{ from: 'in', grouping: Groupings.fields('other', { repartition: true }) }], stores: ['st'] });
+    const t = builder.build();
+    const other = t.forApplication('other-app');
+    expect(t.applicationId).toBe('t');
+    expect(t.forApplication('t')).toBe(t);
+    expect(other.name).toBe('t');
+    expect(other.applicationId).toBe('other-app');
+    expect(other.changelogTopic('st')).toBe('other-app-st-changelog');
+    expect(other.dlqTopic).toBe('other-app-dlq');
+    expect(other.repartitions.map((r) => r.topic)).toEqual(['other-app-b-in-default-repartition']);
+    expect(other.subtopologies.flatMap((s) => s.sourceTopics)).toContain('other-app-b-in-default-repartition');
+    expect(t.repartitions.map((r) => r.topic)).toEqual(['t-b-in-default-repartition']);
+    // Later changes to the builder do not leak into a built topology's other applications.
+    builder.store('late', { key: StringSerde, value: json });
+    expect(t.forApplication('x').stores.has('late')).toBe(false);
+    expect(() => t.forApplication('bad id')).toThrow(/application id 'bad id' may use only letters/);
+  });
 });

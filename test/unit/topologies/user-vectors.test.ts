@@ -3,11 +3,18 @@ import { cosine } from '../../../src/vectors/math';
 import type { CandidateRequest, FeedbackEvent, ListenEvent, SnapshotControl, UserVector } from '../../../src/vectors/records';
 import { InMemorySnapshotSource, SnapshotCatalog } from '../../../src/vectors/snapshot-catalog';
 import type { EntityMatrix } from '../../../src/vectors/snapshot/entity-matrix';
+import { ConfigError, ErrorCodes } from '../../../src/errors';
+import { topologies } from '../../../topologies';
 import { userVectors } from '../../../topologies/user-vectors';
 import { clusteredSnapshot, controlRecord, manifestOf } from './vectors-fixtures';
 
 const DIMS = 8;
 const PARTITIONS = 3;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+/** Wall-clock time of the event-time tests. */
+const NOW = Date.UTC(2025, 5, 1);
 
 function setup() {
   const s1 = clusteredSnapshot('s1', 300, DIMS, 1);
@@ -133,6 +140,113 @@ describe('user-vectors topology (test driver)', () => {
     driver = await TopologyTestDriver.create(userVectors({ catalog }));
     await driver.pipe('listens', 'someone-else', listen('u', 'e0', 1000));
     expect(driver.readDeadLetters()[0]!.headers['dlq.error.message']).toMatch(/userId 'u' differs from the record key 'someone-else'/);
+  });
+
+  it('dead-letters an event with an empty userId, also under an empty key, and keeps no user for it', async () => {
+    const { s1, catalog } = setup();
+    driver = await TopologyTestDriver.create(userVectors({ catalog }));
+    await stage(driver, s1);
+    await activate(driver, 's1', null);
+    await driver.pipe('listens', '', listen('', 'e0', 1000));
+    await driver.pipe('feedback', '', feedback('', 'e0', 'LIKE', 1001));
+    const dead = driver.readDeadLetters();
+    expect(dead.map((d) => [d.headers['dlq.error.code'], d.headers['dlq.error.message']])).toEqual([
+      [ErrorCodes.RECORD_INVALID, expect.stringMatching(/userId is empty: every event must name its user; key it by that userId/)],
+      [ErrorCodes.RECORD_INVALID, expect.stringMatching(/userId is empty/)],
+    ]);
+    expect(driver.readOutput('user-vectors')).toEqual([]);
+    expect(await driver.store('users').get('')).toBeUndefined();
+  });
+
+  it('dead-letters an event far in the future with the reason, and the next events still move the user (no freeze)', async () => {
+    const { s1, catalog } = setup();
+    driver = await TopologyTestDriver.create(userVectors({ catalog }), { startTime: NOW });
+    await stage(driver, s1);
+    await activate(driver, 's1', null);
+    await driver.pipe('listens', 'u', listen('u', 'e0', NOW));
+    const before = driver.readOutput<string, UserVector>('user-vectors').at(-1)!.value;
+    await driver.pipe('listens', 'u', listen('u', 'e3', 1e15));
+    driver.readOutput('user-vectors');
+    await driver.advanceWallClockTime(1000);
+    await driver.pipe('listens', 'u', listen('u', 'e100', NOW + 1000));
+    await driver.pipe('listens', 'u', listen('u', 'e100', NOW + 2000));
+    const after = driver.readOutput<string, UserVector>('user-vectors').map((r) => r.value);
+    // Each later listen moves the vector, towards e100 (decayed against a far-future time, they would weigh nothing).
+    expect(Array.from(after[0]!.vector)).not.toEqual(Array.from(before.vector));
+    expect(Array.from(after[1]!.vector)).not.toEqual(Array.from(after[0]!.vector));
+    expect(cosine(after[1]!.vector, s1.vectorOf('e100')!)).toBeGreaterThan(cosine(before.vector, s1.vectorOf('e100')!) + 0.2);
+    expect(after.map((v) => [v.eventCount, v.version, v.updatedAt])).toEqual([[2, 2, NOW + 1000], [3, 3, NOW + 2000]]);
+    const dead = driver.readDeadLetters();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.headers['dlq.error.code']).toBe(ErrorCodes.EVENT_TIME);
+    expect(dead[0]!.headers['dlq.error.message']).toMatch(
+      /event 'l\d+' of user 'u' has timestamp 1000000000000000 \(\+033658-09-27T01:46:40.000Z\), \d+ ms \(\d+ days\) ahead of the wall clock \(2025-06-01T00:00:00.000Z\); events more than 3600000 ms \(1 h\) ahead are refused.*epoch milliseconds.*--opt max-event-future-ms/,
+    );
+  });
+
+  it.each([
+    ['at the wall clock', NOW, undefined],
+    ['1 h ahead (the default bound)', NOW + HOUR, undefined],
+    ['1 h and 1 ms ahead', NOW + HOUR + 1, /3600001 ms \(1 h\) ahead of the wall clock.*more than 3600000 ms \(1 h\) ahead are refused/],
+    ['365 days old (the default bound)', NOW - 365 * DAY, undefined],
+    ['365 days and 1 ms old', NOW - 365 * DAY - 1, /31536000001 ms \(365 days\) older than the wall clock.*older than 31536000000 ms \(365 days\) are refused/],
+    ['in seconds instead of milliseconds', Math.floor(NOW / 1000), /\(1970-01-21T.*older than 31536000000 ms \(365 days\) are refused.*seconds/],
+    ['negative', -1, /timestamp must be a non-negative integer \(epoch milliseconds\), got -1/],
+  ])('event time %s (%s)', async (_label, timestamp, refusal) => {
+    const { s1, catalog } = setup();
+    driver = await TopologyTestDriver.create(userVectors({ catalog }), { startTime: NOW });
+    await stage(driver, s1);
+    await activate(driver, 's1', null);
+    await driver.pipe('listens', 'u', listen('u', 'e0', timestamp));
+    const dead = driver.readDeadLetters();
+    const vectors = driver.readOutput<string, UserVector>('user-vectors');
+    if (refusal === undefined) {
+      expect(dead).toEqual([]);
+      expect(vectors.map((r) => r.value.updatedAt)).toEqual([timestamp]);
+    } else {
+      expect(dead.map((d) => d.headers['dlq.error.message'])).toEqual([expect.stringMatching(refusal)]);
+      expect(vectors).toEqual([]);
+    }
+  });
+
+  it('takes the event-time window from its options and from the CLI (--opt max-event-future-ms, max-event-age-ms)', async () => {
+    const { s1, catalog } = setup();
+    const built = [
+      userVectors({ catalog, eventTime: { maxFutureMs: 0, maxAgeMs: DAY } }),
+      topologies['user-vectors']!({ options: { 'max-event-future-ms': '0', 'max-event-age-ms': String(DAY) }, catalog: () => catalog }),
+    ];
+    for (const topology of built) {
+      driver = await TopologyTestDriver.create(topology, { startTime: NOW });
+      await stage(driver, s1);
+      await activate(driver, 's1', null);
+      for (const t of [NOW, NOW + 1, NOW - DAY, NOW - DAY - 1]) await driver.pipe('listens', 'u', listen('u', 'e0', t));
+      expect(driver.readOutput<string, UserVector>('user-vectors').map((r) => r.value.updatedAt)).toEqual([NOW, NOW]);
+      expect(driver.readDeadLetters().map((d) => d.headers['dlq.error.message'])).toEqual([
+        expect.stringMatching(/1 ms ahead of the wall clock.*more than 0 ms ahead are refused/),
+        expect.stringMatching(/86400001 ms \(1 day\) older than the wall clock.*older than 86400000 ms \(1 day\) are refused/),
+      ]);
+      await driver.close();
+    }
+  });
+
+  it('accepts events of any age with --opt max-event-age-ms=Infinity', async () => {
+    const { s1, catalog } = setup();
+    driver = await TopologyTestDriver.create(topologies['user-vectors']!({ options: { 'max-event-age-ms': 'Infinity' }, catalog: () => catalog }), { startTime: NOW });
+    await stage(driver, s1);
+    await activate(driver, 's1', null);
+    await driver.pipe('listens', 'u', listen('u', 'e0', 0));
+    expect(driver.readDeadLetters()).toEqual([]);
+    expect(driver.readOutput<string, UserVector>('user-vectors').map((r) => r.value.updatedAt)).toEqual([0]);
+  });
+
+  it.each([
+    ['max-event-future-ms', 'soon', /--opt max-event-future-ms must be a number of ms, got 'soon'/],
+    ['max-event-age-ms', '0', /--opt max-event-age-ms must be a number of ms > 0 \(Infinity: no bound\), got '0'/],
+  ])('refuses --opt %s=%s', (option, value, message) => {
+    const { catalog } = setup();
+    const build = () => topologies['user-vectors']!({ options: { [option]: value }, catalog: () => catalog });
+    expect(build).toThrow(ConfigError);
+    expect(build).toThrow(message);
   });
 
   it('dead-letters a malformed event and leaves the user state untouched', async () => {

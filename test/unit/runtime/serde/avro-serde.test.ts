@@ -3,7 +3,7 @@ import { InMemorySchemaRegistry } from '../../../../src/runtime/serde/schema-reg
 import { readSchemaId } from '../../../../src/runtime/serde/wire-format';
 import { loadSchema } from '../../../../src/vectors/contracts';
 import type { ListenEvent, UserVector } from '../../../../src/vectors/records';
-import { ErrorCodes, SchemaIncompatibleError, SchemaValidationError, VectorsError } from '../../../../src/errors';
+import { ErrorCodes, SchemaIncompatibleError, SchemaResolutionError, SchemaValidationError, VectorsError } from '../../../../src/errors';
 
 const listen: ListenEvent = {
   eventId: 'e1',
@@ -104,6 +104,53 @@ describe('AvroSerde', () => {
     expect(thrown?.retriable).toBe(true);
     await reader.prepareFor(bytes);
     expect(reader.deserialize(bytes)).toEqual({ id: 'a', weight: 1.5 });
+  });
+
+  it('refuses a record of a foreign schema, naming the schema it expected and the one that came (full name, registry id), once per id', async () => {
+    const registry = new InMemorySchemaRegistry();
+    const other = { type: 'record', name: 'Other', namespace: 'chaos', fields: [{ name: 'x', type: 'int' }] };
+    // Registered under another subject (ids are global), as a producer writing to the wrong topic would.
+    const writer = await serdeFor<object>(other, registry, 'chaos-value');
+    const reader = await serdeFor<ListenEvent>(loadSchema('ListenEvent'), registry);
+    const bytes = writer.serialize({ x: 1 });
+    const fetches = jest.spyOn(registry, 'getSchema');
+    const refusal = (err: unknown) => {
+      const message = (err as Error).message;
+      expect(message).toContain(`written with schema chaos.Other (registry id ${writer.id})`);
+      expect(message).toContain('expected vectors.v1.ListenEvent');
+      expect(message).toContain("subject 'listens-value'");
+      expect(message).toMatch(/another record type was written to this topic: fix the producer/);
+      expect(err).toBeInstanceOf(SchemaResolutionError);
+      expect((err as VectorsError).code).toBe(ErrorCodes.SCHEMA_RESOLUTION);
+      expect((err as VectorsError).retriable).toBe(false);
+    };
+    await reader.prepareFor(bytes).then(() => reader.deserialize(bytes)).then(
+      () => { throw new Error('a foreign record was decoded'); },
+      refusal,
+    );
+    // The writer schema of an id never changes: the next record of it is refused without asking the registry again.
+    let again: unknown;
+    try {
+      reader.deserialize(bytes);
+    } catch (err) {
+      again = err;
+    }
+    refusal(again);
+    await expect(reader.prepareFor(bytes)).rejects.toBeInstanceOf(SchemaResolutionError);
+    expect(fetches).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses a same-named writer schema it cannot resolve, saying the versions are incompatible', async () => {
+    const registry = new InMemorySchemaRegistry();
+    await registry.setCompatibility('clicks-value', 'NONE');
+    const v1 = { type: 'record', name: 'Click', namespace: 'ns', fields: [{ name: 'id', type: 'string' }] };
+    const v2 = { ...v1, fields: [...v1.fields, { name: 'weight', type: 'double' }] }; // no default: cannot read v1
+    const writer = await serdeFor<object>(v1, registry, 'clicks-value');
+    const reader = await serdeFor<object>(v2, registry, 'clicks-value');
+    const bytes = writer.serialize({ id: 'a' });
+    await expect(reader.prepareFor(bytes)).rejects.toThrow(
+      new RegExp(`written with schema ns\\.Click \\(registry id ${writer.id}\\).*expected ns\\.Click \\(registry id ${reader.id}\\).*versions are not compatible`),
+    );
   });
 
   it('grows its scratch buffer for values larger than 64 KiB', async () => {
