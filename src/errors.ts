@@ -20,6 +20,7 @@ export const ErrorCodes = {
   STORE_TRANSACTION_FAILED: 'VEC_ERR_STORE_TRANSACTION_FAILED',
   KAFKA: 'VEC_ERR_KAFKA',
   GROUP_REBALANCE: 'VEC_ERR_GROUP_REBALANCE',
+  MISROUTED: 'VEC_ERR_MISROUTED',
   TOPIC_PROVISIONING: 'VEC_ERR_TOPIC_PROVISIONING',
   SNAPSHOT_INVALID: 'VEC_ERR_SNAPSHOT_INVALID',
   ILLEGAL_TRANSITION: 'VEC_ERR_ILLEGAL_TRANSITION',
@@ -235,6 +236,23 @@ export class GroupRebalanceError extends VectorsError {
       retriable: true,
       cause,
     });
+  }
+}
+
+/**
+ * A keyed input record sits on another partition than Kafka's default
+ * partitioner (murmur2 of the key) puts its key: its producer partitions
+ * otherwise (librdkafka's default is CRC32), so the task that owns the key,
+ * and the query API, would never see it.
+ */
+export class MisroutedRecordError extends VectorsError {
+  constructor(topic: string, partition: number, expected: number) {
+    super(
+      ErrorCodes.MISROUTED,
+      `record on ${topic}-${partition} belongs on partition ${expected} (murmur2 of its key, as the Java client and kafkajs partition). ` +
+        'Its producer partitions otherwise: set partitioner=murmur2_random in librdkafka clients (Python, Go, C), ' +
+        'or run with --misrouted reroute to have the runtime move such records.',
+    );
   }
 }
 

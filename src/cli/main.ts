@@ -14,6 +14,7 @@ import { ConfigError, VectorsError } from '../errors';
 import { provisionTopics, registerSchemas } from '../runtime/admin/provision';
 import { KafkajsClient } from '../runtime/kafka/kafkajs-client';
 import { TopologyRunner, type ProcessingGuarantee } from '../runtime/runner/topology-runner';
+import type { MisroutedPolicy } from '../runtime/task';
 import { ConfluentSchemaRegistry } from '../runtime/serde/confluent-registry';
 import { coreSubjects, coreTopicSpecs, Topics } from '../vectors/contracts';
 import { planMember, planRetire, planRollback, readiness } from '../vectors/doorman/doorman-state';
@@ -129,6 +130,13 @@ function httpSetting(args: ParsedArgs): { host: string; port: number; advertised
   return l && { ...l, advertised: setting(args, 'advertise', 'VECTORS_ADVERTISE') ?? `http://${l.host}:${l.port}` };
 }
 
+/** `--misrouted reroute|dead-letter|process` (VECTORS_MISROUTED): keyed input records on another partition than murmur2(key). */
+function misroutedSetting(args: ParsedArgs): MisroutedPolicy {
+  const v = setting(args, 'misrouted', 'VECTORS_MISROUTED', 'reroute')!;
+  if (v !== 'reroute' && v !== 'dead-letter' && v !== 'process') throw new ConfigError(`--misrouted must be reroute, dead-letter or process, got '${v}'`);
+  return v;
+}
+
 async function runTopology(args: ParsedArgs): Promise<void> {
   const name = args.positional[1];
   const factory = name ? topologies[name] : undefined;
@@ -165,6 +173,7 @@ async function runTopology(args: ParsedArgs): Promise<void> {
     sessionTimeoutMs: intSetting(args, 'session-timeout-ms', 'VECTORS_SESSION_TIMEOUT_MS', 30_000),
     log: logLine,
     ...(http ? { endpoint: http.advertised } : {}),
+    misrouted: misroutedSetting(args),
   });
   const control = http ? new ControlLog(kafka, registry, snapshotTopics) : undefined;
   const api = http && catalog && control ? new QueryServer({ runner, catalog, control, host: http.host, port: http.port, log: logLine }) : undefined;
@@ -208,7 +217,9 @@ const USAGE = `usage: vectors <command> [options]
   rollback                             return to the previous snapshot
   retire <id>                          retire a snapshot that is not active and delete its topic
 options: --brokers, --registry, --state-dir, --guarantee at-least-once|exactly-once, --store rocksdb|memory,
-         --application-id, --commit-interval-ms, --session-timeout-ms (or KAFKA_BROKERS, SCHEMA_REGISTRY_URL, VECTORS_*)`;
+         --application-id, --commit-interval-ms, --session-timeout-ms,
+         --misrouted reroute|dead-letter|process (keyed input records not on their murmur2 partition; default reroute)
+         (or KAFKA_BROKERS, SCHEMA_REGISTRY_URL, VECTORS_*)`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);

@@ -1,4 +1,4 @@
-import { RecordValidationError, TopologyError, VectorsError } from '../errors';
+import { MisroutedRecordError, RecordValidationError, TopologyError, VectorsError } from '../errors';
 import { DEFAULT_DLQ_MAX_BYTES, deadLetter, DlqHeaders, errorCodeOf } from './dlq';
 import type { IncomingRecord, OutgoingRecord, TopicPartitionOffset } from './kafka/client';
 import type { RuntimeMetrics } from './metrics/runtime-metrics';
@@ -24,9 +24,30 @@ export interface TaskOptions {
   now(): number;
   /** Largest dead-letter record the DLQ topic accepts, bytes; larger copies are cut to fit. Default {@link DEFAULT_DLQ_MAX_BYTES}. */
   dlqMaxBytes?: number;
+  /** What to do with a keyed input record on another partition than murmur2(key) puts it. Default 'reroute'. */
+  misrouted?: MisroutedPolicy;
+  /** Told of every misrouted record and what was done with it (the runner warns, rate-limited). */
+  onMisrouted?(record: IncomingRecord, expected: number, action: MisroutedPolicy): void;
   /** Told of every record sent to the dead-letter topic (the runner logs it). */
   onDeadLetter?(record: IncomingRecord, component: string, err: unknown, truncated: boolean): void;
 }
+
+/**
+ * What a task does with a record of a keyed spout (one with `keyedBy`) that
+ * sits on another partition than Kafka's default partitioner (murmur2 of the
+ * key) would put it, as records of librdkafka producers do by default:
+ * - `reroute`: write it unchanged to the partition where it belongs, on the
+ *   same topic (header {@link REROUTED_HEADER} names its origin), and skip
+ *   it here; the task owning the key processes it, and queries find it;
+ * - `dead-letter`: send it to the DLQ (`VEC_ERR_MISROUTED`);
+ * - `process`: process it where it is (its key's state is then split
+ *   between two tasks; only for topologies that do not mind).
+ * Every case is counted (`vectors_runtime_misrouted_records_total`).
+ */
+export type MisroutedPolicy = 'reroute' | 'dead-letter' | 'process';
+
+/** Header on a record the runtime moved to its murmur2 partition: `<topic>-<partition>@<offset>` of the original. */
+export const REROUTED_HEADER = 'vectors.rerouted.from';
 
 /**
  * A record could not be processed for a reason outside the record (the schema
@@ -219,6 +240,7 @@ export class Task {
     let retry = false;
     try {
       if (!component) throw new Error(`task ${this.id} got a record of topic '${record.topic}', which it does not read`);
+      if (spout?.keyedBy !== undefined && record.key !== null && this.misrouted(record)) return;
       let key: unknown;
       let value: unknown;
       const serdes = this.o.serdes.forTopic(record.topic);
@@ -258,6 +280,24 @@ export class Task {
       if (!retry) this.nextOffsets.set(record.topic, (BigInt(record.offset) + 1n).toString());
       this.latency.observe((performance.now() - started) / 1000);
     }
+  }
+
+  /** Applies the misrouted-record policy; true when the record was moved or dead-lettered and must not be processed here. */
+  private misrouted(record: IncomingRecord): boolean {
+    const expected = partitionForKey(record.key!, this.o.partitionsOf(record.topic));
+    if (expected === record.partition) return false;
+    const action = this.o.misrouted ?? 'reroute';
+    this.o.metrics.misroutedRecords.inc({ topology: this.o.topology.name, topic: record.topic, action });
+    this.o.onMisrouted?.(record, expected, action);
+    if (action === 'process') return false;
+    if (action === 'dead-letter') {
+      this.toDlq(this.sourceOf.get(record.topic)!.spout!.name, record, new MisroutedRecordError(record.topic, record.partition, expected));
+      return true;
+    }
+    const headers = Object.fromEntries(Object.entries(record.headers).filter((kv): kv is [string, Buffer] => kv[1] !== undefined));
+    headers[REROUTED_HEADER] = Buffer.from(`${record.topic}-${record.partition}@${record.offset}`);
+    this.outputs.push({ topic: record.topic, key: record.key, value: record.value, partition: expected, timestamp: record.timestamp, headers });
+    return true;
   }
 
   /** Processes a record of a broadcast (grouping `all`) spout; offsets are not tracked. */

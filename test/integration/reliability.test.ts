@@ -13,6 +13,7 @@ import { ErrorCodes } from '../../src/errors';
 import type { KafkaAdmin, KafkaClient, KafkaProducer, OutgoingRecord } from '../../src/runtime/kafka/client';
 import { AvroSerde } from '../../src/runtime/serde/avro-serde';
 import { Int64Serde } from '../../src/runtime/serde/serde';
+import { partitionForKey } from '../../src/runtime/partitioner';
 import { CountedEventSchema, type CountedEvent } from '../../topologies/event-counter';
 import { kafkaClient, readAll, registry, stackEnv, uniqueName, waitFor } from './helpers';
 import { tempDir, Worker } from './workers';
@@ -82,7 +83,8 @@ function events(s: Setup, n: number, keys: number, serde: AvroSerde<CountedEvent
 async function committedAll(group: string, topic: string): Promise<boolean> {
   const ends = await admin.topicOffsets(topic);
   const committed = await admin.committedOffsets(group, topic);
-  return ends.every((e) => committed.find((c) => c.partition === e.partition)?.offset === e.high);
+  // A partition that never had a record has no committed offset.
+  return ends.every((e) => e.high === e.low || committed.find((c) => c.partition === e.partition)?.offset === e.high);
 }
 
 /** Latest count per key on an output topic. */
@@ -290,4 +292,27 @@ it('holds records back while the registry is unreachable and processes them when
   } finally {
     await relay.down();
   }
+});
+
+it('moves records of a producer that does not partition by murmur2 to the partition that owns their key', async () => {
+  const s = await setup('misrouted', 4);
+  const partitionOf = (key: string) => partitionForKey(Buffer.from(key), 4);
+  // Half the keys come from a producer with another partitioner (librdkafka's CRC32 default): another partition.
+  const records = events(s, 80, 8).map((r) => (Number((r.key as string).slice(1)) % 2 ? { ...r, partition: (partitionOf(r.key as string) + 1) % 4 } : r));
+  await producer.send(records);
+  const w = counter(s, 'w');
+  await waitFor(() => committedAll(s.app, s.input), 90_000, 'every record committed');
+  await w.waitForLog(/not partitioned by murmur2\(key\).*partitioner=murmur2_random/, 10_000);
+
+  // Each key's state lives in the task of its murmur2 partition only, and counts all its events.
+  const changelog = await readAll(client, admin, `${s.app}-counts-changelog`);
+  const state = new Map<string, number>();
+  for (const r of changelog.sort((a, b) => Number(BigInt(a.offset) - BigInt(b.offset)))) {
+    const key = r.key!.toString();
+    expect({ key, partition: r.partition }).toEqual({ key, partition: partitionOf(key) });
+    state.set(key, Int64Serde.deserialize(r.value!));
+  }
+  expect(Object.fromEntries(state)).toEqual(Object.fromEntries(s.reference));
+  expect(await readAll(client, admin, `${s.app}-dlq`)).toHaveLength(0);
+  expect(await w.stop()).toBe(0);
 });

@@ -58,6 +58,32 @@ function wrap(operation: string, err: unknown): KafkaError | GroupRebalanceError
   return new KafkaError(operation, err, Boolean((err as { retriable?: boolean }).retriable));
 }
 
+/**
+ * Errors kafkajs logs at ERROR that are routine in a consumer group's life
+ * (a peer joined or left, a topic is still being created or moved): the
+ * client recovers from each by itself, and the runtime logs what matters
+ * (rebalances, refused commits). A rolling restart used to print hundreds.
+ */
+const ROUTINE_ERRORS = /rebalancing|group generation id is not valid|not the correct coordinator|coordinator is (loading|not available)|does not host this topic-partition|unknown member|There is no leader for this topic-partition|Topic with this name already exists|Topic creation errors/i;
+
+/** kafkajs' console JSON logger, with routine errors demoted to debug. */
+function logCreator(configured: number) {
+  return () =>
+    ({ namespace, level, label, log }: { namespace: string; level: number; label: string; log: { message: string; error?: string } }) => {
+      let lvl = level;
+      let tag = label;
+      if (level === KafkaLogLevel.ERROR && ROUTINE_ERRORS.test(`${log.error ?? ''} ${log.message}`)) {
+        lvl = KafkaLogLevel.DEBUG;
+        tag = 'DEBUG';
+      }
+      if (lvl > configured) return;
+      const line = JSON.stringify({ level: tag, ...log, message: `${namespace ? `[${namespace}] ` : ''}${log.message}` });
+      if (lvl === KafkaLogLevel.ERROR) console.error(line);
+      else if (lvl === KafkaLogLevel.WARN) console.warn(line);
+      else console.log(line);
+    };
+}
+
 function toMessage(r: OutgoingRecord): Message {
   const m: Message = { key: r.key, value: r.value };
   if (r.partition !== undefined) m.partition = r.partition;
@@ -297,13 +323,15 @@ class KafkajsConsumer implements KafkaConsumer {
 const KafkajsCluster = require('kafkajs/src/cluster');
 const KafkajsBatch = require('kafkajs/src/consumer/batch');
 const { createLogger } = require('kafkajs/src/loggers');
-const LoggerConsole = require('kafkajs/src/loggers/console');
 const defaultSocketFactory = require('kafkajs/src/network/socketFactory');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 // Idempotence needs unbounded retries (a bounded count may reorder or duplicate
 // on retry); the backoff stays bounded, and shutdown has its own deadline.
 const IDEMPOTENT_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 };
+
+/** Attempts of one partition-reader fetch on retriable errors (about 10 s of backoff in all). */
+const FETCH_ATTEMPTS = 8;
 
 const READ_COMMITTED = 1;
 const READ_UNCOMMITTED = 0;
@@ -347,15 +375,16 @@ class KafkajsPartitionReader implements PartitionReader {
       const lso = data.lastStableOffset !== undefined && data.lastStableOffset !== '-1' ? data.lastStableOffset : data.highWatermark;
       return { records, nextOffset, highWatermark: data.highWatermark, lastStableOffset: lso };
     };
-    try {
-      return await attempt();
-    } catch (err) {
-      // Leadership or metadata may be stale (topic just created, broker restarted): refresh once.
-      await this.cluster.refreshMetadata().catch(() => undefined);
+    // Leadership or metadata may be stale (a topic just created, a broker restarting): refresh and
+    // try again for a few seconds on retriable errors, as kafkajs' own consumer would.
+    for (let tries = 1; ; tries++) {
       try {
         return await attempt();
-      } catch (err2) {
-        throw wrap(`fetch ${tp.topic}-${tp.partition} at ${offset}`, err2 ?? err);
+      } catch (err) {
+        const retriable = (err as { retriable?: boolean }).retriable !== false;
+        if (!retriable || tries >= FETCH_ATTEMPTS) throw wrap(`fetch ${tp.topic}-${tp.partition} at ${offset}`, err);
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (tries - 1), 2000)));
+        await this.cluster.refreshMetadata().catch(() => undefined);
       }
     }
   }
@@ -459,6 +488,8 @@ export class KafkajsClient implements KafkaClient {
       clientId: options.clientId,
       brokers: options.brokers,
       logLevel: LEVELS[options.logLevel ?? 'error'],
+      // kafkajs filters by logLevel before the creator; the creator demotes routine errors below it.
+      logCreator: logCreator(LEVELS[options.logLevel ?? 'error']) as never,
       retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },
     });
   }
@@ -595,7 +626,7 @@ export class KafkajsClient implements KafkaClient {
   async partitionReader(options: { readUncommitted?: boolean; maxBytes?: number } = {}): Promise<PartitionReader> {
     const isolationLevel = options.readUncommitted ? READ_UNCOMMITTED : READ_COMMITTED;
     const cluster = new KafkajsCluster({
-      logger: createLogger({ level: LEVELS[this.options.logLevel ?? 'error'], logCreator: LoggerConsole }),
+      logger: createLogger({ level: LEVELS[this.options.logLevel ?? 'error'], logCreator: logCreator(LEVELS[this.options.logLevel ?? 'error']) }),
       socketFactory: defaultSocketFactory(),
       brokers: this.options.brokers,
       clientId: `${this.options.clientId}-reader`,

@@ -28,8 +28,9 @@ export async function readRange(
     const records = until === undefined ? res.records : res.records.filter((r) => BigInt(r.offset) < until);
     await onRecords(records, res);
     const next = BigInt(res.nextOffset);
+    // Already at the end (an empty changelog on a first start) is complete, not stuck.
+    if (next >= (until ?? BigInt(res.lastStableOffset))) return { offset: next, complete: true };
     if (next === offset) return { offset, complete: false };
     offset = next;
-    if (offset >= (until ?? BigInt(res.lastStableOffset))) return { offset, complete: true };
   }
 }

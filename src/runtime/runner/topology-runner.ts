@@ -28,7 +28,7 @@ import { MemoryBytesStore } from '../state/memory/memory-store';
 import { RocksDBBytesStore, type RocksDBStoreOptions } from '../state/rocksdb/rocksdb-store';
 import type { BytesStore, ReadOnlyKeyValueStore } from '../state/store';
 import { readOnlyView, reportCacheStats, typedStore } from '../state/task-stores';
-import { RetriableInputError, Task, taskId } from '../task';
+import { type MisroutedPolicy, RetriableInputError, Task, taskId } from '../task';
 import type { Topology } from '../topology/topology';
 import { TopologySerdes } from '../topology/topology-serdes';
 import { Checkpoint } from './checkpoint';
@@ -70,7 +70,16 @@ export interface RunnerOptions {
    * `application.server`).
    */
   endpoint?: string;
+  /**
+   * What to do with a keyed input record found on another partition than
+   * murmur2(key) (a producer with another partitioner, e.g. librdkafka's
+   * CRC32 default); see {@link MisroutedPolicy}. Default 'reroute'.
+   */
+  misrouted?: MisroutedPolicy;
 }
+
+/** How often the warning about misrouted records is repeated per topic while they keep coming. */
+const MISROUTED_WARN_EVERY_MS = 60_000;
 
 /** Where a store's key lives; see {@link TopologyRunner.queryMetadataForKey}. */
 export interface KeyQueryMetadata {
@@ -146,6 +155,8 @@ export class TopologyRunner {
   /** Set when the runner dies: stop() then commits nothing and `done` rejects with it. */
   private failure?: Error;
   private dlqMaxBytes = DEFAULT_DLQ_MAX_BYTES;
+  /** Per input topic: misrouted records since the last warning, and when it was. */
+  private readonly misroutedSeen = new Map<string, { count: number; warnedAt: number }>();
   /** Resolves when the runner stops; rejects when it dies. */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -342,6 +353,8 @@ export class TopologyRunner {
       metrics: this.metrics,
       now: () => Date.now(),
       dlqMaxBytes: this.dlqMaxBytes,
+      misrouted: this.options.misrouted ?? 'reroute',
+      onMisrouted: (record, expected, action) => this.warnMisrouted(record.topic, record.partition, expected, action),
       onDeadLetter: (record, component, err, truncated) =>
         this.log('warn', 'record dead-lettered', {
           topology: topology.name,
@@ -357,6 +370,24 @@ export class TopologyRunner {
     const state: TaskState = { task, backends, checkpoint, changelogOffsets, ...(producer ? { producer } : {}) };
     await this.replayBroadcasts(state);
     return state;
+  }
+
+  /** One warning per topic and minute while misrouted records keep coming, naming the producer setting that fixes them. */
+  private warnMisrouted(topic: string, partition: number, expected: number, action: MisroutedPolicy): void {
+    const seen = this.misroutedSeen.get(topic) ?? { count: 0, warnedAt: 0 };
+    seen.count++;
+    this.misroutedSeen.set(topic, seen);
+    const now = Date.now();
+    if (now - seen.warnedAt < MISROUTED_WARN_EVERY_MS) return;
+    this.log('warn', `records of '${topic}' are not partitioned by murmur2(key): their producer uses another partitioner (librdkafka's default, in the Python, Go and C clients, is CRC32); set partitioner=murmur2_random in it`, {
+      topology: this.topology.name,
+      topic,
+      example: `partition ${partition}, belongs on ${expected}`,
+      action: action === 'reroute' ? 'rerouted to the murmur2 partition' : action === 'dead-letter' ? 'dead-lettered' : 'processed where found',
+      records: seen.count,
+    });
+    seen.warnedAt = now;
+    seen.count = 0;
   }
 
   /**

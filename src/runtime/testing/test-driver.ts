@@ -5,7 +5,7 @@ import { InMemorySchemaRegistry, type SchemaRegistry } from '../serde/schema-reg
 import { MemoryBytesStore } from '../state/memory/memory-store';
 import type { ReadOnlyKeyValueStore } from '../state/store';
 import { readOnlyView, typedStore } from '../state/task-stores';
-import { Task } from '../task';
+import { Task, type MisroutedPolicy } from '../task';
 import type { Topology } from '../topology/topology';
 import { TopologySerdes } from '../topology/topology-serdes';
 
@@ -16,6 +16,8 @@ export interface TestDriverOptions {
   startTime?: number;
   /** Registry for Avro serdes (default: a fresh in-memory one). */
   registry?: SchemaRegistry;
+  /** What tasks do with a keyed record piped to another partition than murmur2(key) (default 'reroute', as the runner). */
+  misrouted?: MisroutedPolicy;
 }
 
 /** A record written to an output topic, decoded. */
@@ -106,6 +108,7 @@ export class TopologyTestDriver {
       partitionsOf: (topic) => this.partitionsOf(topic),
       metrics: this.metrics,
       now: () => this.clock,
+      ...(this.options.misrouted ? { misrouted: this.options.misrouted } : {}),
     });
     await t.init();
     this.tasks.set(id, t);
@@ -199,6 +202,22 @@ export class TopologyTestDriver {
       key: (r.key === null ? null : serdes.key.deserialize(Buffer.isBuffer(r.key) ? r.key : Buffer.from(r.key))) as K,
       value: (r.value === null ? null : serdes.value.deserialize(r.value)) as V,
       timestamp: r.timestamp ?? 0,
+      partition: r.partition,
+      headers: stringHeaders(r.headers),
+    }));
+  }
+
+  /**
+   * Records written to `topic` since the last read of it, as bytes, whatever
+   * wrote them (a sink, the DLQ, a record the runtime rerouted to its
+   * partition). Reading a sink's topic here drains it for readOutput too.
+   */
+  readRaw(topic: string): (DeadLetterRecord & { partition: number | undefined })[] {
+    const records = this.outputs.get(topic) ?? [];
+    this.outputs.set(topic, []);
+    return records.map((r) => ({
+      key: r.key === null ? null : Buffer.isBuffer(r.key) ? r.key : Buffer.from(r.key),
+      value: r.value,
       partition: r.partition,
       headers: stringHeaders(r.headers),
     }));
