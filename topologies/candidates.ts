@@ -8,7 +8,7 @@
 import { avro, Groupings, StringSerde, TopologyBuilder, type Topology } from '../src';
 import { ConfigError } from '../src/errors';
 import { typedJsonSerde } from '../src/runtime/serde/typed-json';
-import { CANDIDATES_EF_SEARCH } from '../src/vectors/candidate-search';
+import { CANDIDATES_EF_SEARCH, type ExcludePolicy } from '../src/vectors/candidate-search';
 import { refreshPolicy, type CandidateMark, type RefreshPolicy } from '../src/vectors/candidate-refresh';
 import { loadSchema, Topics } from '../src/vectors/contracts';
 import { checkEfSearch } from '../src/vectors/index/ann-index';
@@ -23,6 +23,8 @@ export interface CandidatesTopologyOptions {
   name?: string;
   /** List length. Default 100. */
   k?: number;
+  /** What lists leave out besides banned entities: every consumed entity (default), the recent ones, or none. */
+  exclude?: ExcludePolicy;
   /**
    * HNSW search effort of candidate refreshes, widened by one per excluded
    * entity (`searchCandidates`). Default CANDIDATES_EF_SEARCH (100); recall in
@@ -54,7 +56,7 @@ export function candidates(o: CandidatesTopologyOptions): Topology {
     .spout('requests', { topic: t.candidateRequests, value: avro<CandidateRequest>(loadSchema('CandidateRequest')), keyedBy: 'userId', validate: requestProblem })
     .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
     .store('marks', { key: StringSerde, value: typedJsonSerde<CandidateMark>(), cacheEntries: 2500 })
-    .bolt('candidates', () => new CandidatesBolt({ catalog: o.catalog, k, efSearch, refresh }), {
+    .bolt('candidates', () => new CandidatesBolt({ catalog: o.catalog, k, efSearch, refresh, ...(o.exclude ? { exclude: o.exclude } : {}) }), {
       inputs: [
         { from: 'requests', grouping: Groupings.fields('userId') },
         { from: 'control', grouping: Groupings.all() },

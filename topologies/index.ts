@@ -1,6 +1,7 @@
 /** The topologies `vectors run <name>` knows, each built from string options (`--opt key=value`). */
 import type { Topology } from '../src';
 import { ConfigError } from '../src/errors';
+import { EXCLUDE_POLICIES, type ExcludePolicy, parseExcludePolicy } from '../src/vectors/candidate-search';
 import { eventTimeWindow, type EventTimeWindow } from '../src/vectors/event-time';
 import type { SnapshotCatalog } from '../src/vectors/snapshot-catalog';
 import { candidates } from './candidates';
@@ -44,6 +45,23 @@ function eventTimeOptions(o: Record<string, string>): EventTimeWindow {
   return eventTimeWindow(w, names);
 }
 
+/** `--opt name=N`: a positive integer, or undefined when not given. */
+function positiveInt(o: Record<string, string>, name: string): number | undefined {
+  const raw = o[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--opt ${name} must be a positive integer, got '${raw}'`);
+  return n;
+}
+
+/** `--opt exclude=consumed|recent|none`. */
+function excludeOption(o: Record<string, string>): ExcludePolicy | undefined {
+  if (o.exclude === undefined) return undefined;
+  const p = parseExcludePolicy(o.exclude);
+  if (!p) throw new ConfigError(`--opt exclude must be one of ${EXCLUDE_POLICIES.join(', ')}, got '${o.exclude}'`);
+  return p;
+}
+
 export const topologies: Record<string, TopologyFactory> = {
   'event-counter': ({ options: o }) => eventCounter({ ...(o.name ? { name: o.name } : {}), ...(o.input ? { input: o.input } : {}), ...(o.output ? { output: o.output } : {}) }),
   /** `--opt max-event-age-ms=31536000000 --opt max-event-future-ms=3600000` (the defaults; `Infinity`: no age bound) */
@@ -52,15 +70,18 @@ export const topologies: Record<string, TopologyFactory> = {
       catalog: catalog(),
       ...(o.name ? { name: o.name } : {}),
       eventTime: eventTimeOptions(o),
+      ...(positiveInt(o, 'history-capacity') ? { historyCapacity: positiveInt(o, 'history-capacity')! } : {}),
+      ...(positiveInt(o, 'consumed-capacity') ? { consumedCapacity: positiveInt(o, 'consumed-capacity')! } : {}),
       topics: topicOptions(o),
     }),
-  /** `--opt k=100 --opt ef-search=100 --opt min-interval-ms=5000 --opt min-move=0.01 --opt max-age-ms=3600000` */
+  /** `--opt k=100 --opt ef-search=100 --opt exclude=consumed --opt min-interval-ms=5000 --opt min-move=0.01 --opt max-age-ms=3600000` */
   candidates: ({ options: o, catalog }) =>
     candidates({
       catalog: catalog(),
       ...(o.name ? { name: o.name } : {}),
       ...(o.k ? { k: num(o.k)! } : {}),
       ...(o['ef-search'] ? { efSearch: num(o['ef-search'])! } : {}),
+      ...(excludeOption(o) ? { exclude: excludeOption(o)! } : {}),
       refresh: {
         ...(o['min-interval-ms'] ? { minIntervalMs: num(o['min-interval-ms'])! } : {}),
         ...(o['min-move'] ? { minMove: num(o['min-move'])! } : {}),

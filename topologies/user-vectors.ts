@@ -19,7 +19,10 @@ export interface UserVectorsOptions {
   catalog: SnapshotCatalog;
   name?: string;
   weights?: SignalWeights;
+  /** Interactions kept per user to recompute the vector in a new snapshot (default DEFAULT_HISTORY_CAPACITY). */
   historyCapacity?: number;
+  /** Bound of each user's consumed set, for candidates under exclude=consumed (default DEFAULT_CONSUMED_CAPACITY). */
+  consumedCapacity?: number;
   /**
    * Event times accepted, around the wall clock (default: at most 365 days
    * old, at most 1 hour ahead; see {@link EventTimeWindow}). An event outside
@@ -49,7 +52,7 @@ export function userVectors(o: UserVectorsOptions): Topology {
     .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
     // ~3.5 KiB per cached user (history, one model state per live snapshot): 2,500 per task keeps 12 tasks near 100 MiB.
     .store('users', { key: StringSerde, value: typedJsonSerde<UserState>(), cacheEntries: 2500 })
-    .bolt('user-state', () => new UserStateBolt({ catalog: o.catalog, eventTime, ...(o.weights ? { weights: o.weights } : {}), ...(o.historyCapacity ? { historyCapacity: o.historyCapacity } : {}) }), {
+    .bolt('user-state', () => new UserStateBolt({ catalog: o.catalog, eventTime, ...(o.weights ? { weights: o.weights } : {}), ...(o.historyCapacity ? { historyCapacity: o.historyCapacity } : {}), ...(o.consumedCapacity ? { consumedCapacity: o.consumedCapacity } : {}) }), {
       inputs: [
         { from: 'listens', grouping: Groupings.fields('userId') },
         { from: 'feedback', grouping: Groupings.fields('userId') },

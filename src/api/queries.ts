@@ -4,9 +4,10 @@
  * user vector in that snapshot's space, and entity vectors and scores from
  * that snapshot's index, never a mix.
  */
-import { searchCandidates } from '../vectors/candidate-search';
+import { DEFAULT_EXCLUDE, type ExcludePolicy, searchCandidates } from '../vectors/candidate-search';
+import { consumedLookup, mergedConsumed } from '../vectors/consumed';
 import type { LoadedSnapshot } from '../vectors/snapshot-catalog';
-import type { UserState } from '../vectors/user-state';
+import { consumedOf, type UserState } from '../vectors/user-state';
 
 /** Longest list a query may ask for. */
 export const MAX_K = 1000;
@@ -62,13 +63,14 @@ export function userVectorAnswer(state: UserState, space: LoadedSnapshot): UserV
 }
 
 /**
- * Top-k entities for the user in `space`, without banned and recently
- * consumed ones, as the candidates topology computes them. An empty list for
- * a user with no signal yet (zero vector).
+ * Top-k entities for the user in `space`, without banned ones and, by
+ * `exclude`, consumed or recent ones, as the candidates topology computes
+ * them. An empty list for a user with no signal yet (zero vector).
  */
-export function candidatesAnswer(state: UserState, space: LoadedSnapshot, k: number): CandidatesAnswer {
+export function candidatesAnswer(state: UserState, space: LoadedSnapshot, k: number, exclude: ExcludePolicy = DEFAULT_EXCLUDE): CandidatesAnswer {
   const vector = userVectorIn(state, space);
-  const items = vector.some((x) => x !== 0) ? searchCandidates(space.index, vector, k, state.banned, state.recent) : [];
+  const consumed = exclude === 'consumed' ? consumedLookup(mergedConsumed(consumedOf(state))) : undefined;
+  const items = vector.some((x) => x !== 0) ? searchCandidates(space.index, vector, k, state.banned, exclude === 'none' ? [] : state.recent, undefined, consumed) : [];
   return { userId: state.userId, snapshotId: space.id, userVectorVersion: state.version, items: items.map((n) => ({ entityId: n.id, score: n.score })) };
 }
 

@@ -12,6 +12,7 @@ import type { LogFn, TopologyRunner } from '../runtime/runner/topology-runner';
 import type { DoormanView } from '../vectors/doorman/doorman-state';
 import type { LoadedSnapshot, SnapshotCatalog } from '../vectors/snapshot-catalog';
 import type { UserState } from '../vectors/user-state';
+import { DEFAULT_EXCLUDE, EXCLUDE_POLICIES, type ExcludePolicy, parseExcludePolicy } from '../vectors/candidate-search';
 import { candidatesAnswer, MAX_K, similarAnswer, userVectorAnswer } from './queries';
 import { type ForwardedQuery, forwardedUrl, parseRequestTarget, type RequestTarget, type Route, type UserRoute } from './request-target';
 
@@ -188,6 +189,7 @@ export class QueryServer {
 
   private async userQuery(route: UserRoute, userId: string, query: ReadonlyMap<string, string>, req: IncomingMessage, res: ServerResponse): Promise<number> {
     const k = route === 'user_candidates' ? kOf(query) : 0;
+    const exclude = route === 'user_candidates' ? excludeOf(query) : DEFAULT_EXCLUDE;
     const meta = await this.o.runner.queryMetadataForKey(this.usersStore, userId);
     if (!meta.local) {
       const self = this.baseUrl;
@@ -195,12 +197,22 @@ export class QueryServer {
       if (meta.endpoint === self) throw unavailable(`partition ${meta.partition} of user '${userId}' is being restored on this instance; retry`);
       if (req.headers[FORWARDED_HEADER]) throw unavailable(`partition ${meta.partition} of user '${userId}' moved while the request was forwarded; retry`);
       const snapshot = query.get('snapshot');
-      return this.forward(meta.endpoint, { route, userId, ...(route === 'user_candidates' && query.has('k') ? { k } : {}), ...(snapshot === undefined ? {} : { snapshot }) }, res);
+      return this.forward(
+        meta.endpoint,
+        {
+          route,
+          userId,
+          ...(route === 'user_candidates' && query.has('k') ? { k } : {}),
+          ...(route === 'user_candidates' && query.has('exclude') ? { exclude } : {}),
+          ...(snapshot === undefined ? {} : { snapshot }),
+        },
+        res,
+      );
     }
     const space = await this.space(query);
     const state = await this.o.runner.store<string, UserState>(this.usersStore).get(userId);
     if (!state) throw notFound(`unknown user '${userId}': no event of theirs has been processed`);
-    return this.send(res, 200, route === 'user_vector' ? userVectorAnswer(state, space) : candidatesAnswer(state, space, k));
+    return this.send(res, 200, route === 'user_vector' ? userVectorAnswer(state, space) : candidatesAnswer(state, space, k, exclude));
   }
 
   private async forward(endpoint: string, q: ForwardedQuery, res: ServerResponse): Promise<number> {
@@ -297,6 +309,15 @@ export class QueryServer {
 }
 
 /** `?k=`: default 100, an integer from 1 to MAX_K. */
+/** `?exclude=consumed|recent|none` (default consumed): what the list leaves out besides banned entities. */
+function excludeOf(query: ReadonlyMap<string, string>): ExcludePolicy {
+  const raw = query.get('exclude');
+  if (raw === undefined) return DEFAULT_EXCLUDE;
+  const p = parseExcludePolicy(raw);
+  if (!p) throw new HttpError(400, 'BAD_PARAMETER', `exclude must be one of ${EXCLUDE_POLICIES.join(', ')}, got '${raw}'`);
+  return p;
+}
+
 function kOf(query: ReadonlyMap<string, string>): number {
   const raw = query.get('k');
   if (raw === undefined) return 100;

@@ -6,6 +6,7 @@
  * owner's endpoint (`new URL(path, endpoint)`) let `/.//v1/users/x/vector`,
  * whose path the URL parser reads as `//v1/users/x/vector`, name another host.
  */
+import type { ExcludePolicy } from '../vectors/candidate-search';
 
 /** The routes of the query API (also the `route` label of its metrics). */
 export type Route = 'user_vector' | 'user_candidates' | 'entity_similar' | 'snapshots' | 'metrics' | 'healthz' | 'readyz' | 'unknown';
@@ -107,6 +108,8 @@ export interface ForwardedQuery {
   k?: number;
   /** `?snapshot=`: passed on as given; the owner checks it. */
   snapshot?: string;
+  /** `?exclude=` of `user_candidates`, validated. */
+  exclude?: ExcludePolicy;
 }
 
 /**
@@ -130,6 +133,7 @@ export function forwardedUrl(endpoint: string, q: ForwardedQuery): string {
   const params = new URLSearchParams();
   if (q.route === 'user_candidates' && q.k !== undefined) params.set('k', String(q.k));
   if (q.snapshot !== undefined) params.set('snapshot', q.snapshot);
+  if (q.route === 'user_candidates' && q.exclude !== undefined) params.set('exclude', q.exclude);
   const search = params.toString();
   const url = `${origin}${path}${search ? `?${search}` : ''}`;
   // encodeURIComponent leaves dots alone, and the URL parser removes dot segments: check nothing moved.

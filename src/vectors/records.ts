@@ -62,6 +62,8 @@ export interface CandidateRequest {
   version: number;
   banned: string[];
   recent: string[];
+  /** The consumed set's hashes, as encodeConsumed writes them (empty from older writers). */
+  consumed: Buffer;
   /** Event time of the change. */
   at: number;
   /** Recompute even if the vector did not move (the banned set changed). */

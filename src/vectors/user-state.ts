@@ -1,3 +1,4 @@
+import { addConsumed, type ConsumedSet, DEFAULT_CONSUMED_CAPACITY, emptyConsumed } from './consumed';
 import { recordInteraction, emptyHistory, type InteractionHistory } from './history';
 import type { UserModel, VectorLookup } from './models/user-model';
 import type { FeedbackEvent, ListenEvent } from './records';
@@ -21,12 +22,23 @@ export interface UserState {
   spaces: Record<string, unknown>;
   banned: string[];
   recent: string[];
+  /**
+   * Every entity the user listened to, compact and bounded (consumed.ts),
+   * for candidates under `exclude=consumed`. Absent in states written before
+   * it existed: read it with {@link consumedOf}.
+   */
+  consumed?: ConsumedSet;
   seen: string[];
   eventCount: number;
   /** Increases by one with every change. */
   version: number;
   /** Latest event time applied, epoch ms. */
   updatedAt: number;
+}
+
+/** The user's consumed set (empty for a state from before consumed sets were kept). */
+export function consumedOf(state: UserState): ConsumedSet {
+  return state.consumed ?? emptyConsumed();
 }
 
 /** A snapshot's space as a user update needs it. */
@@ -37,7 +49,7 @@ export interface Space {
 }
 
 export function newUserState(userId: string, historyCapacity?: number): UserState {
-  return { userId, history: emptyHistory(historyCapacity), spaces: {}, banned: [], recent: [], seen: [], eventCount: 0, version: 0, updatedAt: 0 };
+  return { userId, history: emptyHistory(historyCapacity), spaces: {}, banned: [], recent: [], consumed: emptyConsumed(), seen: [], eventCount: 0, version: 0, updatedAt: 0 };
 }
 
 /** Makes sure the user has a state in `space`, computing it from the history when missing. Returns true when it computed one. */
@@ -69,7 +81,13 @@ function pushBounded(list: string[], item: string, cap: number): void {
  * (signals.ts): LIKE pulls the vector towards the entity, DISLIKE and SKIP push
  * it away.
  */
-export function applyEvent(state: UserState, event: ListenEvent | FeedbackEvent, spaces: readonly Space[], weights: SignalWeights = DEFAULT_SIGNAL_WEIGHTS): boolean {
+export function applyEvent(
+  state: UserState,
+  event: ListenEvent | FeedbackEvent,
+  spaces: readonly Space[],
+  weights: SignalWeights = DEFAULT_SIGNAL_WEIGHTS,
+  consumedCapacity: number = DEFAULT_CONSUMED_CAPACITY,
+): boolean {
   if (state.seen.includes(event.eventId)) return false;
   // First what can throw (a malformed event): the state must be untouched then,
   // since the store may hand out the cached object itself.
@@ -82,7 +100,10 @@ export function applyEvent(state: UserState, event: ListenEvent | FeedbackEvent,
   } else if ('kind' in event && event.kind === 'UNBAN') {
     state.banned = state.banned.filter((e) => e !== event.entityId);
   } else {
-    if (!('kind' in event)) pushBounded(state.recent, event.entityId, RECENT_CONSUMED);
+    if (!('kind' in event)) {
+      pushBounded(state.recent, event.entityId, RECENT_CONSUMED);
+      state.consumed = addConsumed(consumedOf(state), event.entityId, consumedCapacity);
+    }
     if (interaction) {
       recordInteraction(state.history, interaction);
       for (const space of spaces) {

@@ -1,6 +1,7 @@
 import type { Bolt, BoltContext, StreamRecord } from '../../src';
 import { refreshDecision, refreshPolicy, type CandidateMark, type RefreshPolicy } from '../../src/vectors/candidate-refresh';
-import { CANDIDATES_EF_SEARCH, searchCandidates } from '../../src/vectors/candidate-search';
+import { CANDIDATES_EF_SEARCH, DEFAULT_EXCLUDE, type ExcludePolicy, searchCandidates } from '../../src/vectors/candidate-search';
+import { consumedLookup } from '../../src/vectors/consumed';
 import type { CandidateRequest, Candidates, SnapshotControl } from '../../src/vectors/records';
 import type { SnapshotCatalog } from '../../src/vectors/snapshot-catalog';
 import { SnapshotFollower } from './snapshot-follower';
@@ -9,6 +10,8 @@ export interface CandidatesOptions {
   catalog: SnapshotCatalog;
   /** List length. Default 100. */
   k?: number;
+  /** What lists leave out besides banned entities. Default DEFAULT_EXCLUDE ('consumed'). */
+  exclude?: ExcludePolicy;
   /** Search effort of the HNSW index for these searches (see HnswOptions.efSearch), before widening by the excluded entities. Default CANDIDATES_EF_SEARCH. */
   efSearch?: number;
   /** When a list is recomputed; defaults in DEFAULT_REFRESH_POLICY. */
@@ -84,7 +87,16 @@ export class CandidatesBolt implements Bolt {
   /** Computes and emits the list for `r`, and makes it the user's mark (no longer pending). */
   private answer(r: CandidateRequest, ctx: BoltContext): void {
     const space = this.o.catalog.get(r.snapshotId)!;
-    const items = searchCandidates(space.index, r.vector, this.k, r.banned, r.recent, this.efSearch);
+    const exclude = this.o.exclude ?? DEFAULT_EXCLUDE;
+    const items = searchCandidates(
+      space.index,
+      r.vector,
+      this.k,
+      r.banned,
+      exclude === 'none' ? [] : r.recent,
+      this.efSearch,
+      exclude === 'consumed' && r.consumed.length > 0 ? consumedLookup(r.consumed) : undefined,
+    );
     const out: Candidates = {
       userId: r.userId,
       snapshotId: r.snapshotId,

@@ -3,7 +3,8 @@ import { checkEventTime, type EventTimeWindow } from '../../src/vectors/event-ti
 import type { CandidateRequest, FeedbackEvent, ListenEvent, SnapshotControl, UserVector } from '../../src/vectors/records';
 import type { SignalWeights } from '../../src/vectors/signals';
 import type { LoadedSnapshot, SnapshotCatalog } from '../../src/vectors/snapshot-catalog';
-import { applyEvent, ensureSpace, newUserState, pruneSpaces, type UserState } from '../../src/vectors/user-state';
+import { encodeConsumed, mergedConsumed } from '../../src/vectors/consumed';
+import { applyEvent, consumedOf, ensureSpace, newUserState, pruneSpaces, type UserState } from '../../src/vectors/user-state';
 import { SnapshotFollower } from './snapshot-follower';
 
 export interface UserStateOptions {
@@ -12,6 +13,8 @@ export interface UserStateOptions {
   eventTime: EventTimeWindow;
   weights?: SignalWeights;
   historyCapacity?: number;
+  /** Bound of each user's consumed set (entities). Default DEFAULT_CONSUMED_CAPACITY. */
+  consumedCapacity?: number;
 }
 
 const isStream = (r: StreamRecord, component: string) => r.source.component === component;
@@ -41,7 +44,7 @@ export class UserStateBolt implements Bolt {
     const users = ctx.store<string, UserState>('users');
     const state = (await users.get(event.userId)) ?? newUserState(event.userId, this.o.historyCapacity);
     const bannedBefore = state.banned.length;
-    if (!applyEvent(state, event, this.spaces(), this.o.weights)) return; // a redelivered event
+    if (!applyEvent(state, event, this.spaces(), this.o.weights, this.o.consumedCapacity)) return; // a redelivered event
     pruneSpaces(state, this.snapshots.liveIds);
     users.put(event.userId, state);
     this.emitVector(state, ctx, state.banned.length !== bannedBefore || ('kind' in event && (event.kind === 'BAN' || event.kind === 'UNBAN')));
@@ -58,7 +61,17 @@ export class UserStateBolt implements Bolt {
     const vector = space.model.vector(state.spaces[id]);
     const uv: UserVector = { userId: state.userId, snapshotId: id, vector, updatedAt: state.updatedAt, eventCount: state.eventCount, version: state.version };
     ctx.emit(state.userId, uv, { stream: 'user-vectors' });
-    const request: CandidateRequest = { userId: state.userId, snapshotId: id, vector, version: state.version, banned: [...state.banned], recent: [...state.recent], at: state.updatedAt, force };
+    const request: CandidateRequest = {
+      userId: state.userId,
+      snapshotId: id,
+      vector,
+      version: state.version,
+      banned: [...state.banned],
+      recent: [...state.recent],
+      consumed: encodeConsumed(mergedConsumed(consumedOf(state))),
+      at: state.updatedAt,
+      force,
+    };
     ctx.emit(state.userId, request, { stream: 'updates' });
   }
 

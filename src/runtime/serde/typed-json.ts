@@ -1,6 +1,6 @@
 import type { Serde } from './serde';
 
-const TAGS = { f32: Float32Array, f64: Float64Array, u8: Uint8Array, i32: Int32Array } as const;
+const TAGS = { f32: Float32Array, f64: Float64Array, u8: Uint8Array, i32: Int32Array, u32: Uint32Array } as const;
 type Tag = keyof typeof TAGS;
 
 function tagOf(v: unknown): Tag | undefined {
@@ -8,12 +8,13 @@ function tagOf(v: unknown): Tag | undefined {
   if (v instanceof Float64Array) return 'f64';
   if (v instanceof Uint8Array && !Buffer.isBuffer(v)) return 'u8';
   if (v instanceof Int32Array) return 'i32';
+  if (v instanceof Uint32Array) return 'u32';
   return undefined;
 }
 
 /**
  * JSON documents whose typed arrays (Float32Array, Float64Array, Int32Array,
- * Uint8Array) survive the round trip, stored as base64 of their bytes
+ * Uint32Array, Uint8Array) survive the round trip, stored as base64 of their bytes
  * (little-endian): `{"$f32": "..."}`. For internal state stores of plain data.
  */
 export function typedJsonSerde<T>(): Serde<T> {

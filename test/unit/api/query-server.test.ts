@@ -92,6 +92,8 @@ describe('query server: forwarding', () => {
     ['/v1/users/a%2F..%2F..%2Fx/vector?k=5&snapshot=s%201&evil=1', '/v1/users/a%2F..%2F..%2Fx/vector?snapshot=s+1'],
     ['/v1/users/u%20%C3%A9/candidates?k=05&snapshot=s1&snapshot=s2&callback=x', '/v1/users/u%20%C3%A9/candidates?k=5&snapshot=s1'],
     ['/v1/users/%40127.0.0.2:1/candidates', '/v1/users/%40127.0.0.2%3A1/candidates'],
+    ['/v1/users/u/candidates?exclude=recent&k=3', '/v1/users/u/candidates?k=3&exclude=recent'],
+    ['/v1/users/u/vector?exclude=recent', '/v1/users/u/vector'],
   ])('forwards %s to the owner as %s: its origin, the route, the re-encoded id, only the known parameters', async (path, forwarded) => {
     const r = await rawGet(path);
     expect(r.status).toBe(200);

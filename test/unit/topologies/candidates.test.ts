@@ -34,7 +34,7 @@ const phase = (m: EntityMatrix, p: SnapshotControl['phase']): [string, Partial<S
 
 /** A request for `user` whose vector is entity `entity`'s in snapshot `m`. */
 function request(m: EntityMatrix, user: string, entity: string, o: Partial<CandidateRequest> & Pick<CandidateRequest, 'version' | 'at'>): CandidateRequest {
-  return { userId: user, snapshotId: m.snapshotId, vector: Float32Array.from(m.vectorOf(entity)!), banned: [], recent: [], force: false, ...o };
+  return { userId: user, snapshotId: m.snapshotId, vector: Float32Array.from(m.vectorOf(entity)!), banned: [], recent: [], consumed: Buffer.alloc(0), force: false, ...o };
 }
 
 async function send(driver: TopologyTestDriver, r: CandidateRequest) {
