@@ -223,16 +223,23 @@ export class FoldInModel implements UserModel<FoldInState> {
    * The raw (unnormalised) fold-in factor x, in double precision: yᵀx is the
    * predicted preference for an entity y. O(k·d² + d³).
    *
-   * @throws RangeError when a retained vector's length is not the model's dims,
-   *   or the system is not positive definite (only with a `gram` that is not a
-   *   Gram matrix).
+   * `prior`, when given, is a term r added to the right-hand side:
+   * x = (YᵀY + Σᵢ (cᵢ−1)·yᵢyᵢᵀ + λI)⁻¹ · (r + Σᵢ cᵢ·pᵢ·yᵢ). It is how a fold-in
+   * starts from a known factor instead of from zero (the lifetime model,
+   * `lifetime.ts`); without it, or with r = 0 and no positive signal, the
+   * result is the plain fold-in above.
+   *
+   * @throws RangeError when a retained vector's length or `prior`'s is not the
+   *   model's dims, or the system is not positive definite (only with a `gram`
+   *   that is not a Gram matrix).
    */
-  solve(state: FoldInState): Float64Array {
+  solve(state: FoldInState, prior?: ArrayLike<number>): Float64Array {
     const d = this.dims;
+    if (prior !== undefined && prior.length !== d) throw new RangeError(`fold-in model of ${d} dims: prior term has ${prior.length} values`);
     const a = Float64Array.from(this.gram);
     for (let i = 0; i < d; i++) a[i * d + i] = a[i * d + i]! + this.lambda;
-    const b = new Float64Array(d);
-    let anyPositive = false;
+    const b = prior === undefined ? new Float64Array(d) : Float64Array.from(prior);
+    let anySignal = prior !== undefined && b.some((x) => x !== 0);
     for (const { entityId, weight, vector: y } of state.entries) {
       if (y.length !== d) throw new RangeError(`fold-in model of ${d} dims: retained entity '${entityId}' has a vector of ${y.length}`);
       const extra = this.alpha * Math.abs(weight);
@@ -245,12 +252,12 @@ export class FoldInModel implements UserModel<FoldInState> {
         }
       }
       if (weight > 0) {
-        anyPositive = true;
+        anySignal = true;
         const c = 1 + extra;
         for (let i = 0; i < d; i++) b[i] = b[i]! + c * y[i]!;
       }
     }
-    if (!anyPositive) return new Float64Array(d);
+    if (!anySignal) return new Float64Array(d);
     return solveSpd(a, b, d);
   }
 

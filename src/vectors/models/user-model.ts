@@ -3,8 +3,11 @@
  */
 import type { Interaction } from '../signals';
 
-/** The models a topology can be configured with. */
-export type UserModelName = 'decayed' | 'fold-in';
+/**
+ * The user models: 'decayed' and 'fold-in' need only a snapshot's entity
+ * vectors; 'lifetime' (`lifetime.ts`) also needs its batch user factors.
+ */
+export type UserModelName = 'decayed' | 'fold-in' | 'lifetime';
 
 /** Looks up an entity's vector in one snapshot; `undefined` when the snapshot does not hold the entity. */
 export type VectorLookup = (entityId: string) => Float32Array | undefined;
@@ -60,9 +63,14 @@ export interface UserModel<S> {
   vector(state: S): Float32Array;
 }
 
-/** {@link UserModel.fromHistory} as its contract defines it: `update` folded over the history from `empty()`, unknown entities skipped. */
-export function replayHistory<S>(model: UserModel<S>, history: readonly Interaction[], vectorOf: VectorLookup): S {
-  let state = model.empty();
+/**
+ * {@link UserModel.fromHistory} as its contract defines it: `update` folded
+ * over the history from `empty()`, unknown entities skipped. `start`, when
+ * given, replaces `empty()` (a model whose users do not all start from
+ * nothing, as the lifetime model's); it may be mutated.
+ */
+export function replayHistory<S>(model: UserModel<S>, history: readonly Interaction[], vectorOf: VectorLookup, start?: S): S {
+  let state = start ?? model.empty();
   for (const interaction of history) {
     const v = vectorOf(interaction.entityId);
     if (v !== undefined) state = model.update(state, interaction, v);

@@ -1,0 +1,122 @@
+/**
+ * The product's realtime user vectors, computed by the user-vectors topology
+ * itself in the in-process TopologyTestDriver: a snapshot of the stale batch
+ * entity factors is staged and activated through the control topic, the
+ * events are piped to the `listens` and `feedback` topics, and each user's
+ * vector is read the way the query API reads it (the user's stored state,
+ * `userVectorIn`).
+ */
+import { TopologyTestDriver } from '../src';
+import { userVectorIn } from '../src/api/queries';
+import type { SnapshotControl } from '../src/vectors/records';
+import { InMemorySnapshotSource, SnapshotCatalog, type LoadedSnapshot } from '../src/vectors/snapshot-catalog';
+import type { EntityMatrix } from '../src/vectors/snapshot/entity-matrix';
+import { buildManifest } from '../src/vectors/snapshot/manifest';
+import { snapshotChecksum } from '../src/vectors/snapshot/checksum';
+import type { UserState } from '../src/vectors/user-state';
+import { userVectors } from '../topologies/user-vectors';
+import type { EvalEvent } from './data';
+import type { Split } from './protocols';
+
+/**
+ * What a realtime user saw:
+ * - `history`: every event, training ones included (they were streamed too,
+ *   before the snapshot existed; the snapshot's user vectors are computed from
+ *   the retained history when it is staged, as in production);
+ * - `history-positive`: the same without negative events (skips, dislikes) and bans;
+ * - `stream`: only the events after the snapshot's cut-off (a realtime system
+ *   started at the cut-off).
+ */
+export type RealtimeFeed = 'history' | 'history-positive' | 'stream';
+export const REALTIME_FEEDS: readonly RealtimeFeed[] = ['history', 'history-positive', 'stream'];
+
+export interface RealtimeResult {
+  /** The loaded snapshot (its exact index is what candidates are searched in). */
+  space: LoadedSnapshot;
+  /** Per feed, per evaluated user: the vector and the banned set in the user's state (absent: no state). */
+  users: Map<RealtimeFeed, Map<string, { vector: Float32Array; banned: string[] }>>;
+  /** Events piped. */
+  events: number;
+  ms: number;
+}
+
+const control = (partial: Partial<SnapshotControl> & Pick<SnapshotControl, 'kind'>): SnapshotControl => ({
+  snapshotId: null,
+  phase: null,
+  manifest: null,
+  topology: null,
+  partition: null,
+  partitions: null,
+  instanceId: null,
+  previousSnapshotId: null,
+  reason: null,
+  timestamp: 0,
+  ...partial,
+});
+
+const isNegative = (e: EvalEvent) => e.weight < 0 || e.ban || ('kind' in e.event && e.event.kind === 'UNBAN');
+
+/**
+ * Runs the user-vectors topology with `model` over the split, for the
+ * evaluated users only, every feed at once (each feed's copy of a user has its
+ * own key, `<feed>~<userId>`). Training events are piped before the snapshot
+ * is staged, stream events after it is active.
+ */
+export async function runRealtime(model: 'decayed' | 'fold-in', matrix: EntityMatrix, params: { lambda: number; alpha: number; tauMs?: number }, split: Split): Promise<RealtimeResult> {
+  const started = performance.now();
+  const catalog = new SnapshotCatalog(new InMemorySnapshotSource(new Map([[matrix.snapshotId, matrix]])), {
+    index: 'exact',
+    model,
+    ...(params.tauMs ? { tauMs: params.tauMs } : {}),
+  });
+  // A replay: the wall clock stands just after the last event, and history of any age is accepted.
+  const last = Math.max(...[split.training, split.stream, split.test].map((part) => part.at(-1)?.timestamp ?? 0));
+  const driver = await TopologyTestDriver.create(userVectors({ catalog, eventTime: { maxAgeMs: Number.POSITIVE_INFINITY } }), { startTime: last + 1000 });
+  const evaluated = new Set(split.users);
+  let piped = 0;
+  const pipe = async (feed: RealtimeFeed, e: EvalEvent) => {
+    const userId = `${feed}~${e.userId}`;
+    const event = { ...e.event, userId, eventId: `${feed}~${e.event.eventId}` };
+    await driver.pipe('kind' in event ? 'feedback' : 'listens', userId, event);
+    if (++piped % 2000 === 0) drain(driver);
+  };
+  try {
+    for (const e of split.training) {
+      if (!evaluated.has(e.userId)) continue;
+      await pipe('history', e);
+      if (!isNegative(e)) await pipe('history-positive', e);
+    }
+    const manifest = buildManifest({ snapshotId: matrix.snapshotId, model: 'implicit-als', dims: matrix.dims, count: matrix.count, checksum: snapshotChecksum(matrix), createdAt: 0, params: { lambda: params.lambda, alpha: params.alpha } });
+    await driver.pipe('snapshot-control', `snapshot/${matrix.snapshotId}`, control({ kind: 'STAGE', snapshotId: matrix.snapshotId, phase: 'STAGED', manifest }));
+    await driver.pipe('snapshot-control', 'active', control({ kind: 'ACTIVATE', snapshotId: matrix.snapshotId }));
+    for (const e of split.stream) {
+      if (!evaluated.has(e.userId)) continue;
+      await pipe('history', e);
+      if (!isNegative(e)) await pipe('history-positive', e);
+      await pipe('stream', e);
+    }
+    drain(driver);
+    const space = catalog.get(matrix.snapshotId);
+    if (!space) throw new Error(`snapshot '${matrix.snapshotId}' was not loaded by the topology: ${JSON.stringify(driver.readOutput('snapshot-control'))}`);
+    const store = driver.store<string, UserState>('users');
+    const users = new Map<RealtimeFeed, Map<string, { vector: Float32Array; banned: string[] }>>();
+    for (const feed of REALTIME_FEEDS) {
+      const byUser = new Map<string, { vector: Float32Array; banned: string[] }>();
+      for (const u of split.users) {
+        const state = await store.get(`${feed}~${u}`);
+        if (state) byUser.set(u, { vector: userVectorIn(state, space), banned: [...state.banned] });
+      }
+      users.set(feed, byUser);
+    }
+    const dead = driver.readDeadLetters();
+    if (dead.length > 0) throw new Error(`the topology dead-lettered ${dead.length} events, e.g. ${dead[0]!.headers['dlq.error.message']}`);
+    return { space, users, events: piped, ms: performance.now() - started };
+  } finally {
+    await driver.close();
+  }
+}
+
+function drain(driver: TopologyTestDriver): void {
+  driver.readOutput('user-vectors');
+  driver.readOutput('candidate-requests');
+}
