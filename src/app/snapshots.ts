@@ -15,6 +15,7 @@ import type { EntityVector, SnapshotControl, SnapshotManifest } from '../vectors
 import { ENTITY_TYPES, EntityMatrixBuilder, type EntityMatrix } from '../vectors/snapshot/entity-matrix';
 import { buildManifest } from '../vectors/snapshot/manifest';
 import { readSnapshotFile } from '../vectors/snapshot/formats';
+import type { ParquetColumnOptions } from '../vectors/snapshot/parquet';
 import { SnapshotValidator } from '../vectors/snapshot/validate';
 import type { SnapshotSource } from '../vectors/snapshot-catalog';
 
@@ -117,6 +118,8 @@ export async function writeControl(kafka: KafkaClient, registry: SchemaRegistry,
 export interface PublishOptions {
   file: string;
   snapshotId: string;
+  /** Parquet files: which columns hold id, vector and type (default `id`, `features`, `entityType`). */
+  parquet?: ParquetColumnOptions;
   model: string;
   params?: Record<string, string>;
   topics?: SnapshotTopics;
@@ -131,7 +134,7 @@ export interface PublishOptions {
  * Nothing is staged when the file is invalid.
  */
 export async function publishSnapshot(kafka: KafkaClient, registry: SchemaRegistry, o: PublishOptions): Promise<SnapshotManifest> {
-  const loaded = await readSnapshotFile(o.file, { snapshotId: o.snapshotId });
+  const loaded = await readSnapshotFile(o.file, { snapshotId: o.snapshotId, parquet: o.parquet });
   const matrix = loaded.matrix;
   const manifest = { ...buildManifest({ snapshotId: o.snapshotId, model: o.model, dims: matrix.dims, count: loaded.count, checksum: loaded.checksum, params: o.params ?? {} }), ...o.manifestOverride };
   const t = o.topics ?? {};

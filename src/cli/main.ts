@@ -22,6 +22,8 @@ import { ControlLog, KafkaSnapshotSource, publishSnapshot, readControlView, writ
 import { QueryServer } from '../api/query-server';
 import { startMetricsServer } from '../runtime/metrics/metrics-server';
 import { SnapshotCatalog } from '../vectors/snapshot-catalog';
+import type { EntityType } from '../vectors/records';
+import type { ParquetColumnOptions } from '../vectors/snapshot/parquet';
 import { topologies, type TopologyContext } from '../../topologies';
 import { intSetting, parseArgs, requiredSetting, setting, type ParsedArgs } from './args';
 
@@ -61,10 +63,16 @@ async function provision(args: ParsedArgs): Promise<void> {
 
 async function publish(args: ParsedArgs): Promise<void> {
   const file = args.positional[1];
-  if (!file) throw new ConfigError('usage: vectors publish <file.jsonl | base of .f32/.ids/.json> --snapshot-id ID --model NAME [--opt param=value]');
+  if (!file) throw new ConfigError('usage: vectors publish <file.jsonl | file.parquet | Parquet directory | base of .f32/.ids/.json> --snapshot-id ID --model NAME [--opt param=value]');
   const snapshotId = args.flags.get('snapshot-id');
   if (!snapshotId) throw new ConfigError('missing --snapshot-id (letters, digits, ".", "_", "-": it becomes part of a topic name)');
-  const manifest = await publishSnapshot(kafkaFrom(args, 'vectors-publish'), registryFrom(args), { file, snapshotId, model: args.flags.get('model') ?? 'unknown', params: args.opts });
+  const parquet: ParquetColumnOptions = {
+    idColumn: args.flags.get('id-column'),
+    vectorColumn: args.flags.get('vector-column'),
+    entityTypeColumn: args.flags.get('entity-type-column'),
+    entityType: args.flags.get('entity-type') as EntityType | undefined, // checked by the reader
+  };
+  const manifest = await publishSnapshot(kafkaFrom(args, 'vectors-publish'), registryFrom(args), { file, snapshotId, model: args.flags.get('model') ?? 'unknown', params: args.opts, parquet });
   console.log(JSON.stringify({ staged: manifest }, null, 2));
 }
 
@@ -212,6 +220,9 @@ const USAGE = `usage: vectors <command> [options]
       [--http HOST:PORT] [--advertise URL]   user-vectors: serve the query API there (GET /v1/users/{id}/vector, ..., /metrics)
       [--metrics HOST:PORT]                  any topology: serve GET /metrics and /healthz there
   publish <file> --snapshot-id ID --model NAME [--opt lambda=0.1 ...]   publish a snapshot file and stage it
+      [--id-column C] [--vector-column C] [--entity-type-column C] [--entity-type TYPE]
+                                             Parquet (file or directory): the columns (default id, features, entityType)
+                                             and the type of rows without one (default OTHER)
   status                               the doorman's view: active, previous, every snapshot's phase and readiness
   activate-when-ready <id>             wait until the doorman activates <id> (exit 1 if it fails or times out)
   rollback                             return to the previous snapshot

@@ -7,11 +7,13 @@ import type { EntityType, SnapshotManifest } from '../records';
 import { CHECKSUM_PATTERN, float32FromLeBytes, float32LeBytes } from './checksum';
 import { ENTITY_TYPES, EntityMatrix, EntityMatrixBuilder, parseEntityType, type SnapshotEntity } from './entity-matrix';
 import { isValidSnapshotId, MAX_DIMS } from './manifest';
+import { isParquetPath, readParquetSnapshot, type ParquetColumnOptions } from './parquet';
 import { SnapshotValidator, type ValidatedSnapshot } from './validate';
 
 /*
- * Two file formats for a snapshot's entity vectors. Both keep rows in publish
+ * Three file formats for a snapshot's entity vectors, all read in publish
  * order; the checksum (checksum.ts) is the same whichever format carried them.
+ * JSONL and binary are written here too; Parquet is only read (parquet.ts).
  *
  * JSONL — one entity per line, UTF-8:
  *   {"entityId": "t1", "entityType": "TRACK", "vector": [0.1, -2.5, ...]}
@@ -33,6 +35,25 @@ import { SnapshotValidator, type ValidatedSnapshot } from './validate';
  *                `<entityId>` or `<entityId>\t<ENTITY_TYPE>`, each ended by LF
  *                (CRLF tolerated; the final LF optional). Type default OTHER.
  *                A blank line is an empty id, hence invalid: lines and rows must align.
+ *
+ * Parquet — what batch trainers write, e.g. Spark MLlib ALS
+ *   `model.itemFactors.write.parquet("factors.parquet")`: one file, or a
+ *   directory (Spark's output) whose `*.parquet` files are read one after the
+ *   other in name order (`part-00000-…` before `part-00001-…`: that order is
+ *   the publish order, so the checksum is deterministic); `_SUCCESS`, `.crc`
+ *   and other files starting with `_` or `.` are skipped, and a directory with
+ *   a `_temporary` folder (a job still writing) is refused. Columns, by name
+ *   (options `ReadSnapshotOptions.parquet`, `vectors publish --id-column` ...):
+ *     id          `id` (else `entityId`): INT32/INT64, read as decimal strings
+ *                 ("42"), or a string column;
+ *     vector      `features` (Spark's name, else `vector`): a LIST of FLOAT
+ *                 (`array<float>`), or of DOUBLE rounded to float32;
+ *     entityType  optional, `entityType` when present: strings as in JSONL;
+ *                 rows without one get `parquet.entityType` (default OTHER).
+ *   Other columns are ignored. Compression: none, SNAPPY (Spark's default) or
+ *   GZIP; other codecs (ZSTD, LZ4) are refused before any row is read. Errors
+ *   name the file and the row within it, counted from 0 (as `df.iloc`).
+ *   Rows are read one row group at a time.
  */
 
 /** Format name in the binary header. */
@@ -71,10 +92,12 @@ export interface ReadSnapshotOptions {
   manifest?: SnapshotManifest;
   /** Names the snapshot without a manifest; default the header's snapshotId or the file name. */
   snapshotId?: string;
-  /** JSONL without a manifest: the dims to expect; default the first entity's. */
+  /** JSONL and Parquet without a manifest: the dims to expect; default the first entity's. */
   dims?: number;
   /** Binary: bytes read per call (default 4 MiB, rounded down to whole rows). */
   chunkBytes?: number;
+  /** Parquet: which columns hold the id, the vector and the type, and the type of rows without one. */
+  parquet?: ParquetColumnOptions;
 }
 
 /** A snapshot read from files and validated. */
@@ -90,11 +113,14 @@ export interface WriteSnapshotOptions {
 const DEFAULT_CHUNK_BYTES = 4 << 20;
 
 /**
- * Reads a snapshot file of either format: `.jsonl`/`.ndjson` as JSONL,
+ * Reads a snapshot file of any format: `.jsonl`/`.ndjson` as JSONL,
+ * `.parquet` (a file or a directory) and any other directory as Parquet,
  * anything else as the binary format's base path.
  */
-export function readSnapshotFile(path: string, options: ReadSnapshotOptions = {}): Promise<LoadedSnapshot> {
-  return /\.(jsonl|ndjson)$/.test(path) ? readJsonlSnapshot(path, options) : readBinarySnapshot(path, options);
+export async function readSnapshotFile(path: string, options: ReadSnapshotOptions = {}): Promise<LoadedSnapshot> {
+  if (/\.(jsonl|ndjson)$/.test(path)) return readJsonlSnapshot(path, options);
+  if (await isParquetPath(path)) return readParquetSnapshot(path, options);
+  return readBinarySnapshot(path, options);
 }
 
 /**
