@@ -23,7 +23,7 @@ import {
 } from './methods';
 import { Bootstrap, mean, METRICS, userMetrics, type Interval, type MetricName } from './metrics';
 import { globalSplit, perUserSplit, type ProtocolName, type Split } from './protocols';
-import { runRealtime, type RealtimeFeed } from './realtime';
+import { runLifetime, runRealtime, type RealtimeFeed } from './realtime';
 
 export interface AlsParams {
   factors: number;
@@ -267,11 +267,11 @@ async function evaluateSplit(
     add(base, 'stream-only', 'used', of('stream'), `${via}; only the events after the cut-off`);
   }
 
-  const lifetimeNote = `in-process LifetimeModel (${lifetime.variant}, λₚ = ${lifetime.priorWeight}) around the stale ALS user factor; NOT through the topology: snapshots do not carry batch user factors yet`;
-  await time('lifetime', () => {
+  await time('lifetime', async () => {
     for (const negatives of [true, false]) {
-      const vectors = lifetimeVectors(stale, staleMatrix, split.stream, split.users, lifetime, negatives);
-      add('lifetime-realtime', negatives ? null : 'no-negatives', negatives ? 'used' : 'dropped', (u) => vectorList(staleIndex, vectors.get(u.userId), u, negatives), lifetimeNote);
+      const run = await runLifetime(staleMatrix, (u) => batchUserVector(stale, u), { alpha: stale.alpha, ...lifetime }, split, negatives);
+      const note = `user-vectors topology (TopologyTestDriver, ${run.events} stream events piped) on a snapshot carrying the stale ALS user factors (lifetime model, ${lifetime.variant}, λₚ = ${lifetime.priorWeight})`;
+      add('lifetime-realtime', negatives ? null : 'no-negatives', negatives ? 'used' : 'dropped', (u) => vectorList(staleIndex, run.vectors.get(u.userId), u, negatives), note);
     }
   });
 

@@ -7,12 +7,13 @@
  * `userVectorIn`).
  */
 import { TopologyTestDriver } from '../src';
-import { userVectorIn } from '../src/api/queries';
+import { batchOnlyState, userVectorIn } from '../src/api/queries';
+import type { LifetimeVariant } from '../src/vectors/models/lifetime';
 import type { SnapshotControl } from '../src/vectors/records';
 import { InMemorySnapshotSource, SnapshotCatalog, type LoadedSnapshot } from '../src/vectors/snapshot-catalog';
 import type { EntityMatrix } from '../src/vectors/snapshot/entity-matrix';
 import { buildManifest } from '../src/vectors/snapshot/manifest';
-import { snapshotChecksum } from '../src/vectors/snapshot/checksum';
+import { SnapshotChecksum, snapshotChecksum } from '../src/vectors/snapshot/checksum';
 import type { UserState } from '../src/vectors/user-state';
 import { userVectors } from '../topologies/user-vectors';
 import type { EvalEvent } from './data';
@@ -111,6 +112,73 @@ export async function runRealtime(model: 'decayed' | 'fold-in', matrix: EntityMa
     const dead = driver.readDeadLetters();
     if (dead.length > 0) throw new Error(`the topology dead-lettered ${dead.length} events, e.g. ${dead[0]!.headers['dlq.error.message']}`);
     return { space, users, events: piped, ms: performance.now() - started };
+  } finally {
+    await driver.close();
+  }
+}
+
+/**
+ * Lifetime + realtime vectors through the user-vectors topology: the
+ * snapshot (stale batch entity factors) carries the stale batch user factors
+ * as its user factors, exactly as `vectors publish --users` publishes them
+ * (one partition here), and only the stream events are piped after it is
+ * active: each user's x₀ already holds their training events (per user, the
+ * cut-off is their own, so the manifest names none). Vectors are read as the
+ * query API reads them, including users with no stream event (their x₀).
+ */
+export async function runLifetime(
+  matrix: EntityMatrix,
+  factors: (userId: string) => Float32Array | undefined,
+  params: { alpha: number; priorWeight: number; variant: LifetimeVariant },
+  split: Split,
+  negatives: boolean,
+): Promise<{ vectors: Map<string, Float32Array>; events: number }> {
+  const rows: [string, Float32Array][] = [];
+  const sum = new SnapshotChecksum();
+  for (const u of split.users) {
+    const x0 = factors(u);
+    if (!x0) continue;
+    rows.push([u, x0]);
+    sum.update(u, x0);
+  }
+  const catalog = new SnapshotCatalog(new InMemorySnapshotSource(new Map([[matrix.snapshotId, matrix]]), new Map([[matrix.snapshotId, [rows]]])), {
+    index: 'exact',
+    foldIn: { alpha: params.alpha, maxEntities: 100 },
+    lifetime: { priorWeight: params.priorWeight, variant: params.variant },
+  });
+  const last = Math.max(...[split.training, split.stream, split.test].map((part) => part.at(-1)?.timestamp ?? 0));
+  const driver = await TopologyTestDriver.create(userVectors({ catalog, eventTime: { maxAgeMs: Number.POSITIVE_INFINITY } }), { startTime: last + 1000 });
+  const evaluated = new Set(split.users);
+  let piped = 0;
+  try {
+    const manifest = buildManifest({
+      snapshotId: matrix.snapshotId,
+      model: 'implicit-als',
+      dims: matrix.dims,
+      count: matrix.count,
+      checksum: snapshotChecksum(matrix),
+      createdAt: 0,
+      users: { count: rows.length, partitions: 1, counts: [rows.length], checksums: [sum.digest()] },
+    });
+    await driver.pipe('snapshot-control', `snapshot/${matrix.snapshotId}`, control({ kind: 'STAGE', snapshotId: matrix.snapshotId, phase: 'STAGED', manifest }));
+    await driver.pipe('snapshot-control', 'active', control({ kind: 'ACTIVATE', snapshotId: matrix.snapshotId }));
+    for (const e of split.stream) {
+      if (!evaluated.has(e.userId) || (!negatives && isNegative(e))) continue;
+      await driver.pipe('kind' in e.event ? 'feedback' : 'listens', e.userId, e.event);
+      if (++piped % 2000 === 0) drain(driver);
+    }
+    drain(driver);
+    const space = catalog.get(matrix.snapshotId);
+    if (!space?.lifetime) throw new Error(`snapshot '${matrix.snapshotId}' was not loaded with its user factors: ${JSON.stringify(driver.readOutput('snapshot-control'))}`);
+    const store = driver.store<string, UserState>('users');
+    const vectors = new Map<string, Float32Array>();
+    for (const u of split.users) {
+      const state = (await store.get(u)) ?? batchOnlyState(u, space);
+      if (state) vectors.set(u, userVectorIn(state, space));
+    }
+    const dead = driver.readDeadLetters();
+    if (dead.length > 0) throw new Error(`the topology dead-lettered ${dead.length} events, e.g. ${dead[0]!.headers['dlq.error.message']}`);
+    return { vectors, events: piped };
   } finally {
     await driver.close();
   }

@@ -78,7 +78,7 @@ export function formatReport(report: EvalReport): string {
   for (const p of report.protocols) parts.push(`${protocolHeading(report, p)}\n\n${protocolTable(p, false)}\n\n${pairLines(p, false)}\n`);
   parts.push(
     '"~0": the interval of the difference includes 0. fallbacks: users without a vector from the method, given the popularity list.\n' +
-      `lifetime-realtime runs the model in process, not through the topology (snapshots do not carry batch user factors yet).\n` +
+      'lifetime-realtime runs through the user-vectors topology, on a snapshot carrying the stale ALS user factors (the lifetime model\'s λₚ and variant are chosen on a held-out split in process).\n' +
       `${report.events} events, ${report.seconds.toFixed(0)} s.\n`,
   );
   return parts.join('\n');

@@ -7,7 +7,7 @@
 import { DEFAULT_EXCLUDE, type ExcludePolicy, searchCandidates } from '../vectors/candidate-search';
 import { consumedLookup, mergedConsumed } from '../vectors/consumed';
 import type { LoadedSnapshot } from '../vectors/snapshot-catalog';
-import { consumedOf, type UserState } from '../vectors/user-state';
+import { consumedOf, modelStateIn, newUserState, type UserState } from '../vectors/user-state';
 
 /** Longest list a query may ask for. */
 export const MAX_K = 1000;
@@ -47,8 +47,16 @@ export interface SimilarAnswer {
  * without touching the stored state.
  */
 export function userVectorIn(state: UserState, space: LoadedSnapshot): Float32Array {
-  const modelState = state.spaces[space.id] ?? space.model.fromHistory(state.history.items, space.vectorOf);
-  return space.model.vector(modelState);
+  return space.model.vector(modelStateIn(state, space));
+}
+
+/**
+ * The state of a user with no event processed yet, when `space`'s batch user
+ * factors know them: their vector is their x₀ (the lifetime vector), with no
+ * version, events or consumed entities. Undefined otherwise.
+ */
+export function batchOnlyState(userId: string, space: LoadedSnapshot): UserState | undefined {
+  return space.lifetime?.get(userId) ? newUserState(userId) : undefined;
 }
 
 export function userVectorAnswer(state: UserState, space: LoadedSnapshot): UserVectorAnswer {

@@ -13,7 +13,7 @@ import type { DoormanView } from '../vectors/doorman/doorman-state';
 import type { LoadedSnapshot, SnapshotCatalog } from '../vectors/snapshot-catalog';
 import type { UserState } from '../vectors/user-state';
 import { DEFAULT_EXCLUDE, EXCLUDE_POLICIES, type ExcludePolicy, parseExcludePolicy } from '../vectors/candidate-search';
-import { candidatesAnswer, MAX_K, similarAnswer, userVectorAnswer } from './queries';
+import { batchOnlyState, candidatesAnswer, MAX_K, similarAnswer, userVectorAnswer } from './queries';
 import { type ForwardedQuery, forwardedUrl, parseRequestTarget, type RequestTarget, type Route, type UserRoute } from './request-target';
 
 /** Metric names of the query API (the runtime's are in src/runtime/metrics/names.ts). */
@@ -211,8 +211,9 @@ export class QueryServer {
     }
     const space = await this.space(query);
     const state = await this.o.runner.store<string, UserState>(this.usersStore).get(userId);
-    if (!state) throw notFound(`unknown user '${userId}': no event of theirs has been processed`);
-    return this.send(res, 200, route === 'user_vector' ? userVectorAnswer(state, space) : candidatesAnswer(state, space, k, exclude));
+    const known = state ?? batchOnlyState(userId, space);
+    if (!known) throw notFound(`unknown user '${userId}': no event of theirs has been processed${space.lifetime ? ', and the snapshot\'s user factors do not have them' : ''}`);
+    return this.send(res, 200, route === 'user_vector' ? userVectorAnswer(known, space) : candidatesAnswer(known, space, k, exclude));
   }
 
   private async forward(endpoint: string, q: ForwardedQuery, res: ServerResponse): Promise<number> {

@@ -11,7 +11,12 @@ import { AvroSerde } from '../runtime/serde/avro-serde';
 import type { SchemaRegistry } from '../runtime/serde/schema-registry';
 import { Topics, loadSchema, valueSubject } from '../vectors/contracts';
 import { buildView, type ControlWrite, type DoormanView, planStage } from '../vectors/doorman/doorman-state';
-import type { EntityVector, SnapshotControl, SnapshotManifest } from '../vectors/records';
+import type { EntityVector, SnapshotControl, SnapshotManifest, UserFactor, UserFactorsManifest } from '../vectors/records';
+import { ConfigError, SnapshotValidationError } from '../errors';
+import { partitionForKey } from '../runtime/partitioner';
+import { SnapshotChecksum } from '../vectors/snapshot/checksum';
+import { partitionFigures, type UserFactorTable, UserFactorTableBuilder } from '../vectors/snapshot/user-factors';
+import { userFactorRows } from '../vectors/snapshot/user-factors-file';
 import { ENTITY_TYPES, EntityMatrixBuilder, type EntityMatrix } from '../vectors/snapshot/entity-matrix';
 import { buildManifest } from '../vectors/snapshot/manifest';
 import { readSnapshotFile } from '../vectors/snapshot/formats';
@@ -26,6 +31,12 @@ export interface SnapshotTopics {
 }
 
 const snapshotTopic = (id: string, t: SnapshotTopics) => (t.prefix !== undefined ? `${t.prefix}${id}` : Topics.entityVectors(id));
+/** The topic of a snapshot's user factors (with a prefix, `<prefix><id>-users`). */
+export const userFactorsTopic = (id: string, t: SnapshotTopics = {}) => (t.prefix !== undefined ? `${t.prefix}${id}-users` : Topics.userFactors(id));
+
+function userFactorSerde(registry: SchemaRegistry, topic: string) {
+  return new AvroSerde<UserFactor>({ registry, subject: valueSubject(topic), schema: loadSchema('UserFactor') });
+}
 
 function entitySerde(registry: SchemaRegistry, topic: string) {
   return new AvroSerde<EntityVector>({ registry, subject: valueSubject(topic), schema: loadSchema('EntityVector') });
@@ -125,6 +136,15 @@ export interface PublishOptions {
   topics?: SnapshotTopics;
   /** Changes to the manifest as published, e.g. a wrong checksum: only to test that workers refuse it. */
   manifestOverride?: Partial<SnapshotManifest>;
+  /**
+   * The batch trainer's user factors, published with the snapshot (lifetime
+   * vectors): a JSONL or Parquet file (user-factors-file.ts), its topic's
+   * partition count (default the `listens` topic's: the user topics' layout),
+   * and the Parquet columns.
+   */
+  users?: { file: string; partitions?: number; parquet?: Pick<ParquetColumnOptions, 'idColumn' | 'vectorColumn'> };
+  /** The training cut-off, epoch ms: events at or before it are in the user factors. */
+  cutoff?: number;
 }
 
 /**
@@ -136,8 +156,22 @@ export interface PublishOptions {
 export async function publishSnapshot(kafka: KafkaClient, registry: SchemaRegistry, o: PublishOptions): Promise<SnapshotManifest> {
   const loaded = await readSnapshotFile(o.file, { snapshotId: o.snapshotId, parquet: o.parquet });
   const matrix = loaded.matrix;
-  const manifest = { ...buildManifest({ snapshotId: o.snapshotId, model: o.model, dims: matrix.dims, count: loaded.count, checksum: loaded.checksum, params: o.params ?? {} }), ...o.manifestOverride };
   const t = o.topics ?? {};
+  // The user factors are validated in full before anything is written.
+  const users = o.users ? await planUserFactors(kafka, o.snapshotId, matrix.dims, o.users) : undefined;
+  const manifest = {
+    ...buildManifest({
+      snapshotId: o.snapshotId,
+      model: o.model,
+      dims: matrix.dims,
+      count: loaded.count,
+      checksum: loaded.checksum,
+      params: o.params ?? {},
+      ...(o.cutoff !== undefined ? { cutoff: o.cutoff } : {}),
+      ...(users ? { users: users.figures } : {}),
+    }),
+    ...o.manifestOverride,
+  };
   const topic = snapshotTopic(o.snapshotId, t);
   const view = await readControlView(kafka, registry, t);
   const writes = planStage(view, manifest, Date.now()); // refuses a reused id before anything is written
@@ -147,6 +181,7 @@ export async function publishSnapshot(kafka: KafkaClient, registry: SchemaRegist
   } finally {
     await admin.close();
   }
+  if (users && o.users) await writeUserFactors(kafka, registry, userFactorsTopic(o.snapshotId, t), o.snapshotId, matrix.dims, o.users, users.figures);
   const serde = entitySerde(registry, topic);
   await serde.prepare();
   const producer = await kafka.producer();
@@ -209,5 +244,105 @@ export class KafkaSnapshotSource implements SnapshotSource {
     }
     validator.finish(manifest);
     return builder.build();
+  }
+
+  /** One partition of `user-factors.<id>`, validated against the manifest's figures for it. */
+  async loadUserFactors(manifest: SnapshotManifest, partition: number): Promise<UserFactorTable> {
+    const users = manifest.users;
+    if (!users) throw new SnapshotValidationError(manifest.snapshotId, 'its manifest announces no user factors');
+    const topic = userFactorsTopic(manifest.snapshotId, this.topics);
+    const serde = userFactorSerde(this.registry, topic);
+    const builder = new UserFactorTableBuilder(manifest.snapshotId, manifest.dims, partitionFigures(users, partition), (row) => `record ${row} of ${topic}-${partition}`);
+    const admin = await this.kafka.admin();
+    const reader = await this.kafka.partitionReader({ maxBytes: 16 * 1024 * 1024 });
+    try {
+      const offsets = (await admin.topicOffsets(topic)).find((o) => o.partition === partition);
+      if (!offsets) throw new SnapshotValidationError(manifest.snapshotId, `topic '${topic}' has no partition ${partition}: it must have ${users.partitions}, like the user topics`);
+      await readRange(reader, { topic, partition }, BigInt(offsets.low), BigInt(offsets.high), async (records) => {
+        for (const r of records) {
+          if (!r.value) continue;
+          await serde.prepareFor(r.value);
+          const u = serde.deserialize(r.value);
+          builder.add(u.userId, u.vector);
+        }
+      });
+    } finally {
+      await reader.close();
+      await admin.close();
+    }
+    return builder.build();
+  }
+}
+
+/**
+ * Reads and validates a user-factors file (dims as the snapshot's), and
+ * computes what the manifest says of each partition: count and checksum of
+ * its users in file order, partitions as murmur2 of the user id (the Java
+ * client's and kafkajs' partitioner, as for the user topics).
+ */
+async function planUserFactors(
+  kafka: KafkaClient,
+  snapshotId: string,
+  dims: number,
+  o: NonNullable<PublishOptions['users']>,
+): Promise<{ figures: UserFactorsManifest }> {
+  let partitions = o.partitions;
+  if (partitions === undefined) {
+    const admin = await kafka.admin();
+    try {
+      partitions = (await admin.describeTopic(Topics.listens, []))?.partitions;
+    } finally {
+      await admin.close();
+    }
+    if (!partitions) throw new ConfigError(`user factors need the partition count of the user topics: topic '${Topics.listens}' does not exist; give it (--users-partitions N)`);
+  }
+  const sums = Array.from({ length: partitions }, () => new SnapshotChecksum());
+  const counts: number[] = new Array<number>(partitions).fill(0);
+  const rows = userFactorRows(o.file, { snapshotId, dims, ...(o.parquet ? { parquet: o.parquet } : {}) });
+  for (;;) {
+    const next = await rows.next();
+    if (next.done) break;
+    const p = partitionForKey(Buffer.from(next.value.userId, 'utf8'), partitions);
+    sums[p]!.update(next.value.userId, next.value.vector);
+    counts[p]!++;
+  }
+  const count = counts.reduce((a, b) => a + b, 0);
+  if (count === 0) throw new SnapshotValidationError(snapshotId, `user factors: ${o.file} holds no users; leave out --users to publish without them`);
+  return { figures: { count, partitions, counts, checksums: sums.map((s) => s.digest()) } };
+}
+
+/** Writes the user factors, in file order, to their topic (made anew, so no remnant of a failed publish stays in it). */
+async function writeUserFactors(
+  kafka: KafkaClient,
+  registry: SchemaRegistry,
+  topic: string,
+  snapshotId: string,
+  dims: number,
+  o: NonNullable<PublishOptions['users']>,
+  figures: UserFactorsManifest,
+): Promise<void> {
+  const admin = await kafka.admin();
+  try {
+    if (await admin.describeTopic(topic, [])) await admin.deleteTopics([topic]);
+    await provisionTopics(admin, [{ name: topic, partitions: figures.partitions, config: { 'retention.ms': '-1' } }]);
+  } finally {
+    await admin.close();
+  }
+  const serde = userFactorSerde(registry, topic);
+  await serde.prepare();
+  const producer = await kafka.producer();
+  try {
+    let batch: OutgoingRecord[] = [];
+    for await (const u of userFactorRows(o.file, { snapshotId, dims, ...(o.parquet ? { parquet: o.parquet } : {}) })) {
+      const key = Buffer.from(u.userId, 'utf8');
+      batch.push({ topic, key, partition: partitionForKey(key, figures.partitions), value: serde.serialize({ snapshotId, userId: u.userId, vector: u.vector }) });
+      if (batch.length === 5000) {
+        await producer.send(batch);
+        batch = [];
+      }
+    }
+    await producer.send(batch);
+  } finally {
+    await producer.close();
   }
 }

@@ -26,6 +26,7 @@ import type { EntityType } from '../vectors/records';
 import type { ParquetColumnOptions } from '../vectors/snapshot/parquet';
 import { topologies, type TopologyContext } from '../../topologies';
 import { intSetting, parseArgs, requiredSetting, setting, type ParsedArgs } from './args';
+import { catalogOptions } from './model-options';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -61,6 +62,15 @@ async function provision(args: ParsedArgs): Promise<void> {
   }
 }
 
+/** `--cutoff 2024-06-01T00:00:00Z` or epoch ms: the training cut-off of the user factors. */
+function cutoffSetting(args: ParsedArgs): number | undefined {
+  const raw = args.flags.get('cutoff');
+  if (raw === undefined) return undefined;
+  const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new ConfigError(`--cutoff must be an ISO-8601 time or epoch milliseconds, got '${raw}'`);
+  return ms;
+}
+
 async function publish(args: ParsedArgs): Promise<void> {
   const file = args.positional[1];
   if (!file) throw new ConfigError('usage: vectors publish <file.jsonl | file.parquet | Parquet directory | base of .f32/.ids/.json> --snapshot-id ID --model NAME [--opt param=value]');
@@ -72,7 +82,25 @@ async function publish(args: ParsedArgs): Promise<void> {
     entityTypeColumn: args.flags.get('entity-type-column'),
     entityType: args.flags.get('entity-type') as EntityType | undefined, // checked by the reader
   };
-  const manifest = await publishSnapshot(kafkaFrom(args, 'vectors-publish'), registryFrom(args), { file, snapshotId, model: args.flags.get('model') ?? 'unknown', params: args.opts, parquet });
+  const usersFile = args.flags.get('users');
+  const usersPartitions = args.flags.get('users-partitions');
+  const users = usersFile
+    ? {
+        file: usersFile,
+        ...(usersPartitions !== undefined ? { partitions: intSetting(args, 'users-partitions', 'VECTORS_USERS_PARTITIONS', 12) } : {}),
+        parquet: { idColumn: args.flags.get('users-id-column'), vectorColumn: args.flags.get('users-vector-column') },
+      }
+    : undefined;
+  const cutoff = cutoffSetting(args);
+  const manifest = await publishSnapshot(kafkaFrom(args, 'vectors-publish'), registryFrom(args), {
+    file,
+    snapshotId,
+    model: args.flags.get('model') ?? 'unknown',
+    params: args.opts,
+    parquet,
+    ...(users ? { users } : {}),
+    ...(cutoff !== undefined ? { cutoff } : {}),
+  });
   console.log(JSON.stringify({ staged: manifest }, null, 2));
 }
 
@@ -115,7 +143,8 @@ async function retire(args: ParsedArgs): Promise<void> {
   await writeControl(kafka, registry, planRetire(await readControlView(kafka, registry), id, Date.now()));
   const admin = await kafka.admin();
   try {
-    await admin.deleteTopics([Topics.entityVectors(id)]);
+    const existing = new Set(await admin.listTopics());
+    await admin.deleteTopics([Topics.entityVectors(id), Topics.userFactors(id)].filter((t) => existing.has(t)));
   } finally {
     await admin.close();
   }
@@ -157,10 +186,7 @@ async function runTopology(args: ParsedArgs): Promise<void> {
   const ctx: TopologyContext = {
     options: args.opts,
     catalog: () =>
-      (catalog ??= new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), {
-        ...(args.opts.index === 'exact' ? { index: 'exact' } : {}),
-        ...(args.opts.model === 'fold-in' ? { model: 'fold-in' } : {}),
-      })),
+      (catalog ??= new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), catalogOptions(args.opts))),
   };
   const topology = factory(ctx);
   const http = httpSetting(args);
@@ -223,6 +249,9 @@ const USAGE = `usage: vectors <command> [options]
       [--id-column C] [--vector-column C] [--entity-type-column C] [--entity-type TYPE]
                                              Parquet (file or directory): the columns (default id, features, entityType)
                                              and the type of rows without one (default OTHER)
+      [--users users.jsonl|users.parquet] [--cutoff TIME] [--users-partitions N]
+                                             the batch trainer's user factors (lifetime vectors), trained on events up to
+                                             TIME, to topic user-factors.<id> with the user topics' partitions (default: listens')
   status                               the doorman's view: active, previous, every snapshot's phase and readiness
   activate-when-ready <id>             wait until the doorman activates <id> (exit 1 if it fails or times out)
   rollback                             return to the previous snapshot

@@ -19,6 +19,8 @@
  * is forgotten. So at least the last `capacity / 2` distinct consumed
  * entities, and at most `capacity`, are excluded. Plain data, for a state store.
  */
+import { fnv1a32 } from './hash';
+
 /** Default bound of a user's consumed set (entities); 40 KiB at most per user. */
 export const DEFAULT_CONSUMED_CAPACITY = 10_000;
 
@@ -33,14 +35,9 @@ export function emptyConsumed(): ConsumedSet {
   return { current: new Uint32Array(0), previous: new Uint32Array(0) };
 }
 
-/** The 32-bit hash an entity id is kept as: FNV-1a over its UTF-16 code units. Stable: it is stored. */
+/** The 32-bit hash an entity id is kept as (FNV-1a). Stable: it is stored. */
 export function consumedHash(entityId: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < entityId.length; i++) {
-    h ^= entityId.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
+  return fnv1a32(entityId);
 }
 
 /** Index of the first element ≥ `h` in sorted `a`. */

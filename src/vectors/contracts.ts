@@ -12,10 +12,12 @@ export const Topics = {
   candidateRequests: 'candidate-requests',
   /** One topic per snapshot: reading it in full loads the snapshot, deleting it retires it. */
   entityVectors: (snapshotId: string) => `entity-vectors.${snapshotId}`,
+  /** A snapshot's batch user factors, partitioned like the user topics; deleted with the snapshot. */
+  userFactors: (snapshotId: string) => `user-factors.${snapshotId}`,
 } as const;
 
 /** Record types with a schema in `schemas/<Name>.avsc`. */
-export type SchemaName = 'ListenEvent' | 'FeedbackEvent' | 'EntityVector' | 'UserVector' | 'Candidates' | 'CandidateRequest' | 'SnapshotControl';
+export type SchemaName = 'ListenEvent' | 'FeedbackEvent' | 'EntityVector' | 'UserFactor' | 'UserVector' | 'Candidates' | 'CandidateRequest' | 'SnapshotControl';
 
 function findSchemasDir(): string {
   let dir = __dirname;

@@ -73,6 +73,25 @@ export interface CandidateRequest {
 export type ControlKind = 'STAGE' | 'MEMBER' | 'REPORT' | 'ACTIVATE' | 'ABORT' | 'ROLLBACK' | 'RETIRE' | 'UNKNOWN';
 export type SnapshotPhase = 'STAGED' | 'LOADING' | 'READY' | 'ACTIVE' | 'RETIRED' | 'FAILED' | 'ROLLED_BACK' | 'UNKNOWN';
 
+/** One user's batch factor in a snapshot (`user-factors.<snapshotId>`). */
+export interface UserFactor {
+  snapshotId: string;
+  userId: string;
+  vector: Float32Array;
+}
+
+/** The batch user factors a snapshot carries (SnapshotManifest.users); see snapshot/user-factors.ts. */
+export interface UserFactorsManifest {
+  /** Users in all partitions. */
+  count: number;
+  /** Partitions of `user-factors.<snapshotId>`: the user topics' count. */
+  partitions: number;
+  /** Users per partition. */
+  counts: number[];
+  /** Checksum per partition, over its users in publish order (snapshot/checksum.ts). */
+  checksums: string[];
+}
+
 export interface SnapshotManifest {
   snapshotId: string;
   model: string;
@@ -81,6 +100,10 @@ export interface SnapshotManifest {
   checksum: string;
   createdAt: number;
   params: Record<string, string>;
+  /** Training cut-off, epoch ms: events at or before it are in the user factors. Absent or null: not given. */
+  cutoff?: number | null;
+  /** The batch user factors published with the snapshot (lifetime vectors); absent or null: none. */
+  users?: UserFactorsManifest | null;
 }
 
 export interface SnapshotControl {

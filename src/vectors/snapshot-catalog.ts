@@ -9,6 +9,8 @@ import type { SnapshotManifest } from './records';
 import type { EntityMatrix } from './snapshot/entity-matrix';
 import { validateMatrix } from './snapshot/validate';
 import type { Space } from './user-state';
+import { LifetimeModel, type LifetimeVariant } from './models/lifetime';
+import { partitionFigures, type UserFactorTable, UserFactorTableBuilder } from './snapshot/user-factors';
 
 /**
  * Where a snapshot's entity vectors come from. Implementations load and
@@ -17,6 +19,26 @@ import type { Space } from './user-state';
  */
 export interface SnapshotSource {
   load(manifest: SnapshotManifest): Promise<EntityMatrix>;
+  /**
+   * The batch user factors of one partition, for a manifest with `users`:
+   * validated (dims, finite values, duplicates) and checked against the
+   * manifest's count and checksum for that partition.
+   * @throws SnapshotValidationError when they do not match.
+   */
+  loadUserFactors?(manifest: SnapshotManifest, partition: number): Promise<UserFactorTable>;
+}
+
+/**
+ * A snapshot's batch user factors (lifetime vectors), loaded per partition
+ * by the tasks that own it: each process holds only its partitions'.
+ */
+export interface LifetimeFactors {
+  /** Training cut-off, epoch ms: events at or before it are in the factors. */
+  readonly cutoff: number | null;
+  /** Loads partition `partition`'s factors, once per process. @throws SnapshotValidationError */
+  load(partition: number): Promise<void>;
+  /** x₀ of `userId` when its partition is loaded and the batch knew the user. */
+  get(userId: string): Float32Array | undefined;
 }
 
 /** A loaded snapshot: its vectors, the user model in its space, and its neighbour index. */
@@ -24,6 +46,8 @@ export interface LoadedSnapshot extends Space {
   manifest: SnapshotManifest;
   matrix: EntityMatrix;
   index: NeighbourIndex;
+  /** The batch user factors, when the snapshot carries them; the model is then the lifetime model. */
+  lifetime?: LifetimeFactors;
 }
 
 export interface SnapshotCatalogOptions {
@@ -31,6 +55,14 @@ export interface SnapshotCatalogOptions {
   model?: UserModelName;
   /** Decay time constant of the decayed model, ms. */
   tauMs?: number;
+  /** Fold-in: regularisation λ, confidence slope α and entities kept per user; the manifest's params (`lambda`, `alpha`) when not set here. */
+  foldIn?: { lambda?: number; alpha?: number; maxEntities?: number };
+  /**
+   * Lifetime + realtime (a snapshot with user factors): λₚ, how much the
+   * lifetime taste weighs against new events (manifest param `prior-weight`
+   * when not set here), the variant, and α and entities kept as the fold-in's.
+   */
+  lifetime?: { priorWeight?: number; variant?: LifetimeVariant };
   /** Candidate index: 'hnsw' (default) or 'exact' (brute force). */
   index?: 'hnsw' | 'exact';
   hnsw?: HnswOptions;
@@ -69,24 +101,92 @@ export class SnapshotCatalog {
     const matrix = await this.source.load(manifest);
     const vectors = { ids: matrix.ids, matrix: matrix.data, dims: matrix.dims };
     const index = (this.options.index ?? 'hnsw') === 'hnsw' ? await HnswIndex.build(vectors, this.options.hnsw) : new BruteForceIndex(vectors);
-    const model = this.modelFor(manifest, matrix);
-    const loaded: LoadedSnapshot = { id: manifest.snapshotId, manifest, matrix, index, model, vectorOf: (id) => matrix.vectorOf(id) };
+    const vectorOf = (id: string) => matrix.vectorOf(id);
+    const users = manifest.users;
+    if (!users) {
+      const loaded: LoadedSnapshot = { id: manifest.snapshotId, manifest, matrix, index, model: this.modelFor(manifest, matrix), vectorOf };
+      this.loaded.set(manifest.snapshotId, loaded);
+      return loaded;
+    }
+    const model = this.lifetimeModelFor(manifest, matrix);
+    const lifetime = this.lifetimeFactors(manifest);
+    const cutoff = manifest.cutoff ?? null;
+    const loaded: LoadedSnapshot = {
+      id: manifest.snapshotId,
+      manifest,
+      matrix,
+      index,
+      model: model as UserModel<unknown>,
+      vectorOf,
+      lifetime,
+      startState: (userId, history) => {
+        const x0 = lifetime.get(userId);
+        return x0 ? model.fromHistoryAround(x0, cutoff, history, vectorOf) : model.fromHistory(history, vectorOf);
+      },
+    };
     this.loaded.set(manifest.snapshotId, loaded);
     return loaded;
+  }
+
+  private param(manifest: SnapshotManifest, key: string): number | undefined {
+    return manifest.params[key] !== undefined ? Number(manifest.params[key]) : undefined;
   }
 
   private modelFor(manifest: SnapshotManifest, matrix: EntityMatrix): UserModel<unknown> {
     if ((this.options.model ?? 'decayed') === 'decayed') {
       return new DecayedModel({ dims: matrix.dims, ...(this.options.tauMs ? { tauMs: this.options.tauMs } : {}) }) as UserModel<unknown>;
     }
-    const num = (k: string) => (manifest.params[k] !== undefined ? Number(manifest.params[k]) : undefined);
-    const lambda = num('lambda');
-    const alpha = num('alpha');
+    const f = this.options.foldIn ?? {};
+    const lambda = f.lambda ?? this.param(manifest, 'lambda');
+    const alpha = f.alpha ?? this.param(manifest, 'alpha');
     return new FoldInModel({
       gram: gramMatrix(matrix.data, matrix.count, matrix.dims),
       ...(lambda !== undefined ? { lambda } : {}),
       ...(alpha !== undefined ? { alpha } : {}),
+      ...(f.maxEntities !== undefined ? { maxEntities: f.maxEntities } : {}),
     }) as UserModel<unknown>;
+  }
+
+  private lifetimeModelFor(manifest: SnapshotManifest, matrix: EntityMatrix): LifetimeModel {
+    const priorWeight = this.options.lifetime?.priorWeight ?? this.param(manifest, 'prior-weight');
+    const alpha = this.options.foldIn?.alpha ?? this.param(manifest, 'alpha');
+    const maxEntities = this.options.foldIn?.maxEntities;
+    const variant = this.options.lifetime?.variant;
+    return new LifetimeModel({
+      gram: gramMatrix(matrix.data, matrix.count, matrix.dims),
+      ...(priorWeight !== undefined ? { priorWeight } : {}),
+      ...(alpha !== undefined ? { alpha } : {}),
+      ...(maxEntities !== undefined ? { maxEntities } : {}),
+      ...(variant !== undefined ? { variant } : {}),
+    });
+  }
+
+  /** The per-partition factor tables of one snapshot, loaded on demand through the source. */
+  private lifetimeFactors(manifest: SnapshotManifest): LifetimeFactors {
+    const tables = new Map<number, Promise<UserFactorTable>>();
+    const ready: UserFactorTable[] = [];
+    const source = this.source;
+    return {
+      cutoff: manifest.cutoff ?? null,
+      load(partition) {
+        let p = tables.get(partition);
+        if (!p) {
+          if (!source.loadUserFactors) throw new ConfigError(`snapshot '${manifest.snapshotId}' carries user factors, but this snapshot source cannot load them`);
+          p = source.loadUserFactors(manifest, partition).then((t) => (ready.push(t), t));
+          tables.set(partition, p);
+          p.catch(() => tables.delete(partition));
+        }
+        return p.then(() => undefined);
+      },
+      get(userId) {
+        // A user is in exactly one partition; a process holds a few: asking each is cheaper than hashing like Kafka here.
+        for (const t of ready) {
+          const v = t.get(userId);
+          if (v) return v;
+        }
+        return undefined;
+      },
+    };
   }
 
   /** A snapshot loaded by this process, if any. */
@@ -107,7 +207,22 @@ export class SnapshotCatalog {
 
 /** A source over snapshots already in memory (tests, and the test driver). */
 export class InMemorySnapshotSource implements SnapshotSource {
-  constructor(private readonly matrices: Map<string, EntityMatrix | (() => EntityMatrix)>) {}
+  /**
+   * @param userFactors per snapshot, the user factors of each partition, in publish order
+   *   (what `user-factors.<id>` holds); checked against the manifest as the Kafka source does.
+   */
+  constructor(
+    private readonly matrices: Map<string, EntityMatrix | (() => EntityMatrix)>,
+    private readonly userFactors: Map<string, [string, Float32Array][][]> = new Map(),
+  ) {}
+
+  async loadUserFactors(manifest: SnapshotManifest, partition: number): Promise<UserFactorTable> {
+    const parts = this.userFactors.get(manifest.snapshotId);
+    if (!parts || !manifest.users) throw new ConfigError(`snapshot '${manifest.snapshotId}' has no user factors in the in-memory source`);
+    const b = new UserFactorTableBuilder(manifest.snapshotId, manifest.dims, partitionFigures(manifest.users, partition), (row) => `partition ${partition}, row ${row}`);
+    for (const [userId, v] of parts[partition] ?? []) b.add(userId, v);
+    return b.build();
+  }
 
   async load(manifest: SnapshotManifest): Promise<EntityMatrix> {
     const m = this.matrices.get(manifest.snapshotId);

@@ -2,7 +2,7 @@ import { addConsumed, type ConsumedSet, DEFAULT_CONSUMED_CAPACITY, emptyConsumed
 import { recordInteraction, emptyHistory, type InteractionHistory } from './history';
 import type { UserModel, VectorLookup } from './models/user-model';
 import type { FeedbackEvent, ListenEvent } from './records';
-import { DEFAULT_SIGNAL_WEIGHTS, interactionOf, type SignalWeights } from './signals';
+import { DEFAULT_SIGNAL_WEIGHTS, interactionOf, type Interaction, type SignalWeights } from './signals';
 
 /** How many recent event ids a user keeps to drop redelivered events. */
 export const SEEN_EVENTS = 64;
@@ -46,16 +46,27 @@ export interface Space {
   id: string;
   model: UserModel<unknown>;
   vectorOf: VectorLookup;
+  /**
+   * The state of a user new to this space, from their history: when the
+   * snapshot carries batch user factors, around the user's x₀ (the lifetime
+   * model); otherwise (absent) `model.fromHistory`.
+   */
+  startState?(userId: string, history: readonly Interaction[]): unknown;
 }
 
 export function newUserState(userId: string, historyCapacity?: number): UserState {
   return { userId, history: emptyHistory(historyCapacity), spaces: {}, banned: [], recent: [], consumed: emptyConsumed(), seen: [], eventCount: 0, version: 0, updatedAt: 0 };
 }
 
+/** The user's model state in `space`: the one kept, or one computed from the history (around x₀ when the space has user factors). `state` is not changed. */
+export function modelStateIn(state: UserState, space: Space): unknown {
+  return state.spaces[space.id] ?? (space.startState ? space.startState(state.userId, state.history.items) : space.model.fromHistory(state.history.items, space.vectorOf));
+}
+
 /** Makes sure the user has a state in `space`, computing it from the history when missing. Returns true when it computed one. */
 export function ensureSpace(state: UserState, space: Space): boolean {
   if (state.spaces[space.id] !== undefined) return false;
-  state.spaces[space.id] = space.model.fromHistory(state.history.items, space.vectorOf);
+  state.spaces[space.id] = modelStateIn(state, space);
   return true;
 }
 

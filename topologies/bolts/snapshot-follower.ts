@@ -10,8 +10,10 @@ export interface SnapshotFollowerOptions {
   catalog: SnapshotCatalog;
   /**
    * Runs once per snapshot a task loads, before the task reports READY for it
-   * (user-state: compute every local user's vector in the new space). An
-   * exception propagates to the bolt: no READY is reported.
+   * (user-state: load this partition's user factors, compute every local
+   * user's vector in the new space). An exception fails the snapshot like a
+   * failed load: the task reports FAILED with its message while the
+   * snapshot is staged, and never READY.
    */
   onLoaded?: (space: LoadedSnapshot, ctx: BoltContext) => Promise<void>;
 }
@@ -78,14 +80,14 @@ export class SnapshotFollower {
     this.phases.set(id, rec.phase);
     if ((rec.phase === 'STAGED' || rec.phase === 'ACTIVE' || rec.phase === 'READY') && rec.manifest) {
       if (!this.live.has(id)) {
-        let loaded: LoadedSnapshot;
         try {
-          loaded = await this.o.catalog.ensure(rec.manifest);
+          const loaded = await this.o.catalog.ensure(rec.manifest);
+          // e.g. this partition's user factors, validated against the manifest: a failure fails the snapshot too.
+          await this.o.onLoaded?.(loaded, ctx);
         } catch (err) {
           if (rec.phase === 'STAGED') this.report(ctx, id, 'FAILED', (err as Error).message);
           return;
         }
-        await this.o.onLoaded?.(loaded, ctx);
         this.live.add(id);
       }
       if (rec.phase === 'STAGED') this.report(ctx, id, 'READY', null);

@@ -75,8 +75,13 @@ export class UserStateBolt implements Bolt {
     ctx.emit(state.userId, request, { stream: 'updates' });
   }
 
-  /** Computes every local user's state in a newly loaded snapshot's space. */
+  /**
+   * Computes every local user's state in a newly loaded snapshot's space:
+   * with batch user factors, this partition's are loaded first, and each
+   * user starts from their x₀ (events after the cut-off folded in).
+   */
   private async shadow(ctx: BoltContext, space: LoadedSnapshot): Promise<void> {
+    await space.lifetime?.load(ctx.partition);
     const users = ctx.store<string, UserState>('users');
     const changed: UserState[] = [];
     for await (const [, state] of users.range()) if (ensureSpace(state, space)) changed.push(state);

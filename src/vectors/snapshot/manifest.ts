@@ -1,5 +1,5 @@
 import { ConfigError, SnapshotValidationError } from '../../errors';
-import type { SnapshotManifest } from '../records';
+import type { SnapshotManifest, UserFactorsManifest } from '../records';
 import { CHECKSUM_PATTERN } from './checksum';
 
 /**
@@ -28,6 +28,10 @@ export interface ManifestInput {
   createdAt?: number | Date;
   /** Model parameters, e.g. `{ lambda: 0.1, alpha: 40 }`; stored as strings (`String(value)`). */
   params?: Record<string, string | number | boolean>;
+  /** Training cut-off, epoch ms or a Date: events at or before it are in the user factors. */
+  cutoff?: number | Date | null;
+  /** The user factors published with the snapshot. */
+  users?: UserFactorsManifest | null;
 }
 
 /**
@@ -51,6 +55,8 @@ export function buildManifest(input: ManifestInput): SnapshotManifest {
     checksum: input.checksum,
     createdAt,
     params,
+    cutoff: input.cutoff instanceof Date ? input.cutoff.getTime() : (input.cutoff ?? null),
+    users: input.users ?? null,
   };
   problems.push(...manifestProblems(manifest));
   if (problems.length > 0) {
@@ -77,13 +83,15 @@ export function parseManifest(value: unknown): SnapshotManifest {
     checksum: typeof v.checksum === 'string' ? v.checksum.toLowerCase() : v.checksum,
     createdAt: v.createdAt instanceof Date ? v.createdAt.getTime() : v.createdAt,
     params: v.params === undefined || v.params === null ? {} : v.params,
+    cutoff: v.cutoff instanceof Date ? v.cutoff.getTime() : (v.cutoff ?? null),
+    users: v.users ?? null,
   } as SnapshotManifest;
   const problems = manifestProblems(manifest);
   if (problems.length > 0) {
     const id = typeof v.snapshotId === 'string' ? v.snapshotId : '?';
     throw new SnapshotValidationError(id, `its manifest is invalid: ${problems.join('; ')}. Publish it again with a valid manifest.`);
   }
-  return { ...manifest, params: { ...manifest.params } };
+  return { ...manifest, params: { ...manifest.params }, users: manifest.users ? { ...manifest.users, counts: [...manifest.users.counts], checksums: [...manifest.users.checksums] } : null };
 }
 
 /** Every problem of a manifest, empty when it is valid. */
@@ -113,6 +121,23 @@ export function manifestProblems(m: SnapshotManifest): string[] {
       if (typeof value !== 'string') problems.push(`params.${key} must be a string, got ${describe(value)}`);
     }
   }
+  if (m.cutoff !== undefined && m.cutoff !== null && (!Number.isSafeInteger(m.cutoff) || m.cutoff < 0)) {
+    problems.push(`cutoff must be epoch milliseconds or null, got ${describe(m.cutoff)}`);
+  }
+  if (m.users !== undefined && m.users !== null) problems.push(...userFactorsProblems(m.users));
+  return problems;
+}
+
+function userFactorsProblems(u: UserFactorsManifest): string[] {
+  const problems: string[] = [];
+  if (typeof u !== 'object' || !Array.isArray(u.counts) || !Array.isArray(u.checksums)) return [`users must be { count, partitions, counts, checksums }, got ${describe(u)}`];
+  if (!Number.isInteger(u.partitions) || u.partitions < 1) problems.push(`users.partitions must be a positive integer, got ${describe(u.partitions)}`);
+  if (u.counts.length !== u.partitions || u.checksums.length !== u.partitions) {
+    problems.push(`users.counts and users.checksums must have one entry per partition (${describe(u.partitions)}), got ${u.counts.length} and ${u.checksums.length}`);
+  }
+  if (u.counts.some((n) => !Number.isSafeInteger(n) || n < 0)) problems.push('users.counts must be non-negative integers');
+  if (u.checksums.some((c) => typeof c !== 'string' || !CHECKSUM_PATTERN.test(c))) problems.push('users.checksums must be 64 lowercase hex characters each');
+  if (!Number.isSafeInteger(u.count) || u.count !== u.counts.reduce((a, b) => a + b, 0)) problems.push(`users.count must be the sum of users.counts, got ${describe(u.count)}`);
   return problems;
 }
 

@@ -50,6 +50,8 @@ export interface ParquetVectorReaderOptions extends ParquetColumnOptions {
   expectedCount?: number;
   /** An index of the ids accepted so far when the caller keeps one (see `SnapshotValidatorOptions.seen`); default the validator's own. */
   seen?: EntityIndex;
+  /** What a row is, in the validator's messages (default 'entity'). */
+  noun?: 'entity' | 'user';
 }
 
 /** One file of a Parquet data set, as its footer describes it. */
@@ -195,6 +197,7 @@ export class ParquetVectorReader {
             expectedCount: this.options.expectedCount,
             seen: this.options.seen,
             location: where,
+            ...(this.options.noun ? { noun: this.options.noun } : {}),
           });
           // A ragged row gets its own array, so the validator reports its length.
           const into = list.length === scratch.length ? scratch : new Float32Array(list.length);

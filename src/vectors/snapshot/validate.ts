@@ -30,6 +30,8 @@ export interface SnapshotValidatorOptions {
    * offset of a record. Called only when a check fails.
    */
   location?: (row: number) => string;
+  /** What a row is, in messages: 'entity' (default) or 'user' (a snapshot's user factors). */
+  noun?: 'entity' | 'user';
 }
 
 /** Ids are non-empty, well-formed UTF-16 (so their UTF-8 is exact) and free of tab, CR and LF (so every file format can hold them). */
@@ -57,6 +59,7 @@ export class SnapshotValidator {
   private readonly seen: EntityIndex;
   private readonly ownIds: Map<string, number> | undefined;
   private readonly location: ((row: number) => string) | undefined;
+  private readonly noun: string;
   private readonly checksum = new SnapshotChecksum();
   private rows = 0;
   private state: 'OPEN' | 'FAILED' | 'FINISHED' = 'OPEN';
@@ -69,6 +72,7 @@ export class SnapshotValidator {
     this.dims = options.dims;
     this.expectedCount = options.expectedCount;
     this.location = options.location;
+    this.noun = options.noun ?? 'entity';
     if (options.seen) {
       this.seen = options.seen;
     } else {
@@ -96,27 +100,27 @@ export class SnapshotValidator {
     this.checkOpen('accept');
     const row = this.rows;
     if (typeof entityId !== 'string' || entityId.length === 0) {
-      this.fail(`the entity at ${this.at(row)} has an empty entityId: every entity needs a non-empty id. Fix the export that wrote it.`);
+      this.fail(`the ${this.noun} at ${this.at(row)} has an empty ${this.noun === 'entity' ? 'entityId' : 'userId'}: every ${this.noun} needs a non-empty id. Fix the export that wrote it.`);
     }
     if (BAD_ID_CHARACTERS.test(entityId)) {
       this.fail(
-        `entity id ${JSON.stringify(entityId)} (${this.at(row)}) contains a tab, CR, LF or an unpaired surrogate: ` +
+        `${this.noun} id ${JSON.stringify(entityId)} (${this.at(row)}) contains a tab, CR, LF or an unpaired surrogate: ` +
           'ids must be well-formed text without those characters. Fix the export that wrote it.',
       );
     }
     if (this.expectedCount !== undefined && row >= this.expectedCount) {
       this.fail(
-        `the manifest says count=${this.expectedCount}, but there are more entities: '${entityId}' (${this.at(row)}) is one too many. ` +
+        `the manifest says count=${this.expectedCount}, but there are more ${this.noun === 'entity' ? 'entities' : 'users'}: '${entityId}' (${this.at(row)}) is one too many. ` +
           'The manifest is stale or the data has extra records; publish the snapshot again.',
       );
     }
     const first = this.seen.rowOf(entityId);
     if (first !== undefined) {
-      this.fail(`entity id '${entityId}' appears twice: rows ${first} and ${row} (${this.at(row)}). Ids must be unique; deduplicate the export.`);
+      this.fail(`${this.noun} id '${entityId}' appears twice: rows ${first} and ${row} (${this.at(row)}). Ids must be unique; deduplicate the export.`);
     }
     if (vector.length !== this.dims) {
       this.fail(
-        `entity '${entityId}' (${this.at(row)}) has ${vector.length} values, expected dims=${this.dims}. ` +
+        `${this.noun} '${entityId}' (${this.at(row)}) has ${vector.length} values, expected dims=${this.dims}. ` +
           'Every vector of a snapshot must have the manifest\'s dims; re-export it with one model.',
       );
     }
@@ -125,7 +129,7 @@ export class SnapshotValidator {
       // x - x is NaN exactly when x is NaN or ±Infinity.
       if (x - x !== 0) {
         this.fail(
-          `entity '${entityId}' (${this.at(row)}) has ${x} at index ${i}: every value must be a finite float32. ` +
+          `${this.noun} '${entityId}' (${this.at(row)}) has ${x} at index ${i}: every value must be a finite float32. ` +
             'Fix the training output (diverged factors?) and publish the snapshot again.',
         );
       }

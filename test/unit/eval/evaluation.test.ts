@@ -34,11 +34,14 @@ describe('npm run eval -- --quick (synthetic world, end to end)', () => {
     expect(perUser.rows.every((r) => r.users === expected)).toBe(true);
   });
 
-  it('reports the seven methods and the lifetime model under their names on both protocols, the lifetime row saying it bypasses the topology', () => {
+  it('reports the seven methods and the lifetime model under their names on both protocols, each realtime row saying it ran through the topology', () => {
     for (const p of report.protocols) {
       const main = p.rows.filter((r) => r.variant === null).map((r) => r.method);
       expect(main.sort()).toEqual([...METHOD_NAMES].sort());
-      expect(p.rows.find((r) => r.method === 'lifetime-realtime')!.note).toMatch(/NOT through the topology/);
+      for (const method of ['realtime-decayed', 'realtime-fold-in', 'lifetime-realtime']) {
+        expect(p.rows.find((r) => r.method === method && r.variant === null)!.note).toMatch(/^user-vectors topology \(TopologyTestDriver/);
+      }
+      expect(p.rows.find((r) => r.method === 'lifetime-realtime')!.note).toMatch(/snapshot carrying the stale ALS user factors/);
     }
     expect(report.protocols.map((p) => p.protocol)).toEqual(['per-user', 'global']);
   });

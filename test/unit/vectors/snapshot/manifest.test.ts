@@ -11,7 +11,24 @@ describe('buildManifest', () => {
       ...input,
       createdAt: 1_700_000_000_000,
       params: { lambda: '0.1', alpha: '40', nonneg: 'false', solver: 'cg' },
+      cutoff: null,
+      users: null,
     });
+  });
+
+  it('carries the training cut-off and the user factors of each partition', () => {
+    const users = { count: 5, partitions: 2, counts: [2, 3], checksums: ['a'.repeat(64), 'b'.repeat(64)] };
+    const m = buildManifest({ ...input, cutoff: new Date(1_600_000_000_000), users });
+    expect(m).toMatchObject({ cutoff: 1_600_000_000_000, users });
+  });
+
+  it.each([
+    [{ count: 4, partitions: 2, counts: [2, 3], checksums: ['a'.repeat(64), 'b'.repeat(64)] }, 'users.count must be the sum of users.counts'],
+    [{ count: 2, partitions: 2, counts: [2], checksums: ['a'.repeat(64)] }, 'one entry per partition'],
+    [{ count: 2, partitions: 1, counts: [2], checksums: ['xyz'] }, 'users.checksums must be 64 lowercase hex'],
+    [{ count: -1, partitions: 1, counts: [-1], checksums: ['a'.repeat(64)] }, 'users.counts must be non-negative'],
+  ])('refuses user factors %j, saying why', (users, message) => {
+    expect(() => buildManifest({ ...input, users })).toThrow(message);
   });
 
   it('defaults createdAt to now', () => {
