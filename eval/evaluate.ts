@@ -117,6 +117,12 @@ export interface ProtocolReport {
   rows: MethodRow[];
   /** {@link PAIRS} on recall@50 and NDCG@50. */
   pairs: PairedDifference[];
+  /**
+   * Users without a stream event: the lifetime vector is their stale batch
+   * vector, so their lifetime-realtime list must be the stale-batch list
+   * (both with negatives dropped, so bans are the same): how many are.
+   */
+  quiet: { users: number; sameListAsStale: number };
   timings: Record<string, number>;
 }
 
@@ -276,6 +282,11 @@ async function evaluateSplit(
   });
 
   const { rows, pairs } = await time('metrics', () => score(split, config, lists, (u) => fromOrder(popularity, users.get(u)!, true)));
+  const streamed = new Set(split.stream.map((e) => e.userId));
+  const quietUsers = split.users.filter((u) => !streamed.has(u));
+  const staleLists = lists.get('stale-batch')!.lists;
+  const lifetimeLists = lists.get('lifetime-realtime/no-negatives')!.lists;
+  const same = quietUsers.filter((u) => JSON.stringify(staleLists.get(u)) === JSON.stringify(lifetimeLists.get(u))).length;
   let testItems = 0;
   for (const s of split.testItems.values()) testItems += s.size;
   return {
@@ -287,6 +298,7 @@ async function evaluateSplit(
     testItemsPerUser: testItems / Math.max(1, split.users.length),
     rows: rows.map((r) => ({ ...r, dataset: config.dataset.name })),
     pairs,
+    quiet: { users: quietUsers.length, sameListAsStale: same },
     timings,
   };
 }

@@ -9,7 +9,8 @@
 import { TopologyTestDriver } from '../src';
 import { batchOnlyState, userVectorIn } from '../src/api/queries';
 import type { LifetimeVariant } from '../src/vectors/models/lifetime';
-import type { SnapshotControl } from '../src/vectors/records';
+import { control } from '../src/vectors/doorman/doorman-state';
+import type { SnapshotManifest } from '../src/vectors/records';
 import { InMemorySnapshotSource, SnapshotCatalog, type LoadedSnapshot } from '../src/vectors/snapshot-catalog';
 import type { EntityMatrix } from '../src/vectors/snapshot/entity-matrix';
 import { buildManifest } from '../src/vectors/snapshot/manifest';
@@ -41,19 +42,6 @@ export interface RealtimeResult {
   ms: number;
 }
 
-const control = (partial: Partial<SnapshotControl> & Pick<SnapshotControl, 'kind'>): SnapshotControl => ({
-  snapshotId: null,
-  phase: null,
-  manifest: null,
-  topology: null,
-  partition: null,
-  partitions: null,
-  instanceId: null,
-  previousSnapshotId: null,
-  reason: null,
-  timestamp: 0,
-  ...partial,
-});
 
 const isNegative = (e: EvalEvent) => e.weight < 0 || e.ban || ('kind' in e.event && e.event.kind === 'UNBAN');
 
@@ -88,8 +76,7 @@ export async function runRealtime(model: 'decayed' | 'fold-in', matrix: EntityMa
       if (!isNegative(e)) await pipe('history-positive', e);
     }
     const manifest = buildManifest({ snapshotId: matrix.snapshotId, model: 'implicit-als', dims: matrix.dims, count: matrix.count, checksum: snapshotChecksum(matrix), createdAt: 0, params: { lambda: params.lambda, alpha: params.alpha } });
-    await driver.pipe('snapshot-control', `snapshot/${matrix.snapshotId}`, control({ kind: 'STAGE', snapshotId: matrix.snapshotId, phase: 'STAGED', manifest }));
-    await driver.pipe('snapshot-control', 'active', control({ kind: 'ACTIVATE', snapshotId: matrix.snapshotId }));
+    await stageAndActivate(driver, manifest);
     for (const e of split.stream) {
       if (!evaluated.has(e.userId)) continue;
       await pipe('history', e);
@@ -160,8 +147,7 @@ export async function runLifetime(
       createdAt: 0,
       users: { count: rows.length, partitions: 1, counts: [rows.length], checksums: [sum.digest()] },
     });
-    await driver.pipe('snapshot-control', `snapshot/${matrix.snapshotId}`, control({ kind: 'STAGE', snapshotId: matrix.snapshotId, phase: 'STAGED', manifest }));
-    await driver.pipe('snapshot-control', 'active', control({ kind: 'ACTIVATE', snapshotId: matrix.snapshotId }));
+    await stageAndActivate(driver, manifest);
     for (const e of split.stream) {
       if (!evaluated.has(e.userId) || (!negatives && isNegative(e))) continue;
       await driver.pipe('kind' in e.event ? 'feedback' : 'listens', e.userId, e.event);
@@ -182,6 +168,12 @@ export async function runLifetime(
   } finally {
     await driver.close();
   }
+}
+
+/** Writes the snapshot's STAGE and ACTIVATE records as the publisher and the doorman would. */
+async function stageAndActivate(driver: TopologyTestDriver, manifest: SnapshotManifest): Promise<void> {
+  await driver.pipe('snapshot-control', `snapshot/${manifest.snapshotId}`, control({ kind: 'STAGE', snapshotId: manifest.snapshotId, phase: 'STAGED', manifest, timestamp: 0 }));
+  await driver.pipe('snapshot-control', 'active', control({ kind: 'ACTIVATE', snapshotId: manifest.snapshotId, timestamp: 0 }));
 }
 
 function drain(driver: TopologyTestDriver): void {

@@ -50,7 +50,8 @@ function pairLines(p: ProtocolReport, markdown: boolean): string {
     (byPair.get(key) ?? byPair.set(key, []).get(key)!).push(text);
   }
   const lines = [...byPair].map(([key, texts]) => `${markdown ? '- ' : '  '}${markdown ? `\`${key}\`` : key}: ${texts.join('; ')}`);
-  return `Paired differences over the same users:\n${lines.join('\n')}`;
+  const quiet = `Users without a stream event: ${p.quiet.users}; their lifetime-realtime list equals their stale-batch list for ${p.quiet.sameListAsStale} of them.`;
+  return `Paired differences over the same users:\n${lines.join('\n')}\n\n${quiet}`;
 }
 
 function protocolHeading(report: EvalReport, p: ProtocolReport): string {

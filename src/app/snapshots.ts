@@ -184,26 +184,12 @@ export async function publishSnapshot(kafka: KafkaClient, registry: SchemaRegist
   if (users && o.users) await writeUserFactors(kafka, registry, userFactorsTopic(o.snapshotId, t), o.snapshotId, matrix.dims, o.users, users.figures);
   const serde = entitySerde(registry, topic);
   await serde.prepare();
-  const producer = await kafka.producer();
-  try {
-    let batch: OutgoingRecord[] = [];
+  await produceAll(kafka, function* () {
     for (let row = 0; row < matrix.count; row++) {
       const entityId = matrix.ids[row]!;
-      batch.push({
-        topic,
-        partition: 0,
-        key: entityId,
-        value: serde.serialize({ snapshotId: o.snapshotId, entityId, entityType: ENTITY_TYPES[matrix.typeCodes[row]!]!, vector: matrix.row(row) }),
-      });
-      if (batch.length === 5000) {
-        await producer.send(batch);
-        batch = [];
-      }
+      yield { topic, partition: 0, key: entityId, value: serde.serialize({ snapshotId: o.snapshotId, entityId, entityType: ENTITY_TYPES[matrix.typeCodes[row]!]!, vector: matrix.row(row) }) };
     }
-    await producer.send(batch);
-  } finally {
-    await producer.close();
-  }
+  }());
   await writeControl(kafka, registry, writes, t);
   return manifest;
 }
@@ -330,12 +316,21 @@ async function writeUserFactors(
   }
   const serde = userFactorSerde(registry, topic);
   await serde.prepare();
+  await produceAll(kafka, async function* () {
+    for await (const u of userFactorRows(o.file, { snapshotId, dims, ...(o.parquet ? { parquet: o.parquet } : {}) })) {
+      const key = Buffer.from(u.userId, 'utf8');
+      yield { topic, key, partition: partitionForKey(key, figures.partitions), value: serde.serialize({ snapshotId, userId: u.userId, vector: u.vector }) };
+    }
+  }());
+}
+
+/** Sends records in order, 5,000 at a time, with one producer. */
+async function produceAll(kafka: KafkaClient, records: Iterable<OutgoingRecord> | AsyncIterable<OutgoingRecord>): Promise<void> {
   const producer = await kafka.producer();
   try {
     let batch: OutgoingRecord[] = [];
-    for await (const u of userFactorRows(o.file, { snapshotId, dims, ...(o.parquet ? { parquet: o.parquet } : {}) })) {
-      const key = Buffer.from(u.userId, 'utf8');
-      batch.push({ topic, key, partition: partitionForKey(key, figures.partitions), value: serde.serialize({ snapshotId, userId: u.userId, vector: u.vector }) });
+    for await (const r of records) {
+      batch.push(r);
       if (batch.length === 5000) {
         await producer.send(batch);
         batch = [];

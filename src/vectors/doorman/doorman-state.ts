@@ -50,7 +50,8 @@ export function emptyView(): DoormanView {
   return { snapshots: new Map(), reports: new Map(), members: new Map(), active: null, previous: null };
 }
 
-function control(partial: Partial<SnapshotControl> & Pick<SnapshotControl, 'kind' | 'timestamp'>): SnapshotControl {
+/** A control record with every field not given null. */
+export function control(partial: Partial<SnapshotControl> & Pick<SnapshotControl, 'kind' | 'timestamp'>): SnapshotControl {
   return {
     snapshotId: null,
     phase: null,

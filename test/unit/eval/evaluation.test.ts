@@ -46,6 +46,12 @@ describe('npm run eval -- --quick (synthetic world, end to end)', () => {
     expect(report.protocols.map((p) => p.protocol)).toEqual(['per-user', 'global']);
   });
 
+  it('gives users without a stream event exactly their stale-batch list under lifetime-realtime', () => {
+    const global = report.protocols.find((p) => p.protocol === 'global')!;
+    expect(global.quiet.users).toBeGreaterThan(0);
+    for (const p of report.protocols) expect(p.quiet.sameListAsStale).toBe(p.quiet.users);
+  });
+
   it('keeps every figure a proportion, inside its interval', () => {
     for (const p of report.protocols) {
       for (const r of p.rows) {
