@@ -13,12 +13,14 @@ npx tsc --noEmit -p tsconfig.json
 # docker-compose.yml is for users with a Docker engine; check it parses without one.
 if command -v docker-compose >/dev/null 2>&1; then
   docker-compose -f docker-compose.yml config -q
+  log "docker-compose.yml is valid"
 elif docker compose version >/dev/null 2>&1; then
   docker compose -f docker-compose.yml config -q
+  log "docker-compose.yml is valid"
 else
-  die "no Compose validator found for docker-compose.yml: install one (Debian: apt-get install docker-compose)"
+  # A user's machine may have no Compose at all; CI (.ci/run) installs one, so the file is checked there.
+  log "docker-compose.yml not checked: no Compose found (Debian: apt-get install docker-compose); CI checks it"
 fi
-log "docker-compose.yml is valid"
 
 started=0
 stop_stack() {

@@ -1,5 +1,5 @@
 /**
- * Recommendation candidates (DESIGN.md "Candidates"), off the update path: the
+ * Recommendation candidates (docs/CONTRACTS.md "Candidates"), off the update path: the
  * user-vectors topology writes a request per user-vector change; this topology,
  * its own consumer group, answers them with top-K lists at its own pace. A
  * participating topology of the doorman: a snapshot activates only once its
@@ -33,7 +33,7 @@ export interface CandidatesTopologyOptions {
   efSearch?: number;
   /** When a user's list is recomputed; defaults in DEFAULT_REFRESH_POLICY (minIntervalMs 5000). */
   refresh?: Partial<RefreshPolicy>;
-  /** Topic names (default: DESIGN.md's); tests use unique ones. */
+  /** Topic names (default: docs/CONTRACTS.md's); tests use unique ones. */
   topics?: Partial<Record<'candidateRequests' | 'control' | 'candidates', string>>;
 }
 

@@ -1,4 +1,4 @@
-/** The doorman: reads the snapshot-control log and writes the atomic switch (DESIGN.md). */
+/** The doorman: reads the snapshot-control log and writes the atomic switch (docs/CONTRACTS.md). */
 import { avro, StringSerde, TopologyBuilder, type Topology } from '../src';
 import { typedJsonSerde } from '../src/runtime/serde/typed-json';
 import { loadSchema, Topics } from '../src/vectors/contracts';

@@ -20,7 +20,7 @@ export type TopologyFactory = (ctx: TopologyContext) => Topology;
 
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
 
-/** `--opt topic.listens=...` etc.: other topic names than DESIGN.md's (several systems on one cluster, tests). */
+/** `--opt topic.listens=...` etc.: other topic names than docs/CONTRACTS.md's (several systems on one cluster, tests). */
 function topicOptions(o: Record<string, string>) {
   const t: Record<string, string> = {};
   for (const k of ['listens', 'feedback', 'control', 'userVectors', 'candidates', 'candidateRequests']) if (o[`topic.${k}`]) t[k] = o[`topic.${k}`]!;

@@ -1,5 +1,5 @@
 /**
- * Realtime user vectors (DESIGN.md): listens and feedback keyed by user, the
+ * Realtime user vectors (docs/CONTRACTS.md): listens and feedback keyed by user, the
  * doorman's log broadcast to every task. Every change goes out as a user
  * vector and as a candidate request, which the candidates topology answers
  * off this update path.
@@ -30,7 +30,7 @@ export interface UserVectorsOptions {
    * @throws ConfigError (from `userVectors`) for a bound that is not a number in range.
    */
   eventTime?: Partial<EventTimeWindow>;
-  /** Topic names (default: DESIGN.md's); tests use unique ones. */
+  /** Topic names (default: docs/CONTRACTS.md's); tests use unique ones. */
   topics?: Partial<Record<'listens' | 'feedback' | 'control' | 'userVectors' | 'candidateRequests', string>>;
 }
 

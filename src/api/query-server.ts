@@ -1,5 +1,5 @@
 /**
- * The query API over HTTP (DESIGN.md "Query API"). Any instance answers any
+ * The query API over HTTP (docs/CONTRACTS.md "Query API"). Any instance answers any
  * key: it serves the users of its own partitions from its state store and
  * forwards the rest to the instance the consumer group gave that partition to
  * (Kafka Streams' interactive queries, with the endpoint carried in the

@@ -20,7 +20,7 @@ export interface CandidateMark {
   pending?: { request: CandidateRequest; since: number };
 }
 
-/** When a user's candidate list is recomputed (DESIGN.md "Candidates": when the vector moved enough or time passed, not on every event). */
+/** When a user's candidate list is recomputed (docs/CONTRACTS.md "Candidates": when the vector moved enough or time passed, not on every event). */
 export interface RefreshPolicy {
   /** The vector moved enough when its cosine to the last list's vector is below 1 − minMove. */
   minMove: number;

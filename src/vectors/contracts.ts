@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-/** Topic names of DESIGN.md. */
+/** Topic names of docs/CONTRACTS.md. */
 export const Topics = {
   listens: 'listens',
   feedback: 'feedback',
@@ -58,7 +58,7 @@ export interface CoreTopicOptions {
   replicationFactor?: number;
 }
 
-/** The fixed topics of DESIGN.md with their layout. */
+/** The fixed topics of docs/CONTRACTS.md with their layout. */
 export function coreTopicSpecs(options: CoreTopicOptions = {}) {
   const partitions = options.partitions ?? 12;
   const rf = options.replicationFactor ?? 1;

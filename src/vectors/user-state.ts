@@ -10,7 +10,7 @@ export const SEEN_EVENTS = 64;
 export const RECENT_CONSUMED = 50;
 
 /**
- * Everything kept per user (DESIGN.md "User vectors"): a bounded history of
+ * Everything kept per user (docs/CONTRACTS.md "User vectors"): a bounded history of
  * interactions (enough to compute the user in a new snapshot's space), one
  * model state per live snapshot, banned entities, recently consumed entities,
  * counters and a version. Plain data, for a state store.

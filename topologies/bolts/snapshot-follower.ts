@@ -19,7 +19,7 @@ export interface SnapshotFollowerOptions {
 }
 
 /**
- * The worker side of the doorman protocol (DESIGN.md "The doorman"), for one
+ * The worker side of the doorman protocol (docs/CONTRACTS.md "The doorman"), for one
  * task of a participating topology. Fed the control log (a broadcast spout),
  * it loads every staged snapshot through the process's shared catalog
  * (validation and index build), runs `onLoaded`, and reports READY for the

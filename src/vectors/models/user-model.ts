@@ -1,5 +1,5 @@
 /**
- * The contract both user-vector models meet (DESIGN.md, "User vectors").
+ * The contract both user-vector models meet (docs/CONTRACTS.md, "User vectors").
  */
 import type { Interaction } from '../signals';
 
