@@ -37,8 +37,10 @@ export interface TaskOptions {
  * sits on another partition than Kafka's default partitioner (murmur2 of the
  * key) would put it, as records of librdkafka producers do by default:
  * - `reroute`: write it unchanged to the partition where it belongs, on the
- *   same topic (header {@link REROUTED_HEADER} names its origin), and skip
- *   it here; the task owning the key processes it, and queries find it;
+ *   same topic (header {@link REROUTED_HEADER} names its origin,
+ *   {@link REROUTED_BY_HEADER} the application), and skip it here; the task
+ *   owning the key processes it, and queries find it. Another application
+ *   reading the topic reroutes the record itself and skips this copy;
  * - `dead-letter`: send it to the DLQ (`VEC_ERR_MISROUTED`);
  * - `process`: process it where it is (its key's state is then split
  *   between two tasks; only for topologies that do not mind).
@@ -48,6 +50,14 @@ export type MisroutedPolicy = 'reroute' | 'dead-letter' | 'process';
 
 /** Header on a record the runtime moved to its murmur2 partition: `<topic>-<partition>@<offset>` of the original. */
 export const REROUTED_HEADER = 'vectors.rerouted.from';
+
+/**
+ * Header on a rerouted record naming the application (id) that moved it.
+ * Every application reading the topic reroutes each misrouted record itself,
+ * so a copy is processed by the application that wrote it only: another's
+ * copy would count the record twice.
+ */
+export const REROUTED_BY_HEADER = 'vectors.rerouted.by';
 
 /**
  * A record could not be processed for a reason outside the record (the schema
@@ -240,7 +250,7 @@ export class Task {
     let retry = false;
     try {
       if (!component) throw new Error(`task ${this.id} got a record of topic '${record.topic}', which it does not read`);
-      if (spout?.keyedBy !== undefined && record.key !== null && this.misrouted(record)) return;
+      if (spout?.keyedBy !== undefined && record.key !== null && (this.misrouted(record) || this.otherApplicationCopy(record))) return;
       let key: unknown;
       let value: unknown;
       const serdes = this.o.serdes.forTopic(record.topic);
@@ -296,7 +306,16 @@ export class Task {
     }
     const headers = Object.fromEntries(Object.entries(record.headers).filter((kv): kv is [string, Buffer] => kv[1] !== undefined));
     headers[REROUTED_HEADER] = Buffer.from(`${record.topic}-${record.partition}@${record.offset}`);
+    headers[REROUTED_BY_HEADER] = Buffer.from(this.o.topology.applicationId);
     this.outputs.push({ topic: record.topic, key: record.key, value: record.value, partition: expected, timestamp: record.timestamp, headers });
+    return true;
+  }
+
+  /** A copy that another application rerouted (it has processed it; this one has its own copy): skipped, and counted. */
+  private otherApplicationCopy(record: IncomingRecord): boolean {
+    const by = record.headers[REROUTED_BY_HEADER];
+    if (by === undefined || by.toString('utf8') === this.o.topology.applicationId) return false;
+    this.o.metrics.misroutedRecords.inc({ topology: this.o.topology.name, topic: record.topic, action: 'skip-other-application-copy' });
     return true;
   }
 

@@ -2,7 +2,8 @@
  * Regression tests for faults found by operating the system from outside
  * (real broker, real registry, real processes through the CLI): a peer that
  * restarts, a second application id on the same cluster, a registry outage
- * and a poison record too large for its dead-letter copy.
+ * and a poison record too large for its dead-letter copy; misrouted records
+ * rerouted by two applications reading one topic.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket, connect } from 'node:net';
@@ -14,6 +15,7 @@ import type { KafkaAdmin, KafkaClient, KafkaProducer, OutgoingRecord } from '../
 import { AvroSerde } from '../../src/runtime/serde/avro-serde';
 import { Int64Serde } from '../../src/runtime/serde/serde';
 import { partitionForKey } from '../../src/runtime/partitioner';
+import { REROUTED_HEADER } from '../../src/runtime/task';
 import { CountedEventSchema, type CountedEvent } from '../../topologies/event-counter';
 import { kafkaClient, readAll, registry, stackEnv, uniqueName, waitFor } from './helpers';
 import { tempDir, Worker } from './workers';
@@ -147,10 +149,10 @@ async function setTopicConfig(topic: string, name: string, value: string): Promi
   }
 }
 
-it('ends the process non-zero, committing nothing past it, when a record can be neither processed nor dead-lettered', async () => {
+it.each(['at-least-once', 'exactly-once'])('ends the process non-zero, committing nothing past it, when a record can be neither processed nor dead-lettered (%s)', async (guarantee) => {
   const s = await setup('fatal', 1);
   await producer.send(events(s, 3, 2));
-  const a = counter(s, 'a');
+  const a = counter(s, 'a', ['--guarantee', guarantee]);
   await waitFor(() => committedAll(s.app, s.input), 60_000, 'first events committed');
   // An operator shrinks the DLQ topic's record limit below what the runner read at start:
   // the broker now refuses the dead-letter copy of the next poison record, for good.
@@ -172,11 +174,33 @@ it('ends the process non-zero, committing nothing past it, when a record can be 
 
   // With the limit back, a restart dead-letters it and counts the rest: nothing was lost.
   await setTopicConfig(`${s.app}-dlq`, 'max.message.bytes', '1048588');
-  const a2 = counter(s, 'a');
+  const a2 = counter(s, 'a', ['--guarantee', guarantee]);
   await waitFor(() => committedAll(s.app, s.input), 60_000, 'every record committed after the restart');
   expect(await readAll(client, admin, `${s.app}-dlq`)).toHaveLength(1);
   expect(Object.fromEntries(await lastCounts(s.output))).toEqual(Object.fromEntries(s.reference));
   expect(await a2.stop()).toBe(0);
+});
+
+it('exactly-once: ends the process non-zero, committing nothing more, when every transaction of a task fails the same way', async () => {
+  const s = await setup('txn-fails', 1);
+  await producer.send(events(s, 3, 2));
+  const a = counter(s, 'a', ['--guarantee', 'exactly-once']);
+  await waitFor(() => committedAll(s.app, s.input), 60_000, 'first events committed');
+  // The changelog now refuses every record batch: each commit's transaction fails, and reprocessing cannot help.
+  await setTopicConfig(`${s.app}-counts-changelog`, 'max.message.bytes', '10');
+  await producer.send(events(s, 3, 2));
+  const code = await new Promise<number | null>((resolve) => {
+    if (a.child.exitCode !== null) return resolve(a.child.exitCode);
+    const timer = setTimeout(() => resolve(-1), 60_000);
+    a.child.on('exit', (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  expect(code).not.toBe(-1);
+  expect(code).not.toBe(0);
+  expect(a.logs).toMatch(/topology runner failed/);
+  expect((await admin.committedOffsets(s.app, s.input))[0]?.offset).toBe('3');
 });
 
 it('keeps the state of two application ids on one cluster apart', async () => {
@@ -315,4 +339,25 @@ it('moves records of a producer that does not partition by murmur2 to the partit
   expect(Object.fromEntries(state)).toEqual(Object.fromEntries(s.reference));
   expect(await readAll(client, admin, `${s.app}-dlq`)).toHaveLength(0);
   expect(await w.stop()).toBe(0);
+});
+
+it('counts each misrouted record once in each of two applications reading the topic, though both reroute it', async () => {
+  const s = await setup('misrouted-two-apps', 4);
+  const partitionOf = (key: string) => partitionForKey(Buffer.from(key), 4);
+  const records = events(s, 80, 8).map((r) => (Number((r.key as string).slice(1)) % 2 ? { ...r, partition: (partitionOf(r.key as string) + 1) % 4 } : r));
+  await producer.send(records);
+  const first = counter(s, 'first');
+  await waitFor(() => committedAll(s.app, s.input), 90_000, 'the first application committed every record');
+  // A second application on the same input: it reroutes the misrouted records itself and
+  // meets the first one's copies, as the first meets its copies.
+  const other = `${s.app}-other`;
+  await admin.createTopics([{ name: `${s.app}-counts-other`, partitions: 4 }]);
+  const second = counter(s, 'second', ['--application-id', other], `${s.app}-counts-other`);
+  await waitFor(() => committedAll(other, s.input), 90_000, 'the second application committed every record');
+  await waitFor(() => committedAll(s.app, s.input), 90_000, 'the first application committed the second one\'s copies');
+  expect((await readAll(client, admin, s.input)).filter((r) => r.headers[REROUTED_HEADER] !== undefined)).toHaveLength(2 * records.filter((r) => r.partition !== undefined).length);
+  expect(Object.fromEntries(await lastCounts(s.output))).toEqual(Object.fromEntries(s.reference));
+  expect(Object.fromEntries(await lastCounts(`${s.app}-counts-other`))).toEqual(Object.fromEntries(s.reference));
+  expect(await first.stop()).toBe(0);
+  expect(await second.stop()).toBe(0);
 });

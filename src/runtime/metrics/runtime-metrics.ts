@@ -87,7 +87,7 @@ export class RuntimeMetrics {
     });
     this.misroutedRecords = new Counter({
       name: MetricNames.misroutedRecords,
-      help: 'Keyed input records found on another partition than murmur2(key) (a producer with another partitioner), by what was done with them.',
+      help: 'Keyed input records found on another partition than murmur2(key) (a producer with another partitioner), by what was done with them; skip-other-application-copy: copies another application rerouted, left to it.',
       labelNames: ['topology', 'topic', 'action'],
       registers: r,
     });

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ConfigError, GroupRebalanceError, TopologyError, VectorsError } from '../../errors';
+import { ConfigError, GroupRebalanceError, KafkaError, TopologyError, VectorsError } from '../../errors';
 import { DEFAULT_DLQ_MAX_BYTES } from '../dlq';
 import { provisionTopics } from '../admin/provision';
 import type {
@@ -105,7 +105,12 @@ interface TaskState {
   changelogOffsets: Record<string, string>;
   producer?: TransactionalProducer;
   txn?: KafkaTransaction;
+  /** Transactions of this task that failed in a row (not fenced); reset by a commit. */
+  failedCommits?: number;
 }
+
+/** Exactly-once: a task whose transaction fails this often in a row (same work, same error) cannot go on; the runner dies. */
+const MAX_FAILED_COMMITS = 5;
 
 const HEARTBEAT_EVERY_MS = 2000;
 /** Backoff of a record held back by a retriable failure: doubles from the first to the last (short enough for a clean stop). */
@@ -678,15 +683,23 @@ export class TopologyRunner {
   private async commitTaskGuarded(state: TaskState): Promise<void> {
     try {
       await this.commitTask(state);
+      state.failedCommits = 0;
     } catch (err) {
       const fenced = /fenced|epoch|INVALID_PRODUCER|PRODUCER_FENCED/i.test(String((err as Error).message));
       this.log(fenced ? 'warn' : 'error', 'transaction failed; dropping uncommitted work of the task', { task: state.task.id, error: String((err as Error).message) });
-      await this.abandon(state);
+      if (fenced) await this.abandon(state);
+      else await this.renewProducer(state);
       if (fenced) {
         // Another instance owns this task now; the group will take it from us.
         await this.closeTask(state, false).catch(() => undefined);
         this.tasks.delete(state.task.id);
       } else {
+        // Reprocessing the same records fails the same way when the cause is in them (e.g. an output
+        // the broker refuses): then it is fatal, and nothing is committed past them.
+        state.failedCommits = (state.failedCommits ?? 0) + 1;
+        if (state.failedCommits >= MAX_FAILED_COMMITS) {
+          throw new KafkaError(`transaction of task ${state.task.id} (${state.failedCommits} in a row)`, err);
+        }
         // Rewind the inputs to the committed offsets and reprocess.
         for (const topic of state.task.sub.sourceTopics) {
           const committed = (await this.admin!.committedOffsets(this.applicationId, topic)).find((o) => o.partition === state.task.partition);
@@ -694,6 +707,21 @@ export class TopologyRunner {
         }
       }
     }
+  }
+
+  /**
+   * Drops a task's uncommitted work and its transactional producer after a
+   * failed transaction, and starts a new one with the same transactional id:
+   * a producer whose transaction failed can be stuck retrying (kafkajs
+   * retries CONCURRENT_TRANSACTIONS without end), and the new one's
+   * initialisation aborts the old transaction on the broker.
+   */
+  private async renewProducer(state: TaskState): Promise<void> {
+    state.task.abandonUncommitted();
+    delete state.txn;
+    const old = state.producer;
+    state.producer = await this.options.kafka.transactionalProducer(`${this.applicationId}-${state.task.id}`);
+    void old?.close().catch(() => undefined);
   }
 
   /** Exactly-once commit of one task (at-least-once commits all tasks together in commitAll). */

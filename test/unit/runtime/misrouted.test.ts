@@ -1,6 +1,6 @@
 import { DlqHeaders, ErrorCodes, StringSerde, TopologyTestDriver } from '../../../src';
 import { partitionForKey } from '../../../src/runtime/partitioner';
-import { REROUTED_HEADER, type MisroutedPolicy } from '../../../src/runtime/task';
+import { REROUTED_BY_HEADER, REROUTED_HEADER, type MisroutedPolicy } from '../../../src/runtime/task';
 import { eventCounter, type CountedEvent } from '../../../topologies/event-counter';
 
 const PARTITIONS = 4;
@@ -28,6 +28,21 @@ describe('keyed records on another partition than murmur2(key)', () => {
     expect(moved[0]!.partition).toBe(partitionForKey(StringSerde.serialize('a'), PARTITIONS));
     expect(moved[0]!.headers[REROUTED_HEADER]).toBe(`events-${wrongPartition('a')}@0`);
     expect(await driver.metrics.registry.getSingleMetricAsString('vectors_runtime_misrouted_records_total')).toMatch(/action="reroute"} 1/);
+  });
+
+  it('are rerouted under the name of the application that moved them, which alone processes the copy', async () => {
+    await pipeMisrouted(undefined);
+    const [moved] = driver.readRaw('events');
+    expect(moved!.headers[REROUTED_BY_HEADER]).toBe('event-counter');
+    // Another application reading the same topic rerouted the same record too: its copy is its own,
+    // this application has (and counts) its own copy already.
+    const right = partitionForKey(StringSerde.serialize('a'), PARTITIONS);
+    await driver.pipeRaw('events', StringSerde.serialize('a'), driver.valueSerdeOf('events').serialize(ev('2', 'a')), {
+      partition: right,
+      headers: { [REROUTED_HEADER]: `events-${wrongPartition('a')}@0`, [REROUTED_BY_HEADER]: 'another-application' },
+    });
+    expect(driver.readOutput<string, number>('event-counts').map((r) => r.value)).toEqual([1, 2, 3]);
+    expect(await driver.metrics.registry.getSingleMetricAsString('vectors_runtime_misrouted_records_total')).toMatch(/action="skip-other-application-copy"} 1/);
   });
 
   it('are dead-lettered with a message naming the producer setting when so configured', async () => {

@@ -1,0 +1,142 @@
+/**
+ * A second local stack (Kafka + Schema Registry) that the chaos suite owns
+ * and may stop and start at will: the project's own scripts
+ * (scripts/stack.sh, scripts/stack/kafka.sh, scripts/stack/registry.sh) run
+ * with STACK_DIR and the ports overridden, so the shared stack on
+ * 9092/8081 is never touched.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const ROOT = join(__dirname, '..', '..');
+
+export interface ChaosStackOptions {
+  /** Where the stack keeps its pids, logs and data. Default `<repo>/.stack-chaos`. */
+  dir?: string;
+  kafkaPort?: number;
+  kafkaControllerPort?: number;
+  registryPort?: number;
+  registryMgmtPort?: number;
+  log?: (line: string) => void;
+}
+
+/** The ports of the shared stack (scripts/stack/common.sh defaults): never ours. */
+const SHARED_PORTS = new Set([9092, 9093, 8081, 9081]);
+
+export class ChaosStack {
+  readonly dir: string;
+  readonly kafkaPort: number;
+  readonly kafkaControllerPort: number;
+  readonly registryPort: number;
+  readonly registryMgmtPort: number;
+  private readonly log: (line: string) => void;
+  private started = false;
+
+  constructor(o: ChaosStackOptions = {}) {
+    this.dir = o.dir ?? join(ROOT, '.stack-chaos');
+    this.kafkaPort = o.kafkaPort ?? 19092;
+    this.kafkaControllerPort = o.kafkaControllerPort ?? 19093;
+    this.registryPort = o.registryPort ?? 18081;
+    this.registryMgmtPort = o.registryMgmtPort ?? 19081;
+    this.log = o.log ?? (() => undefined);
+    const ports = [this.kafkaPort, this.kafkaControllerPort, this.registryPort, this.registryMgmtPort];
+    const shared = ports.filter((p) => SHARED_PORTS.has(p));
+    if (shared.length) throw new Error(`the chaos stack must not use the shared stack's ports (${shared.join(', ')}): it stops and starts its broker and registry`);
+    if (new Set(ports).size !== ports.length) throw new Error(`the chaos stack needs four distinct ports, got ${ports.join(', ')}`);
+    if (this.dir.replace(/\/+$/, '') === join(ROOT, '.stack')) throw new Error('the chaos stack must not use the shared STACK_DIR (.stack)');
+  }
+
+  get brokers(): string {
+    return `127.0.0.1:${this.kafkaPort}`;
+  }
+
+  get registryUrl(): string {
+    return `http://127.0.0.1:${this.registryPort}/apis/ccompat/v7`;
+  }
+
+  /** Environment for the stack scripts. */
+  private scriptEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      STACK_DIR: this.dir,
+      KAFKA_PORT: String(this.kafkaPort),
+      KAFKA_CONTROLLER_PORT: String(this.kafkaControllerPort),
+      REGISTRY_PORT: String(this.registryPort),
+      REGISTRY_MGMT_PORT: String(this.registryMgmtPort),
+      ...extra,
+    };
+  }
+
+  /** Environment for clients of this stack (the CLI processes). */
+  clientEnv(): Record<string, string> {
+    return { KAFKA_BROKERS: this.brokers, SCHEMA_REGISTRY_URL: this.registryUrl };
+  }
+
+  private script(args: string[], extra: Record<string, string> = {}, timeoutMs = 240_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('bash', args, { cwd: ROOT, env: this.scriptEnv(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      const take = (d: Buffer) => {
+        out += d.toString('utf8');
+        if (out.length > 20_000) out = out.slice(-10_000);
+      };
+      child.stdout.on('data', take);
+      child.stderr.on('data', take);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        for (const line of out.trim().split('\n').filter(Boolean).slice(-3)) this.log(line);
+        if (code === 0) resolve();
+        else reject(new Error(`bash ${args.join(' ')} (STACK_DIR=${this.dir}) exited ${code}:\n${out.slice(-3000)}`));
+      });
+    });
+  }
+
+  /** Starts both services on empty data (whatever an earlier run left is stopped and wiped first). */
+  async up(): Promise<void> {
+    this.started = true;
+    await this.script(['scripts/stack.sh', 'reset']);
+    await this.script(['scripts/stack.sh', 'up'], { KAFKA_CLEAN: '1' });
+  }
+
+  /** Stops both services (by their pids); safe to call when they are not running. */
+  async down(): Promise<void> {
+    if (!this.started) return;
+    await this.script(['scripts/stack.sh', 'down']);
+  }
+
+  kafkaDown(): Promise<void> {
+    return this.script(['scripts/stack/kafka.sh', 'down']);
+  }
+
+  kafkaUp(): Promise<void> {
+    return this.script(['scripts/stack/kafka.sh', 'up']);
+  }
+
+  registryDown(): Promise<void> {
+    return this.script(['scripts/stack/registry.sh', 'down']);
+  }
+
+  registryUp(): Promise<void> {
+    return this.script(['scripts/stack/registry.sh', 'up']);
+  }
+
+  /**
+   * Writes Kafka's own dump of one partition's log (batches with producer id,
+   * epoch, sequence and transaction markers, and the records) to `outFile`.
+   * Reads the segment files directly: run it with the broker stopped.
+   */
+  async dumpPartition(topic: string, partition: number, outFile: string): Promise<void> {
+    const dir = join(this.dir, 'kafka', 'data', `${topic}-${partition}`);
+    const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.log')).map((f) => join(dir, f)) : [];
+    if (files.length === 0) return;
+    await new Promise<void>((resolve) => {
+      const out = createWriteStream(outFile);
+      const child = spawn('bash', ['scripts/stack/kafka.sh', 'run-class', 'org.apache.kafka.tools.DumpLogSegments', '--deep-iteration', '--print-data-log', '--files', files.join(',')], { cwd: ROOT, env: this.scriptEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.pipe(out);
+      child.stderr.pipe(out);
+      child.on('close', () => resolve());
+    });
+  }
+}
