@@ -158,17 +158,10 @@ it.each(['at-least-once', 'exactly-once'])('ends the process non-zero, committin
   // the broker now refuses the dead-letter copy of the next poison record, for good.
   await setTopicConfig(`${s.app}-dlq`, 'max.message.bytes', '2000');
   await producer.send([{ topic: s.input, key: 'k0', value: Buffer.alloc(5000, 1) }, ...events(s, 3, 2)]);
-  const code = await new Promise<number | null>((resolve) => {
-    if (a.child.exitCode !== null) return resolve(a.child.exitCode);
-    const timer = setTimeout(() => resolve(-1), 90_000);
-    a.child.on('exit', (c) => {
-      clearTimeout(timer);
-      resolve(c);
-    });
-  });
+  const code = await a.exitWithin(90_000);
   expect(a.logs).toMatch(/topology runner failed/);
-  expect(code).not.toBe(-1); // it exited...
-  expect(code).not.toBe(0); // ...with a code a supervisor sees
+  expect(code).not.toBe('still running');
+  expect(code).not.toBe(0); // a code a supervisor sees
   const committed = await admin.committedOffsets(s.app, s.input);
   expect(committed[0]?.offset).toBe('3'); // the poison record is not committed past
 
@@ -189,15 +182,8 @@ it('exactly-once: ends the process non-zero, committing nothing more, when every
   // The changelog now refuses every record batch: each commit's transaction fails, and reprocessing cannot help.
   await setTopicConfig(`${s.app}-counts-changelog`, 'max.message.bytes', '10');
   await producer.send(events(s, 3, 2));
-  const code = await new Promise<number | null>((resolve) => {
-    if (a.child.exitCode !== null) return resolve(a.child.exitCode);
-    const timer = setTimeout(() => resolve(-1), 60_000);
-    a.child.on('exit', (c) => {
-      clearTimeout(timer);
-      resolve(c);
-    });
-  });
-  expect(code).not.toBe(-1);
+  const code = await a.exitWithin(60_000);
+  expect(code).not.toBe('still running');
   expect(code).not.toBe(0);
   expect(a.logs).toMatch(/topology runner failed/);
   expect((await admin.committedOffsets(s.app, s.input))[0]?.offset).toBe('3');

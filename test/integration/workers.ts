@@ -44,6 +44,17 @@ export class Worker {
     }
   }
 
+  /** Waits for the process to exit by itself: its exit code, or 'still running' after `timeoutMs`. */
+  async exitWithin(timeoutMs: number): Promise<number | null | 'still running'> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), timeoutMs)));
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   kill9(): Promise<number | null> {
     this.child.kill('SIGKILL');
     return this.exited;
