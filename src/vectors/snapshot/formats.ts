@@ -8,6 +8,7 @@ import { CHECKSUM_PATTERN, float32FromLeBytes, float32LeBytes } from './checksum
 import { ENTITY_TYPES, EntityMatrix, EntityMatrixBuilder, parseEntityType, type SnapshotEntity } from './entity-matrix';
 import { isValidSnapshotId, MAX_DIMS } from './manifest';
 import { isParquetPath, readParquetSnapshot, type ParquetColumnOptions } from './parquet';
+import { jsonlObjects } from './jsonl';
 import { SnapshotValidator, type ValidatedSnapshot } from './validate';
 
 /*
@@ -153,57 +154,39 @@ export async function readJsonlSnapshot(path: string, options: ReadSnapshotOptio
   };
   if (dims !== undefined) start(dims);
 
-  const input = createReadStream(path, { encoding: 'utf8' });
-  const lines = createInterface({ input, crlfDelay: Infinity });
   let scratch: Float32Array | undefined;
-  try {
-    for await (const line of lines) {
-      lineNo++;
-      if (line.trim() === '') continue;
-      const where = `line ${lineNo} of ${path}`;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line);
-      } catch (err) {
-        fail(`${where} is not valid JSON (${(err as Error).message}); each line must be one object {"entityId", "entityType", "vector"}`);
-      }
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-        fail(`${where} is not a JSON object; each line must be one object {"entityId", "entityType", "vector"}`);
-      }
-      const obj = parsed as Record<string, unknown>;
-      const entityId = obj.entityId;
-      if (typeof entityId !== 'string') fail(`${where}: entityId must be a string, got ${JSON.stringify(entityId) ?? 'nothing'}`);
-      const id = entityId as string;
-      if (obj.snapshotId !== undefined && obj.snapshotId !== label && (manifest || options.snapshotId)) {
-        fail(`${where}: entity '${id}' names snapshot ${JSON.stringify(obj.snapshotId)}, but snapshot '${label}' is being read`);
-      }
-      const entityType = obj.entityType === undefined ? 'OTHER' : parseEntityType(obj.entityType);
-      if (entityType === undefined) {
-        fail(`${where}: entity '${id}' has entityType ${JSON.stringify(obj.entityType)}; expected one of ${ENTITY_TYPES.join(', ')}`);
-      }
-      const values = obj.vector;
-      if (!Array.isArray(values)) fail(`${where}: entity '${id}' has no "vector" array`);
-      const array = values as unknown[];
-      if (dims === undefined) {
-        dims = array.length;
-        if (dims < 1 || dims > MAX_DIMS) fail(`${where}: entity '${id}' has ${dims} values; dims must be 1 to ${MAX_DIMS}`);
-        start(dims);
-      }
-      if (!scratch || scratch.length !== array.length) scratch = new Float32Array(array.length);
-      for (let i = 0; i < array.length; i++) {
-        const x = array[i];
-        if (typeof x !== 'number') fail(`${where}: entity '${id}' has ${JSON.stringify(x)} at index ${i}; vector values must be numbers`);
-        scratch[i] = x as number;
-        if (Number.isFinite(x) && !Number.isFinite(scratch[i])) {
-          fail(`${where}: entity '${id}' has ${x} at index ${i}, outside the float32 range; vector values must be finite float32`);
-        }
-      }
-      validator!.accept(id, scratch);
-      builder!.add(id, entityType as EntityType, scratch);
+  for await (const line of jsonlObjects(path, '{"entityId", "entityType", "vector"}', fail)) {
+    lineNo = line.lineNo;
+    const { obj, where } = line;
+    const entityId = obj.entityId;
+    if (typeof entityId !== 'string') fail(`${where}: entityId must be a string, got ${JSON.stringify(entityId) ?? 'nothing'}`);
+    const id = entityId as string;
+    if (obj.snapshotId !== undefined && obj.snapshotId !== label && (manifest || options.snapshotId)) {
+      fail(`${where}: entity '${id}' names snapshot ${JSON.stringify(obj.snapshotId)}, but snapshot '${label}' is being read`);
     }
-  } finally {
-    lines.close();
-    input.destroy();
+    const entityType = obj.entityType === undefined ? 'OTHER' : parseEntityType(obj.entityType);
+    if (entityType === undefined) {
+      fail(`${where}: entity '${id}' has entityType ${JSON.stringify(obj.entityType)}; expected one of ${ENTITY_TYPES.join(', ')}`);
+    }
+    const values = obj.vector;
+    if (!Array.isArray(values)) fail(`${where}: entity '${id}' has no "vector" array`);
+    const array = values as unknown[];
+    if (dims === undefined) {
+      dims = array.length;
+      if (dims < 1 || dims > MAX_DIMS) fail(`${where}: entity '${id}' has ${dims} values; dims must be 1 to ${MAX_DIMS}`);
+      start(dims);
+    }
+    if (!scratch || scratch.length !== array.length) scratch = new Float32Array(array.length);
+    for (let i = 0; i < array.length; i++) {
+      const x = array[i];
+      if (typeof x !== 'number') fail(`${where}: entity '${id}' has ${JSON.stringify(x)} at index ${i}; vector values must be numbers`);
+      scratch[i] = x as number;
+      if (Number.isFinite(x) && !Number.isFinite(scratch[i])) {
+        fail(`${where}: entity '${id}' has ${x} at index ${i}, outside the float32 range; vector values must be finite float32`);
+      }
+    }
+    validator!.accept(id, scratch);
+    builder!.add(id, entityType as EntityType, scratch);
   }
   if (!validator || !builder) {
     return fail(`${path} holds no entities; give the expected dims (or a manifest) to read an empty snapshot`);

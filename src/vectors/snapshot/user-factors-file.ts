@@ -13,10 +13,9 @@
  * the line or the file and row. Vectors are kept as trained, not normalised:
  * their length weighs the lifetime taste against new events.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { SnapshotValidationError } from '../../errors';
 import { isParquetPath, ParquetVectorReader, type ParquetColumnOptions } from './parquet';
+import { jsonlObjects } from './jsonl';
 import { SnapshotValidator } from './validate';
 
 export interface UserFactorFileOptions {
@@ -53,41 +52,25 @@ export async function* userFactorRows(path: string, o: UserFactorFileOptions): A
   let lineNo = 0;
   const validator = new SnapshotValidator({ snapshotId: label, dims: o.dims, noun: 'user', location: () => `line ${lineNo} of ${path}` });
   const scratch = new Float32Array(o.dims);
-  const input = createReadStream(path, { encoding: 'utf8' });
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  try {
-    for await (const line of lines) {
-      lineNo++;
-      if (line.trim() === '') continue;
-      const where = `line ${lineNo} of ${path}`;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line);
-      } catch (err) {
-        fail(`${where} is not valid JSON (${(err as Error).message}); each line must be one object {"userId", "vector"}`);
-      }
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) fail(`${where} is not a JSON object; each line must be one object {"userId", "vector"}`);
-      const obj = parsed as Record<string, unknown>;
-      const userId = obj.userId ?? obj.id;
-      if (typeof userId !== 'string') fail(`${where}: userId must be a string, got ${JSON.stringify(userId) ?? 'nothing'}`);
-      if (obj.snapshotId !== undefined && obj.snapshotId !== label) {
-        fail(`${where}: user '${String(userId)}' names snapshot ${JSON.stringify(obj.snapshotId)}, but snapshot '${label}' is being published; factors are only valid in the space they were trained with`);
-      }
-      const values = obj.vector ?? obj.features;
-      if (!Array.isArray(values)) fail(`${where}: user '${String(userId)}' has no "vector" array`);
-      const array = values as unknown[];
-      const into = array.length === o.dims ? scratch : new Float32Array(array.length);
-      for (let i = 0; i < array.length; i++) {
-        const x = array[i];
-        if (typeof x !== 'number') fail(`${where}: user '${String(userId)}' has ${JSON.stringify(x)} at index ${i}; vector values must be numbers`);
-        into[i] = x as number;
-      }
-      validator.accept(userId as string, into);
-      yield { userId: userId as string, vector: into };
+  for await (const line of jsonlObjects(path, '{"userId", "vector"}', fail)) {
+    lineNo = line.lineNo;
+    const { obj, where } = line;
+    const userId = obj.userId ?? obj.id;
+    if (typeof userId !== 'string') fail(`${where}: userId must be a string, got ${JSON.stringify(userId) ?? 'nothing'}`);
+    if (obj.snapshotId !== undefined && obj.snapshotId !== label) {
+      fail(`${where}: user '${String(userId)}' names snapshot ${JSON.stringify(obj.snapshotId)}, but snapshot '${label}' is being published; factors are only valid in the space they were trained with`);
     }
-  } finally {
-    lines.close();
-    input.destroy();
+    const values = obj.vector ?? obj.features;
+    if (!Array.isArray(values)) fail(`${where}: user '${String(userId)}' has no "vector" array`);
+    const array = values as unknown[];
+    const into = array.length === o.dims ? scratch : new Float32Array(array.length);
+    for (let i = 0; i < array.length; i++) {
+      const x = array[i];
+      if (typeof x !== 'number') fail(`${where}: user '${String(userId)}' has ${JSON.stringify(x)} at index ${i}; vector values must be numbers`);
+      into[i] = x as number;
+    }
+    validator.accept(userId as string, into);
+    yield { userId: userId as string, vector: into };
   }
   return validator.finish();
 }
