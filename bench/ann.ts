@@ -18,13 +18,15 @@ const DIMS = Number(process.env.BENCH_DIMS ?? 128);
 const CLUSTERS = Number(process.env.BENCH_CLUSTERS ?? 1000);
 const QUERIES = Number(process.env.BENCH_QUERIES ?? 1000);
 /** Graph parameters to try (default: HnswIndex's). */
-const GRAPH = { ...(process.env.BENCH_M ? { m: Number(process.env.BENCH_M) } : {}), ...(process.env.BENCH_EF_CONSTRUCTION ? { efConstruction: Number(process.env.BENCH_EF_CONSTRUCTION) } : {}) };
+const GRAPH = {
+  ...(process.env.BENCH_M ? { m: Number(process.env.BENCH_M) } : {}),
+  ...(process.env.BENCH_EF_CONSTRUCTION ? { efConstruction: Number(process.env.BENCH_EF_CONSTRUCTION) } : {}),
+};
 const K = 100;
 /** Per-query exclusions: the query's exact top EXCLUDED, as a user's recently consumed entities sit next to the user vector. */
 const EXCLUDED = 50;
 /** Spread of a cluster: the noise vector has about this norm before normalisation. */
 const SPREAD = 0.7;
-
 
 function gaussian(rand: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
@@ -117,7 +119,9 @@ function main(): void {
     const rec = recall(r.results, exact.results);
     if (ef === efSearch) defaults = { recall: rec, qps: r.qps };
     console.log(`HNSW efSearch=${ef}: recall@${K} ${rec.toFixed(4)}, ${r.qps.toFixed(0)} q/s`);
-    rows.push(`| HNSW, efSearch ${ef}${ef === efSearch ? ' (default)' : ''} | ${K} | — | ${rec.toFixed(3)} | ${r.qps.toFixed(0)} | ${(r.qps / exact.qps).toFixed(1)} |`);
+    rows.push(
+      `| HNSW, efSearch ${ef}${ef === efSearch ? ' (default)' : ''} | ${K} | — | ${rec.toFixed(3)} | ${r.qps.toFixed(0)} | ${(r.qps / exact.qps).toFixed(1)} |`,
+    );
   }
   hnsw.efSearch = efSearch;
 
@@ -126,8 +130,12 @@ function main(): void {
   const leaked = excluded.results.some((r, q) => r.length !== K || r.some((n) => excludedSets[q]!.has(n.id)));
   if (leaked) throw new Error('HNSW returned an excluded id or fewer than k results');
   console.log(`HNSW with ${EXCLUDED} excluded: recall@${K} ${excludedRecall.toFixed(4)}, ${excluded.qps.toFixed(0)} q/s`);
-  rows.push(`| exact brute force, ${EXCLUDED} nearest excluded | ${K} | ${EXCLUDED} | 1.000 | ${exactExcluded.qps.toFixed(0)} | ${(exactExcluded.qps / exact.qps).toFixed(1)} |`);
-  rows.push(`| HNSW (default), ${EXCLUDED} nearest excluded | ${K} | ${EXCLUDED} | ${excludedRecall.toFixed(3)} | ${excluded.qps.toFixed(0)} | ${(excluded.qps / exact.qps).toFixed(1)} |`);
+  rows.push(
+    `| exact brute force, ${EXCLUDED} nearest excluded | ${K} | ${EXCLUDED} | 1.000 | ${exactExcluded.qps.toFixed(0)} | ${(exactExcluded.qps / exact.qps).toFixed(1)} |`,
+  );
+  rows.push(
+    `| HNSW (default), ${EXCLUDED} nearest excluded | ${K} | ${EXCLUDED} | ${excludedRecall.toFixed(3)} | ${excluded.qps.toFixed(0)} | ${(excluded.qps / exact.qps).toFixed(1)} |`,
+  );
   // The candidates topology's search (searchCandidates: top k + E unfiltered at efSearch ≥ k + E, then drop the excluded).
   const candRun = (() => {
     const results: Neighbour[][] = [];
@@ -138,9 +146,14 @@ function main(): void {
     return { results, qps: QUERIES / ((performance.now() - start) / 1000) };
   })();
   const candRecall = recall(candRun.results, exactExcluded.results);
-  if (candRun.results.some((r, q) => r.length !== K || r.some((n) => excludedSets[q]!.has(n.id)))) throw new Error('searchCandidates returned an excluded id or fewer than k results');
-  console.log(`searchCandidates (efSearch ${CANDIDATES_EF_SEARCH}) with ${EXCLUDED} excluded: recall@${K} ${candRecall.toFixed(4)}, ${candRun.qps.toFixed(0)} q/s`);
-  rows.push(`| candidates topology's search (\`searchCandidates\`: top k + ${EXCLUDED} at efSearch max(${CANDIDATES_EF_SEARCH}, k + ${EXCLUDED}) + 4·${EXCLUDED}, excluded dropped), ${EXCLUDED} nearest excluded | ${K} | ${EXCLUDED} | ${candRecall.toFixed(3)} | ${candRun.qps.toFixed(0)} | ${(candRun.qps / exact.qps).toFixed(1)} |`);
+  if (candRun.results.some((r, q) => r.length !== K || r.some((n) => excludedSets[q]!.has(n.id))))
+    throw new Error('searchCandidates returned an excluded id or fewer than k results');
+  console.log(
+    `searchCandidates (efSearch ${CANDIDATES_EF_SEARCH}) with ${EXCLUDED} excluded: recall@${K} ${candRecall.toFixed(4)}, ${candRun.qps.toFixed(0)} q/s`,
+  );
+  rows.push(
+    `| candidates topology's search (\`searchCandidates\`: top k + ${EXCLUDED} at efSearch max(${CANDIDATES_EF_SEARCH}, k + ${EXCLUDED}) + 4·${EXCLUDED}, excluded dropped), ${EXCLUDED} nearest excluded | ${K} | ${EXCLUDED} | ${candRecall.toFixed(3)} | ${candRun.qps.toFixed(0)} | ${(candRun.qps / exact.qps).toFixed(1)} |`,
+  );
 
   const ratio = defaults.qps / exact.qps;
   console.log(`ratio HNSW ÷ brute force: ${ratio.toFixed(1)}`);

@@ -14,7 +14,8 @@ export function machine(): string {
 /** Replaces (or appends) the section `## <title>` of docs/BENCHMARKS.md. */
 export function writeSection(title: string, body: string): void {
   const file = join(__dirname, '..', 'docs', 'BENCHMARKS.md');
-  const header = '# Benchmarks\n\nFigures are ratios to an anchor measured in the same run on the same machine; absolute numbers are given for context only. Re-run with the commands shown.\n';
+  const header =
+    '# Benchmarks\n\nFigures are ratios to an anchor measured in the same run on the same machine; absolute numbers are given for context only. Re-run with the commands shown.\n';
   let text = existsSync(file) ? readFileSync(file, 'utf8') : header;
   const start = text.indexOf(`\n## ${title}\n`);
   const section = `\n## ${title}\n\n${body.trim()}\n`;
@@ -82,4 +83,3 @@ export async function passthrough(brokers: string[], input: string, output: stri
   await producer.disconnect();
   return N / seconds;
 }
-

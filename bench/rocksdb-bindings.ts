@@ -30,52 +30,68 @@ async function main(): Promise<void> {
   try {
     const native = new RocksNative(join(dir, 'native'));
     await native.ready();
-    rows.push(await time('rocksdb-native: batched writes (1,000 per batch)', N, async () => {
-      for (let i = 0; i < N; i += 1000) {
-        const w = native.write({ capacity: 1000 });
-        for (let j = i; j < i + 1000 && j < N; j++) w.tryPut(keys[j]!, VALUE);
-        await w.flush();
-        w.destroy();
-      }
-    }));
-    rows.push(await time('rocksdb-native: single awaited gets', 20_000, async () => {
-      for (let i = 0; i < 20_000; i++) await native.get(keys[i]!);
-    }));
-    rows.push(await time('rocksdb-native: batched gets (1,000 per read batch)', N, async () => {
-      for (let i = 0; i < N; i += 1000) {
-        const r = native.read({ capacity: 1000 });
-        const ps = [];
-        for (let j = i; j < i + 1000 && j < N; j++) ps.push(r.get(keys[j]!));
-        r.tryFlush();
-        await Promise.all(ps);
-        r.destroy();
-      }
-    }));
+    rows.push(
+      await time('rocksdb-native: batched writes (1,000 per batch)', N, async () => {
+        for (let i = 0; i < N; i += 1000) {
+          const w = native.write({ capacity: 1000 });
+          for (let j = i; j < i + 1000 && j < N; j++) w.tryPut(keys[j]!, VALUE);
+          await w.flush();
+          w.destroy();
+        }
+      }),
+    );
+    rows.push(
+      await time('rocksdb-native: single awaited gets', 20_000, async () => {
+        for (let i = 0; i < 20_000; i++) await native.get(keys[i]!);
+      }),
+    );
+    rows.push(
+      await time('rocksdb-native: batched gets (1,000 per read batch)', N, async () => {
+        for (let i = 0; i < N; i += 1000) {
+          const r = native.read({ capacity: 1000 });
+          const ps = [];
+          for (let j = i; j < i + 1000 && j < N; j++) ps.push(r.get(keys[j]!));
+          r.tryFlush();
+          await Promise.all(ps);
+          r.destroy();
+        }
+      }),
+    );
     await native.close();
 
     const nx = new RocksLevel(join(dir, 'nxtedition'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await nx.open();
-    rows.push(await time('@nxtedition/rocksdb: batched writes (1,000 per batch)', N, async () => {
-      for (let i = 0; i < N; i += 1000) {
-        const ops = [];
-        for (let j = i; j < i + 1000 && j < N; j++) ops.push({ type: 'put', key: keys[j]!, value: VALUE });
-        await nx.batch(ops);
-      }
-    }));
-    rows.push(await time('@nxtedition/rocksdb: single awaited gets', 20_000, async () => {
-      for (let i = 0; i < 20_000; i++) await nx.get(keys[i]!);
-    }));
-    rows.push(await time('@nxtedition/rocksdb: synchronous single gets (getManySync of 1)', N, () => {
-      for (let i = 0; i < N; i++) nx._getManySync([keys[i]!]);
-    }));
-    rows.push(await time('@nxtedition/rocksdb: synchronous gets, 1,000 per call', N, () => {
-      for (let i = 0; i < N; i += 1000) nx._getManySync(keys.slice(i, i + 1000));
-    }));
-    rows.push(await time('@nxtedition/rocksdb: full scan', N, async () => {
-      let n = 0;
-      for await (const _ of nx.keys()) n++;
-      if (n !== N) throw new Error(`scan saw ${n} keys`);
-    }));
+    rows.push(
+      await time('@nxtedition/rocksdb: batched writes (1,000 per batch)', N, async () => {
+        for (let i = 0; i < N; i += 1000) {
+          const ops = [];
+          for (let j = i; j < i + 1000 && j < N; j++) ops.push({ type: 'put', key: keys[j]!, value: VALUE });
+          await nx.batch(ops);
+        }
+      }),
+    );
+    rows.push(
+      await time('@nxtedition/rocksdb: single awaited gets', 20_000, async () => {
+        for (let i = 0; i < 20_000; i++) await nx.get(keys[i]!);
+      }),
+    );
+    rows.push(
+      await time('@nxtedition/rocksdb: synchronous single gets (getManySync of 1)', N, () => {
+        for (let i = 0; i < N; i++) nx._getManySync([keys[i]!]);
+      }),
+    );
+    rows.push(
+      await time('@nxtedition/rocksdb: synchronous gets, 1,000 per call', N, () => {
+        for (let i = 0; i < N; i += 1000) nx._getManySync(keys.slice(i, i + 1000));
+      }),
+    );
+    rows.push(
+      await time('@nxtedition/rocksdb: full scan', N, async () => {
+        let n = 0;
+        for await (const _ of nx.keys()) n++;
+        if (n !== N) throw new Error(`scan saw ${n} keys`);
+      }),
+    );
     await nx.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -93,7 +109,10 @@ Choice: \`@nxtedition/rocksdb\` (RocksDB 9.7, prebuilt) backs \`RocksDBBytesStor
   );
 }
 
-main().then(() => process.exit(0), (err) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

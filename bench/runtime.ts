@@ -60,7 +60,10 @@ async function main(): Promise<void> {
   const client = new KafkajsClient({ brokers, clientId: 'bench', logLevel: 'nothing' });
   const admin = await client.admin();
   const input = `bench-in-${tag}`;
-  await admin.createTopics([{ name: input, partitions: PARTITIONS }, { name: `bench-raw-out-${tag}`, partitions: PARTITIONS }]);
+  await admin.createTopics([
+    { name: input, partitions: PARTITIONS },
+    { name: `bench-raw-out-${tag}`, partitions: PARTITIONS },
+  ]);
   const serde = new AvroSerde<CountedEvent>({ registry: new ConfluentSchemaRegistry(registryUrl), subject: `${input}-value`, schema: CountedEventSchema });
   await serde.prepare();
   console.log(`filling ${input} with ${N} events over ${PARTITIONS} partitions`);
@@ -71,7 +74,13 @@ async function main(): Promise<void> {
   console.log(`counting topology, at-least-once: ${alos.toFixed(0)} events/s (${((alos / raw) * 100).toFixed(0)}% of passthrough)`);
   const eos = await topology(client, input, 'exactly-once');
   console.log(`counting topology, exactly-once: ${eos.toFixed(0)} events/s (${((eos / raw) * 100).toFixed(0)}% of passthrough)`);
-  await admin.deleteTopics([input, `bench-raw-out-${tag}`, ...['at-least-once', 'exactly-once'].flatMap((g) => [`bench-${g}-${tag}-out`, `bench-${g}-${tag}-counts-changelog`, `bench-${g}-${tag}-dlq`])]).catch(() => undefined);
+  await admin
+    .deleteTopics([
+      input,
+      `bench-raw-out-${tag}`,
+      ...['at-least-once', 'exactly-once'].flatMap((g) => [`bench-${g}-${tag}-out`, `bench-${g}-${tag}-counts-changelog`, `bench-${g}-${tag}-dlq`]),
+    ])
+    .catch(() => undefined);
   await admin.close();
   writeSection(
     'Runtime: stateful counting vs raw kafkajs passthrough',

@@ -81,7 +81,14 @@ async function main(): Promise<void> {
   const kafka = new KafkajsClient({ brokers, clientId: 'bench-vectors', logLevel: 'nothing' });
   const reg = new ConfluentSchemaRegistry(registryUrl);
   const admin = await kafka.admin();
-  const t = { listens: `${tag}-listens`, feedback: `${tag}-feedback`, control: `${tag}-control`, userVectors: `${tag}-uv`, candidates: `${tag}-cand`, candidateRequests: `${tag}-cand-req` };
+  const t = {
+    listens: `${tag}-listens`,
+    feedback: `${tag}-feedback`,
+    control: `${tag}-control`,
+    userVectors: `${tag}-uv`,
+    candidates: `${tag}-cand`,
+    candidateRequests: `${tag}-cand-req`,
+  };
   const snapTopics = { control: t.control, prefix: `${tag}-ev.` };
   await admin.createTopics([
     ...[t.listens, t.feedback, t.userVectors, t.candidates, t.candidateRequests, `${tag}-raw-out`].map((name) => ({ name, partitions: PARTITIONS })),
@@ -90,7 +97,11 @@ async function main(): Promise<void> {
   const uvName = `${tag}-uv`;
   const candName = `${tag}-cand`;
   await writeControl(kafka, reg, [planMember(uvName, PARTITIONS, Date.now()), planMember(candName, PARTITIONS, Date.now())], snapTopics);
-  for (const [id, seed] of [['s1', 1], ['s2', 2]] as const) await writeBinarySnapshot(join(dir, id), snapshot(`${tag}-${id}`, seed));
+  for (const [id, seed] of [
+    ['s1', 1],
+    ['s2', 2],
+  ] as const)
+    await writeBinarySnapshot(join(dir, id), snapshot(`${tag}-${id}`, seed));
 
   // Events: every user listens at least once.
   const serde = new AvroSerde<ListenEvent>({ registry: reg, subject: `${t.listens}-value`, schema: loadSchema('ListenEvent') });
@@ -105,7 +116,13 @@ async function main(): Promise<void> {
   };
   // One catalog for both topologies, as one process would have: each snapshot is loaded and indexed once.
   const catalog = new SnapshotCatalog(new KafkaSnapshotSource(kafka, reg, snapTopics));
-  const door = new TopologyRunner({ topology: doorman({ name: `${tag}-doorman`, controlTopic: t.control }), kafka, registry: reg, stateDir: join(dir, 'doorman'), guarantee: 'exactly-once' });
+  const door = new TopologyRunner({
+    topology: doorman({ name: `${tag}-doorman`, controlTopic: t.control }),
+    kafka,
+    registry: reg,
+    stateDir: join(dir, 'doorman'),
+    guarantee: 'exactly-once',
+  });
   await door.start();
   const activeIs = async (id: string) => (await readControlView(kafka, reg, snapTopics)).active === id;
 
@@ -114,8 +131,24 @@ async function main(): Promise<void> {
   await publishSnapshot(kafka, reg, { file: join(dir, 's1'), snapshotId: `${tag}-s1`, model: 'bench', topics: snapTopics });
   const publishS1 = (performance.now() - t0) / 1000;
   const log = process.env.BENCH_LOG ? { log: (l: string, m: string, f?: Record<string, unknown>) => console.log(l, m, JSON.stringify(f ?? {})) } : {};
-  const mkUserVectors = () => new TopologyRunner({ topology: userVectors({ catalog, name: uvName, topics: t }), kafka, registry: reg, stateDir: join(dir, 'uv'), commitIntervalMs: 1000, ...log });
-  const mkCandidates = () => new TopologyRunner({ topology: candidates({ catalog, name: candName, topics: t }), kafka, registry: reg, stateDir: join(dir, 'cand'), commitIntervalMs: 1000, ...log });
+  const mkUserVectors = () =>
+    new TopologyRunner({
+      topology: userVectors({ catalog, name: uvName, topics: t }),
+      kafka,
+      registry: reg,
+      stateDir: join(dir, 'uv'),
+      commitIntervalMs: 1000,
+      ...log,
+    });
+  const mkCandidates = () =>
+    new TopologyRunner({
+      topology: candidates({ catalog, name: candName, topics: t }),
+      kafka,
+      registry: reg,
+      stateDir: join(dir, 'cand'),
+      commitIntervalMs: 1000,
+      ...log,
+    });
   // First runners only to load S1 and report READY; then stopped, so that the events are processed in one go by the next ones.
   t0 = performance.now();
   const first = [mkUserVectors(), mkCandidates()];
@@ -139,14 +172,18 @@ async function main(): Promise<void> {
   if (profile) await profile.stop(process.env.BENCH_PROFILE!);
   const updates = EVENTS / seconds;
   const requests = (await admin.topicOffsets(t.candidateRequests)).reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
-  console.log(`user-vector updates: ${updates.toFixed(0)}/s (${((updates / raw) * 100).toFixed(0)}% of passthrough); ${requests} candidate requests written; ${phasePeak()}`);
+  console.log(
+    `user-vector updates: ${updates.toFixed(0)}/s (${((updates / raw) * 100).toFixed(0)}% of passthrough); ${requests} candidate requests written; ${phasePeak()}`,
+  );
 
   // Candidates, as a downstream consumer that was behind: it catches up on every request just written.
   const cand = mkCandidates();
   await cand.start();
   const catchUp = await drain(admin, cand, 'requests', candName, t.candidateRequests);
   const lists = (await cand.metrics.recordsOut.get()).values.filter((v) => v.labels.sink === 'candidates-out').reduce((n, v) => n + v.value, 0);
-  console.log(`candidates: caught up on ${requests} requests in ${catchUp.toFixed(1)} s (${(requests / catchUp).toFixed(0)} requests/s); ${lists} lists (${(lists / catchUp).toFixed(0)}/s); ${phasePeak()}`);
+  console.log(
+    `candidates: caught up on ${requests} requests in ${catchUp.toFixed(1)} s (${(requests / catchUp).toFixed(0)} requests/s); ${lists} lists (${(lists / catchUp).toFixed(0)}/s); ${phasePeak()}`,
+  );
   // Paused during the latency run: in production it is its own process; here it would share the event loop with user-vectors.
   await cand.stop();
 
@@ -205,7 +242,9 @@ async function main(): Promise<void> {
   while (!(await activeIs(`${tag}-s2`))) await sleep(200);
   const stagedToActiveS2 = (performance.now() - t0) / 1000;
   const users = Math.min(USERS, seq); // every user had at least one event (seq % USERS)
-  console.log(`S2 staged → active with ${users} users: ${stagedToActiveS2.toFixed(1)} s (publish ${publishS2.toFixed(1)} s); ${phasePeak()}; overall peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+  console.log(
+    `S2 staged → active with ${users} users: ${stagedToActiveS2.toFixed(1)} s (publish ${publishS2.toFixed(1)} s); ${phasePeak()}; overall peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`,
+  );
 
   await cand2.stop();
   await runner.stop();

@@ -88,7 +88,15 @@ export function buildInteractions(events: Iterable<{ userId: string; entityId: s
     }
     ptr[u + 1] = cols.length;
   });
-  return { users: [...userIndex.keys()], items: [...itemIndex.keys()], userIndex, itemIndex, ptr, cols: Int32Array.from(cols), weights: Float64Array.from(weights) };
+  return {
+    users: [...userIndex.keys()],
+    items: [...itemIndex.keys()],
+    userIndex,
+    itemIndex,
+    ptr,
+    cols: Int32Array.from(cols),
+    weights: Float64Array.from(weights),
+  };
 }
 
 /** Trained factors: row-major `users × factors` and `items × factors`. */
@@ -143,7 +151,19 @@ export function gram(y: Float64Array, n: number, d: number): Float64Array {
  * Solves one row exactly: (G + λI + Σ (c−1)·yyᵀ)·x = Σ c·p·y over the row's
  * entries (`cols`, net `weights`) in `fixed`, written into `out` at `at`.
  */
-export function solveRowExact(g: Float64Array, fixed: Float64Array, d: number, cols: ArrayLike<number>, weights: ArrayLike<number>, from: number, to: number, lambda: number, alpha: number, out: Float64Array, at: number): void {
+export function solveRowExact(
+  g: Float64Array,
+  fixed: Float64Array,
+  d: number,
+  cols: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  from: number,
+  to: number,
+  lambda: number,
+  alpha: number,
+  out: Float64Array,
+  at: number,
+): void {
   const a = Float64Array.from(g);
   for (let i = 0; i < d; i++) a[i * d + i] = a[i * d + i]! + lambda;
   const b = new Float64Array(d);
@@ -169,7 +189,20 @@ export function solveRowExact(g: Float64Array, fixed: Float64Array, d: number, c
 }
 
 /** A few conjugate-gradient steps on the row's normal equations, from its current value in `x` at row `at`. */
-function solveRowCg(g: Float64Array, fixed: Float64Array, d: number, m: Csr, row: number, lambda: number, alpha: number, x: Float64Array, steps: number, r: Float64Array, p: Float64Array, ap: Float64Array): void {
+function solveRowCg(
+  g: Float64Array,
+  fixed: Float64Array,
+  d: number,
+  m: Csr,
+  row: number,
+  lambda: number,
+  alpha: number,
+  x: Float64Array,
+  steps: number,
+  r: Float64Array,
+  p: Float64Array,
+  ap: Float64Array,
+): void {
   const xo = row * d;
   const from = m.ptr[row]!;
   const to = m.ptr[row + 1]!;

@@ -78,7 +78,8 @@ export function loadRatings(path: string): Dataset {
     const [u, m, r, t] = line.split(',');
     const rating = Number(r);
     const seconds = Number(t);
-    if (!u || !m || !Number.isFinite(rating) || !Number.isSafeInteger(seconds)) throw new Error(`${path}: line ${i + 1} is not 'userId,movieId,rating,timestamp': '${line}'`);
+    if (!u || !m || !Number.isFinite(rating) || !Number.isSafeInteger(seconds))
+      throw new Error(`${path}: line ${i + 1} is not 'userId,movieId,rating,timestamp': '${line}'`);
     events.push(evalEvent(ratingEvent(i, `u${u}`, `m${m}`, rating, seconds * 1000)));
   }
   return { name: datasetName(path), events: byTime(events), mapping: RATING_MAPPING };
@@ -92,7 +93,10 @@ export function datasetName(path: string): string {
 
 /** Stable sort by timestamp (ties keep their order). */
 export function byTime<T extends { timestamp: number }>(items: T[]): T[] {
-  return items.map((x, i) => [x, i] as const).sort((a, b) => a[0].timestamp - b[0].timestamp || a[1] - b[1]).map(([x]) => x);
+  return items
+    .map((x, i) => [x, i] as const)
+    .sort((a, b) => a[0].timestamp - b[0].timestamp || a[1] - b[1])
+    .map(([x]) => x);
 }
 
 export const WORLD_MAPPING =

@@ -202,7 +202,15 @@ function chooseLifetime(outer: Split, config: EvalConfig, train: (e: readonly Ev
     x0: idleRecall((u) => batchUserVector(stale, u)),
     ridgeFormula: idleRecall((u) => {
       const x0 = batchUserVector(stale, u);
-      return x0 && Float32Array.from(shrink.solve(shrink.empty(), x0.map((x) => ridge.priorWeight * x)));
+      return (
+        x0 &&
+        Float32Array.from(
+          shrink.solve(
+            shrink.empty(),
+            x0.map((x) => ridge.priorWeight * x),
+          ),
+        )
+      );
     }),
   };
   return {
@@ -239,7 +247,13 @@ async function evaluateSplit(
   const usersNoNegatives = contexts(split, false);
   const popularity = popularityOrder(ideal);
   const lists = new Map<string, { base: MethodName; variant: MethodRow['variant']; negatives: MethodRow['negatives']; lists: Lists; note?: string }>();
-  const add = (base: MethodName, variant: MethodRow['variant'], negatives: MethodRow['negatives'], f: (u: UserContext) => string[] | undefined, note?: string) => {
+  const add = (
+    base: MethodName,
+    variant: MethodRow['variant'],
+    negatives: MethodRow['negatives'],
+    f: (u: UserContext) => string[] | undefined,
+    note?: string,
+  ) => {
     const byUser: Lists = new Map();
     for (const u of split.users) byUser.set(u, f((negatives === 'dropped' ? usersNoNegatives : users).get(u)!));
     lists.set(variant ? `${base}/${variant}` : base, { base, variant, negatives, lists: byUser, ...(note ? { note } : {}) });
@@ -256,12 +270,26 @@ async function evaluateSplit(
     const idealNeg = await time('ALS ideal with negatives', () => train(beforeTest, true));
     const staleNegIndex = exactIndex(alsMatrix(staleNeg, 'eval-stale-neg'));
     const idealNegIndex = exactIndex(alsMatrix(idealNeg, 'eval-ideal-neg'));
-    add('stale-batch', 'with-negatives', 'used', (u) => vectorList(staleNegIndex, batchUserVector(staleNeg, u.userId), u, true), 'negative net weights in training as p = 0, c = 1 + α|w|');
-    add('ideal-batch', 'with-negatives', 'used', (u) => vectorList(idealNegIndex, batchUserVector(idealNeg, u.userId), u, true), 'negative net weights in training as p = 0, c = 1 + α|w|');
+    add(
+      'stale-batch',
+      'with-negatives',
+      'used',
+      (u) => vectorList(staleNegIndex, batchUserVector(staleNeg, u.userId), u, true),
+      'negative net weights in training as p = 0, c = 1 + α|w|',
+    );
+    add(
+      'ideal-batch',
+      'with-negatives',
+      'used',
+      (u) => vectorList(idealNegIndex, batchUserVector(idealNeg, u.userId), u, true),
+      'negative net weights in training as p = 0, c = 1 + α|w|',
+    );
   }
 
   for (const model of ['decayed', 'fold-in'] as const) {
-    const run = await time(`topology ${model}`, () => runRealtime(model, staleMatrix, { lambda: stale.lambda, alpha: stale.alpha, ...(config.tauMs ? { tauMs: config.tauMs } : {}) }, split));
+    const run = await time(`topology ${model}`, () =>
+      runRealtime(model, staleMatrix, { lambda: stale.lambda, alpha: stale.alpha, ...(config.tauMs ? { tauMs: config.tauMs } : {}) }, split),
+    );
     const base: MethodName = model === 'decayed' ? 'realtime-decayed' : 'realtime-fold-in';
     const of = (feed: RealtimeFeed) => (u: UserContext) => {
       const s = run.users.get(feed)!.get(u.userId);
@@ -277,7 +305,13 @@ async function evaluateSplit(
     for (const negatives of [true, false]) {
       const run = await runLifetime(staleMatrix, (u) => batchUserVector(stale, u), { alpha: stale.alpha, ...lifetime }, split, negatives);
       const note = `user-vectors topology (TopologyTestDriver, ${run.events} stream events piped) on a snapshot carrying the stale ALS user factors (lifetime model, ${lifetime.variant}, λₚ = ${lifetime.priorWeight})`;
-      add('lifetime-realtime', negatives ? null : 'no-negatives', negatives ? 'used' : 'dropped', (u) => vectorList(staleIndex, run.vectors.get(u.userId), u, negatives), note);
+      add(
+        'lifetime-realtime',
+        negatives ? null : 'no-negatives',
+        negatives ? 'used' : 'dropped',
+        (u) => vectorList(staleIndex, run.vectors.get(u.userId), u, negatives),
+        note,
+      );
     }
   });
 
@@ -349,7 +383,10 @@ function score(
       'recall@50': mean(v['recall@50']),
       'ndcg@50': mean(v['ndcg@50']),
       ci95: Object.fromEntries(METRICS.map((k) => [k, bootstrap.interval(v[k])])) as Record<MetricName, Interval>,
-      vsStaleBatch: name === 'stale-batch' ? null : { 'recall@50': bootstrap.difference(v['recall@50'], stale['recall@50']), 'ndcg@50': bootstrap.difference(v['ndcg@50'], stale['ndcg@50']) },
+      vsStaleBatch:
+        name === 'stale-batch'
+          ? null
+          : { 'recall@50': bootstrap.difference(v['recall@50'], stale['recall@50']), 'ndcg@50': bootstrap.difference(v['ndcg@50'], stale['ndcg@50']) },
       fallbacks: fallbacks.get(name)!,
       ...(m.note ? { note: m.note } : {}),
     };

@@ -43,7 +43,8 @@ export const QUICK_WORLD = { users: 120, entities: 500, clusters: 10, dims: 10, 
 export const FULL_WORLD = {} as const;
 
 export function configFor(o: CliOptions, log?: (line: string) => void): EvalConfig {
-  const dataset: Dataset = o.data === 'synthetic' ? loadWorld({ seed: o.seed, ...(o.quick ? QUICK_WORLD : FULL_WORLD) }) : quickSubset(loadRatings(o.data), o.quick);
+  const dataset: Dataset =
+    o.data === 'synthetic' ? loadWorld({ seed: o.seed, ...(o.quick ? QUICK_WORLD : FULL_WORLD) }) : quickSubset(loadRatings(o.data), o.quick);
   const synthetic = dataset.name === 'synthetic';
   return {
     dataset,

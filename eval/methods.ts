@@ -48,7 +48,10 @@ export function batchUserVector(model: AlsModel, userId: string): Float32Array |
 export function popularityOrder(model: AlsModel): string[] {
   const counts = new Float64Array(model.data.items.length);
   for (let k = 0; k < model.data.cols.length; k++) if (model.data.weights[k]! > 0) counts[model.data.cols[k]!]!++;
-  return model.data.items.map((id, i) => [id, counts[i]!, i] as const).sort((a, b) => b[1] - a[1] || a[2] - b[2]).map(([id]) => id);
+  return model.data.items
+    .map((id, i) => [id, counts[i]!, i] as const)
+    .sort((a, b) => b[1] - a[1] || a[2] - b[2])
+    .map(([id]) => id);
 }
 
 /** The top of `order` without the user's excluded entities. */
@@ -95,8 +98,21 @@ export interface LifetimeSetting {
  * with the user's stream events in the snapshot's space (the batch entity
  * factors). `negatives` false drops negative events (skips, dislikes).
  */
-export function lifetimeVectors(stale: AlsModel, matrix: EntityMatrix, stream: readonly EvalEvent[], users: readonly string[], setting: LifetimeSetting, negatives: boolean): Map<string, Float32Array> {
-  const model = new LifetimeModel({ gram: gramMatrix(matrix.data, matrix.count, matrix.dims), alpha: stale.alpha, priorWeight: setting.priorWeight, variant: setting.variant, maxEntities: 100 });
+export function lifetimeVectors(
+  stale: AlsModel,
+  matrix: EntityMatrix,
+  stream: readonly EvalEvent[],
+  users: readonly string[],
+  setting: LifetimeSetting,
+  negatives: boolean,
+): Map<string, Float32Array> {
+  const model = new LifetimeModel({
+    gram: gramMatrix(matrix.data, matrix.count, matrix.dims),
+    alpha: stale.alpha,
+    priorWeight: setting.priorWeight,
+    variant: setting.variant,
+    maxEntities: 100,
+  });
   const wanted = new Set(users);
   const states = new Map<string, ReturnType<LifetimeModel['empty']>>();
   for (const u of users) {

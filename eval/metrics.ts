@@ -45,7 +45,11 @@ export function mean(xs: ArrayLike<number>): number {
 export class Bootstrap {
   private readonly draws: Int32Array[] = [];
 
-  constructor(readonly users: number, readonly rounds: number, seed: number) {
+  constructor(
+    readonly users: number,
+    readonly rounds: number,
+    seed: number,
+  ) {
     const random = new SeededRandom(seed);
     for (let b = 0; b < rounds; b++) this.draws.push(Int32Array.from({ length: users }, () => random.int(users)));
   }

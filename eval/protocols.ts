@@ -51,7 +51,13 @@ export function globalSplit(events: readonly EvalEvent[], minTraining = MIN_TRAI
   const t1 = events[Math.floor(SPLIT_FRACTIONS.training * events.length)]!.timestamp;
   const t2 = events[Math.floor(SPLIT_FRACTIONS.stream * events.length)]!.timestamp;
   const iso = (t: number) => new Date(t).toISOString().slice(0, 10);
-  return finish('global', events, (e) => (e.timestamp < t1 ? 0 : e.timestamp < t2 ? 1 : 2), minTraining, `training before ${iso(t1)}, stream to ${iso(t2)}, test after`);
+  return finish(
+    'global',
+    events,
+    (e) => (e.timestamp < t1 ? 0 : e.timestamp < t2 ? 1 : 2),
+    minTraining,
+    `training before ${iso(t1)}, stream to ${iso(t2)}, test after`,
+  );
 }
 
 function finish(protocol: ProtocolName, events: readonly EvalEvent[], partOf: (e: EvalEvent) => 0 | 1 | 2, minTraining: number, description: string): Split {
@@ -86,5 +92,16 @@ function finish(protocol: ProtocolName, events: readonly EvalEvent[], partOf: (e
   for (const n of trainingCount.values()) if (n >= minTraining) trainedUsers++;
   const empty = new Set<string>();
   const pick = (m: Map<string, Set<string>>) => new Map(users.map((u) => [u, m.get(u) ?? empty]));
-  return { protocol, training: parts[0], stream: parts[1], test: parts[2], users, testItems, seen: pick(seen), banned: pick(banned), trainedUsers, description };
+  return {
+    protocol,
+    training: parts[0],
+    stream: parts[1],
+    test: parts[2],
+    users,
+    testItems,
+    seen: pick(seen),
+    banned: pick(banned),
+    trainedUsers,
+    description,
+  };
 }

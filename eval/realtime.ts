@@ -42,7 +42,6 @@ export interface RealtimeResult {
   ms: number;
 }
 
-
 const isNegative = (e: EvalEvent) => e.weight < 0 || e.ban || ('kind' in e.event && e.event.kind === 'UNBAN');
 
 /**
@@ -51,7 +50,12 @@ const isNegative = (e: EvalEvent) => e.weight < 0 || e.ban || ('kind' in e.event
  * own key, `<feed>~<userId>`). Training events are piped before the snapshot
  * is staged, stream events after it is active.
  */
-export async function runRealtime(model: 'decayed' | 'fold-in', matrix: EntityMatrix, params: { lambda: number; alpha: number; tauMs?: number }, split: Split): Promise<RealtimeResult> {
+export async function runRealtime(
+  model: 'decayed' | 'fold-in',
+  matrix: EntityMatrix,
+  params: { lambda: number; alpha: number; tauMs?: number },
+  split: Split,
+): Promise<RealtimeResult> {
   const started = performance.now();
   const catalog = new SnapshotCatalog(new InMemorySnapshotSource(new Map([[matrix.snapshotId, matrix]])), {
     index: 'exact',
@@ -75,7 +79,15 @@ export async function runRealtime(model: 'decayed' | 'fold-in', matrix: EntityMa
       await pipe('history', e);
       if (!isNegative(e)) await pipe('history-positive', e);
     }
-    const manifest = buildManifest({ snapshotId: matrix.snapshotId, model: 'implicit-als', dims: matrix.dims, count: matrix.count, checksum: snapshotChecksum(matrix), createdAt: 0, params: { lambda: params.lambda, alpha: params.alpha } });
+    const manifest = buildManifest({
+      snapshotId: matrix.snapshotId,
+      model: 'implicit-als',
+      dims: matrix.dims,
+      count: matrix.count,
+      checksum: snapshotChecksum(matrix),
+      createdAt: 0,
+      params: { lambda: params.lambda, alpha: params.alpha },
+    });
     await stageAndActivate(driver, manifest);
     for (const e of split.stream) {
       if (!evaluated.has(e.userId)) continue;
@@ -155,7 +167,8 @@ export async function runLifetime(
     }
     drain(driver);
     const space = catalog.get(matrix.snapshotId);
-    if (!space?.lifetime) throw new Error(`snapshot '${matrix.snapshotId}' was not loaded with its user factors: ${JSON.stringify(driver.readOutput('snapshot-control'))}`);
+    if (!space?.lifetime)
+      throw new Error(`snapshot '${matrix.snapshotId}' was not loaded with its user factors: ${JSON.stringify(driver.readOutput('snapshot-control'))}`);
     const store = driver.store<string, UserState>('users');
     const vectors = new Map<string, Float32Array>();
     for (const u of split.users) {
@@ -172,7 +185,11 @@ export async function runLifetime(
 
 /** Writes the snapshot's STAGE and ACTIVATE records as the publisher and the doorman would. */
 async function stageAndActivate(driver: TopologyTestDriver, manifest: SnapshotManifest): Promise<void> {
-  await driver.pipe('snapshot-control', `snapshot/${manifest.snapshotId}`, control({ kind: 'STAGE', snapshotId: manifest.snapshotId, phase: 'STAGED', manifest, timestamp: 0 }));
+  await driver.pipe(
+    'snapshot-control',
+    `snapshot/${manifest.snapshotId}`,
+    control({ kind: 'STAGE', snapshotId: manifest.snapshotId, phase: 'STAGED', manifest, timestamp: 0 }),
+  );
   await driver.pipe('snapshot-control', 'active', control({ kind: 'ACTIVATE', snapshotId: manifest.snapshotId, timestamp: 0 }));
 }
 

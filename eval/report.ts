@@ -11,7 +11,8 @@ const DOCS = join(__dirname, '..', 'docs');
 
 /** Main rows in the order of METHOD_NAMES, then each method's variants. */
 export function orderedRows(rows: readonly MethodRow[]): MethodRow[] {
-  const rank = (r: MethodRow) => (r.variant === null ? 0 : 100) + METHOD_NAMES.indexOf(r.base) * 10 + ['with-negatives', 'no-negatives', 'stream-only'].indexOf(r.variant ?? '');
+  const rank = (r: MethodRow) =>
+    (r.variant === null ? 0 : 100) + METHOD_NAMES.indexOf(r.base) * 10 + ['with-negatives', 'no-negatives', 'stream-only'].indexOf(r.variant ?? '');
   return [...rows].sort((a, b) => rank(a) - rank(b));
 }
 
@@ -27,11 +28,15 @@ function protocolTable(p: ProtocolReport, markdown: boolean): string {
     f3(r['recall@10']),
     `${f3(r['recall@50'])} ${interval(r.ci95['recall@50'])}`,
     f3(r['ndcg@50']),
-    r.vsStaleBatch ? `${signed(r.vsStaleBatch['recall@50'].mean)} ${interval(r.vsStaleBatch['recall@50'].ci95, signed)}${excludesZero(r.vsStaleBatch['recall@50'].ci95) ? '' : ' ~0'}` : '—',
+    r.vsStaleBatch
+      ? `${signed(r.vsStaleBatch['recall@50'].mean)} ${interval(r.vsStaleBatch['recall@50'].ci95, signed)}${excludesZero(r.vsStaleBatch['recall@50'].ci95) ? '' : ' ~0'}`
+      : '—',
     String(r.fallbacks),
   ]);
   if (markdown) {
-    return [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+    return [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
+      '\n',
+    );
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
@@ -79,7 +84,7 @@ export function formatReport(report: EvalReport): string {
   for (const p of report.protocols) parts.push(`${protocolHeading(report, p)}\n\n${protocolTable(p, false)}\n\n${pairLines(p, false)}\n`);
   parts.push(
     '"~0": the interval of the difference includes 0. fallbacks: users without a vector from the method, given the popularity list.\n' +
-      'lifetime-realtime runs through the user-vectors topology, on a snapshot carrying the stale ALS user factors (the lifetime model\'s λₚ and variant are chosen on a held-out split in process).\n' +
+      "lifetime-realtime runs through the user-vectors topology, on a snapshot carrying the stale ALS user factors (the lifetime model's λₚ and variant are chosen on a held-out split in process).\n" +
       `${report.events} events, ${report.seconds.toFixed(0)} s.\n`,
   );
   return parts.join('\n');
@@ -113,10 +118,17 @@ export function jsonRows(report: EvalReport): object[] {
 
 /** The generated part of docs/EVALUATION.md for one dataset. */
 export function markdownSection(report: EvalReport): string {
-  const parts = [settings(report).split('\n').map((l) => `- ${l}`).join('\n')];
+  const parts = [
+    settings(report)
+      .split('\n')
+      .map((l) => `- ${l}`)
+      .join('\n'),
+  ];
   for (const p of report.protocols) {
     parts.push(`**${protocolHeading(report, p)}**\n\n${protocolTable(p, true)}\n\n${pairLines(p, true)}`);
-    const secs = Object.entries(p.timings).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ');
+    const secs = Object.entries(p.timings)
+      .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
+      .join(', ');
     parts.push(`Timings: ${secs}.`);
   }
   parts.push(`Whole run: ${report.seconds.toFixed(0)} s. "~0": the 95% interval of the paired difference includes 0.`);

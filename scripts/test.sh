@@ -9,6 +9,9 @@ source scripts/stack/common.sh
 
 log "type-checking"
 npx tsc --noEmit -p tsconfig.json
+log "linting (ESLint) and checking the format (Prettier; npm run format fixes it)"
+npx eslint .
+npx prettier --check . >/dev/null || { npx prettier --list-different .; echo "format check failed: run npm run format" >&2; exit 1; }
 
 # docker-compose.yml is for users with a Docker engine; check it parses without one.
 if command -v docker-compose >/dev/null 2>&1; then

@@ -105,7 +105,10 @@ export class SchemaRegistryError extends VectorsError {
 
 /** A record names a schema id the registry does not know. */
 export class UnknownSchemaIdError extends VectorsError {
-  constructor(readonly schemaId: number, cause?: unknown) {
+  constructor(
+    readonly schemaId: number,
+    cause?: unknown,
+  ) {
     super(
       ErrorCodes.UNKNOWN_SCHEMA_ID,
       `record names schema id ${schemaId}, which the schema registry does not know. ` +
@@ -118,21 +121,16 @@ export class UnknownSchemaIdError extends VectorsError {
 /** Bytes that are not in the Confluent wire format (magic byte 0, 4-byte schema id, payload). */
 export class WireFormatError extends VectorsError {
   constructor(detail: string) {
-    super(
-      ErrorCodes.WIRE_FORMAT,
-      `record bytes are not in the Confluent wire format: ${detail}. Produce with a schema-registry serializer.`,
-    );
+    super(ErrorCodes.WIRE_FORMAT, `record bytes are not in the Confluent wire format: ${detail}. Produce with a schema-registry serializer.`);
   }
 }
 
 /** Avro payload that cannot be decoded with the writer schema its id names. */
 export class AvroDecodeError extends VectorsError {
   constructor(schemaName: string, schemaId: number, cause: unknown) {
-    super(
-      ErrorCodes.AVRO_DECODE,
-      `cannot decode Avro payload as ${schemaName} (schema id ${schemaId}): ${(cause as Error)?.message ?? String(cause)}`,
-      { cause },
-    );
+    super(ErrorCodes.AVRO_DECODE, `cannot decode Avro payload as ${schemaName} (schema id ${schemaId}): ${(cause as Error)?.message ?? String(cause)}`, {
+      cause,
+    });
   }
 }
 
@@ -205,11 +203,9 @@ export class StoreClosedError extends VectorsError {
 /** A store write batch failed; the batch is discarded and must not be reused. */
 export class StoreTransactionError extends VectorsError {
   constructor(store: string, cause: unknown) {
-    super(
-      ErrorCodes.STORE_TRANSACTION_FAILED,
-      `write batch on store '${store}' failed and was discarded: ${(cause as Error)?.message ?? String(cause)}`,
-      { cause },
-    );
+    super(ErrorCodes.STORE_TRANSACTION_FAILED, `write batch on store '${store}' failed and was discarded: ${(cause as Error)?.message ?? String(cause)}`, {
+      cause,
+    });
   }
 }
 

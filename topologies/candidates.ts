@@ -37,11 +37,12 @@ export interface CandidatesTopologyOptions {
   topics?: Partial<Record<'candidateRequests' | 'control' | 'candidates', string>>;
 }
 
-
 const requestProblem = (key: string, r: CandidateRequest | null) =>
-  r === null ? 'a null value (tombstone) is not a candidate request'
-  : r.userId !== key ? `userId '${r.userId}' differs from the record key '${key}'; key requests by userId`
-  : undefined;
+  r === null
+    ? 'a null value (tombstone) is not a candidate request'
+    : r.userId !== key
+      ? `userId '${r.userId}' differs from the record key '${key}'; key requests by userId`
+      : undefined;
 
 /** @throws ConfigError on an option out of range (k, efSearch, refresh). */
 export function candidates(o: CandidatesTopologyOptions): Topology {
@@ -53,7 +54,12 @@ export function candidates(o: CandidatesTopologyOptions): Topology {
   checkEfSearch(efSearch);
   const refresh = refreshPolicy(o.refresh);
   return new TopologyBuilder(name)
-    .spout('requests', { topic: t.candidateRequests, value: avro<CandidateRequest>(loadSchema('CandidateRequest')), keyedBy: 'userId', validate: requestProblem })
+    .spout('requests', {
+      topic: t.candidateRequests,
+      value: avro<CandidateRequest>(loadSchema('CandidateRequest')),
+      keyedBy: 'userId',
+      validate: requestProblem,
+    })
     .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
     .store('marks', { key: StringSerde, value: typedJsonSerde<CandidateMark>(), cacheEntries: 2500 })
     .bolt('candidates', () => new CandidatesBolt({ catalog: o.catalog, k, efSearch, refresh, ...(o.exclude ? { exclude: o.exclude } : {}) }), {

@@ -63,7 +63,8 @@ function excludeOption(o: Record<string, string>): ExcludePolicy | undefined {
 }
 
 export const topologies: Record<string, TopologyFactory> = {
-  'event-counter': ({ options: o }) => eventCounter({ ...(o.name ? { name: o.name } : {}), ...(o.input ? { input: o.input } : {}), ...(o.output ? { output: o.output } : {}) }),
+  'event-counter': ({ options: o }) =>
+    eventCounter({ ...(o.name ? { name: o.name } : {}), ...(o.input ? { input: o.input } : {}), ...(o.output ? { output: o.output } : {}) }),
   /** `--opt max-event-age-ms=31536000000 --opt max-event-future-ms=3600000` (the defaults; `Infinity`: no age bound) */
   'user-vectors': ({ options: o, catalog }) =>
     userVectors({
@@ -90,5 +91,9 @@ export const topologies: Record<string, TopologyFactory> = {
       topics: topicOptions(o),
     }),
   doorman: ({ options: o }) =>
-    doorman({ ...(o.name ? { name: o.name } : {}), ...(o['timeout-ms'] ? { timeoutMs: num(o['timeout-ms'])! } : {}), ...(o['topic.control'] ? { controlTopic: o['topic.control'] } : {}) }),
+    doorman({
+      ...(o.name ? { name: o.name } : {}),
+      ...(o['timeout-ms'] ? { timeoutMs: num(o['timeout-ms'])! } : {}),
+      ...(o['topic.control'] ? { controlTopic: o['topic.control'] } : {}),
+    }),
 };

@@ -36,33 +36,57 @@ export interface UserVectorsOptions {
 
 // The event-time window needs the wall clock, which validate has not: UserStateBolt checks it.
 const eventProblem = (key: string, e: { userId: string; entityId: string; timestamp: number } | null) =>
-  e === null ? 'a null value (tombstone) is not an event'
-  : e.userId === '' ? 'userId is empty: every event must name its user; key it by that userId'
-  : e.userId !== key ? `userId '${e.userId}' differs from the record key '${key}'; key events by userId`
-  : e.entityId === '' ? 'entityId is empty'
-  : timestampProblem(e.timestamp);
+  e === null
+    ? 'a null value (tombstone) is not an event'
+    : e.userId === ''
+      ? 'userId is empty: every event must name its user; key it by that userId'
+      : e.userId !== key
+        ? `userId '${e.userId}' differs from the record key '${key}'; key events by userId`
+        : e.entityId === ''
+          ? 'entityId is empty'
+          : timestampProblem(e.timestamp);
 
 export function userVectors(o: UserVectorsOptions): Topology {
   const name = o.name ?? 'user-vectors';
   const eventTime = eventTimeWindow(o.eventTime, { maxAgeMs: 'eventTime.maxAgeMs', maxFutureMs: 'eventTime.maxFutureMs' });
-  const t = { listens: Topics.listens, feedback: Topics.feedback, control: Topics.snapshotControl, userVectors: Topics.userVectors, candidateRequests: Topics.candidateRequests, ...o.topics };
-  return new TopologyBuilder(name)
-    .spout('listens', { topic: t.listens, value: avro<ListenEvent>(loadSchema('ListenEvent')), keyedBy: 'userId', validate: eventProblem })
-    .spout('feedback', { topic: t.feedback, value: avro<FeedbackEvent>(loadSchema('FeedbackEvent')), keyedBy: 'userId', validate: eventProblem })
-    .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
-    // ~3.5 KiB per cached user (history, one model state per live snapshot): 2,500 per task keeps 12 tasks near 100 MiB.
-    .store('users', { key: StringSerde, value: typedJsonSerde<UserState>(), cacheEntries: 2500 })
-    .bolt('user-state', () => new UserStateBolt({ catalog: o.catalog, eventTime, ...(o.weights ? { weights: o.weights } : {}), ...(o.historyCapacity ? { historyCapacity: o.historyCapacity } : {}), ...(o.consumedCapacity ? { consumedCapacity: o.consumedCapacity } : {}) }), {
-      inputs: [
-        { from: 'listens', grouping: Groupings.fields('userId') },
-        { from: 'feedback', grouping: Groupings.fields('userId') },
-        { from: 'control', grouping: Groupings.all() },
-      ],
-      stores: ['users'],
-      outputs: { 'user-vectors': { keyedBy: 'userId' }, updates: { keyedBy: 'userId' }, [REPORTS_STREAM]: {} },
-    })
-    .sink('user-vectors-out', { topic: t.userVectors, from: 'user-state', stream: 'user-vectors', value: avro(loadSchema('UserVector')) })
-    .sink('candidate-requests-out', { topic: t.candidateRequests, from: 'user-state', stream: 'updates', value: avro(loadSchema('CandidateRequest')) })
-    .sink('reports', { topic: t.control, from: 'user-state', stream: REPORTS_STREAM, value: avro(loadSchema('SnapshotControl')) })
-    .build();
+  const t = {
+    listens: Topics.listens,
+    feedback: Topics.feedback,
+    control: Topics.snapshotControl,
+    userVectors: Topics.userVectors,
+    candidateRequests: Topics.candidateRequests,
+    ...o.topics,
+  };
+  return (
+    new TopologyBuilder(name)
+      .spout('listens', { topic: t.listens, value: avro<ListenEvent>(loadSchema('ListenEvent')), keyedBy: 'userId', validate: eventProblem })
+      .spout('feedback', { topic: t.feedback, value: avro<FeedbackEvent>(loadSchema('FeedbackEvent')), keyedBy: 'userId', validate: eventProblem })
+      .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
+      // ~3.5 KiB per cached user (history, one model state per live snapshot): 2,500 per task keeps 12 tasks near 100 MiB.
+      .store('users', { key: StringSerde, value: typedJsonSerde<UserState>(), cacheEntries: 2500 })
+      .bolt(
+        'user-state',
+        () =>
+          new UserStateBolt({
+            catalog: o.catalog,
+            eventTime,
+            ...(o.weights ? { weights: o.weights } : {}),
+            ...(o.historyCapacity ? { historyCapacity: o.historyCapacity } : {}),
+            ...(o.consumedCapacity ? { consumedCapacity: o.consumedCapacity } : {}),
+          }),
+        {
+          inputs: [
+            { from: 'listens', grouping: Groupings.fields('userId') },
+            { from: 'feedback', grouping: Groupings.fields('userId') },
+            { from: 'control', grouping: Groupings.all() },
+          ],
+          stores: ['users'],
+          outputs: { 'user-vectors': { keyedBy: 'userId' }, updates: { keyedBy: 'userId' }, [REPORTS_STREAM]: {} },
+        },
+      )
+      .sink('user-vectors-out', { topic: t.userVectors, from: 'user-state', stream: 'user-vectors', value: avro(loadSchema('UserVector')) })
+      .sink('candidate-requests-out', { topic: t.candidateRequests, from: 'user-state', stream: 'updates', value: avro(loadSchema('CandidateRequest')) })
+      .sink('reports', { topic: t.control, from: 'user-state', stream: REPORTS_STREAM, value: avro(loadSchema('SnapshotControl')) })
+      .build()
+  );
 }

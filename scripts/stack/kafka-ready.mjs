@@ -47,7 +47,10 @@ function parseArgs(argv) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
-const brokers = opts.brokers.split(',').map((s) => s.trim()).filter(Boolean);
+const brokers = opts.brokers
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const id = randomUUID().slice(0, 8);
 const topic = `_vectors-ready-${Date.now()}-${id}`;
 const groupId = `_vectors-ready-${id}`;
@@ -59,7 +62,7 @@ const started = Date.now();
 let step = 'start';
 
 // Hard bound: whatever kafkajs is doing (retrying, reconnecting), give up in time.
-const deadline = setTimeout(() => {
+setTimeout(() => {
   console.error(`kafka-ready: FAILED: timed out after ${opts.timeoutMs} ms at step '${step}' (brokers ${brokers.join(',')})`);
   process.exit(1);
 }, opts.timeoutMs);

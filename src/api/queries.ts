@@ -78,7 +78,9 @@ export function userVectorAnswer(state: UserState, space: LoadedSnapshot): UserV
 export function candidatesAnswer(state: UserState, space: LoadedSnapshot, k: number, exclude: ExcludePolicy = DEFAULT_EXCLUDE): CandidatesAnswer {
   const vector = userVectorIn(state, space);
   const consumed = exclude === 'consumed' ? consumedLookup(mergedConsumed(consumedOf(state))) : undefined;
-  const items = vector.some((x) => x !== 0) ? searchCandidates(space.index, vector, k, state.banned, exclude === 'none' ? [] : state.recent, undefined, consumed) : [];
+  const items = vector.some((x) => x !== 0)
+    ? searchCandidates(space.index, vector, k, state.banned, exclude === 'none' ? [] : state.recent, undefined, consumed)
+    : [];
   return { userId: state.userId, snapshotId: space.id, userVectorVersion: state.version, items: items.map((n) => ({ entityId: n.id, score: n.score })) };
 }
 

@@ -52,7 +52,12 @@ export interface QueryServerOptions {
 
 /** An answer with an HTTP status: errors carry `{ error: { code, message } }`. */
 class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly retryAfterS?: number) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly retryAfterS?: number,
+  ) {
     super(message);
   }
 }
@@ -92,8 +97,19 @@ export class QueryServer {
     this.usersStore = o.usersStore ?? 'users';
     this.registry = o.registry ?? o.runner.metrics.registry;
     const registers = [this.registry];
-    this.requests = new Counter({ name: ApiMetricNames.requests, help: 'Query API requests, by route and status.', labelNames: ['route', 'status'], registers });
-    this.latency = new Histogram({ name: ApiMetricNames.latency, help: 'Query API request time, seconds.', labelNames: ['route'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
+    this.requests = new Counter({
+      name: ApiMetricNames.requests,
+      help: 'Query API requests, by route and status.',
+      labelNames: ['route', 'status'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: ApiMetricNames.latency,
+      help: 'Query API request time, seconds.',
+      labelNames: ['route'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
     const server = this;
     new Gauge({
       name: ApiMetricNames.activeSnapshot,
@@ -146,7 +162,8 @@ export class QueryServer {
     try {
       if (!target.ok) throw new HttpError(400, 'BAD_ENCODING', target.problem);
       route = target.route;
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not supported; the query API is read-only (GET)`);
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not supported; the query API is read-only (GET)`);
       status = await this.dispatch(target, req, res);
     } catch (err) {
       const e = err instanceof HttpError ? err : new HttpError(500, 'INTERNAL', (err as Error)?.message ?? String(err));
@@ -212,7 +229,10 @@ export class QueryServer {
     const space = await this.space(query);
     const state = await this.o.runner.store<string, UserState>(this.usersStore).get(userId);
     const known = state ?? batchOnlyState(userId, space);
-    if (!known) throw notFound(`unknown user '${userId}': no event of theirs has been processed${space.lifetime ? ', and the snapshot\'s user factors do not have them' : ''}`);
+    if (!known)
+      throw notFound(
+        `unknown user '${userId}': no event of theirs has been processed${space.lifetime ? ", and the snapshot's user factors do not have them" : ''}`,
+      );
     return this.send(res, 200, route === 'user_vector' ? userVectorAnswer(known, space) : candidatesAnswer(known, space, k, exclude));
   }
 

@@ -59,7 +59,8 @@ export function parseRequestTarget(target: string): RequestTarget | BadRequestTa
     const name = decodeQueryPart(rawName);
     const value = decodeQueryPart(rawValue);
     if (name === undefined) return { ok: false, path, problem: `query parameter name '${rawName}' is not valid percent-encoding: ${ENCODING_HINT}` };
-    if (value === undefined) return { ok: false, path, problem: `query parameter '${name}' has value '${rawValue}', which is not valid percent-encoding: ${ENCODING_HINT}` };
+    if (value === undefined)
+      return { ok: false, path, problem: `query parameter '${name}' has value '${rawValue}', which is not valid percent-encoding: ${ENCODING_HINT}` };
     if (!query.has(name)) query.set(name, value);
   }
 
@@ -127,7 +128,9 @@ export function forwardedUrl(endpoint: string, q: ForwardedQuery): string {
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`scheme ${u.protocol}`);
     origin = u.origin;
   } catch (err) {
-    throw new Error(`the owner's advertised endpoint '${endpoint}' is not an http(s) URL (${(err as Error).message}); set --advertise on that instance`);
+    throw new Error(`the owner's advertised endpoint '${endpoint}' is not an http(s) URL (${(err as Error).message}); set --advertise on that instance`, {
+      cause: err,
+    });
   }
   const path = `/v1/users/${encodeURIComponent(q.userId)}/${q.route === 'user_vector' ? 'vector' : 'candidates'}`;
   const params = new URLSearchParams();

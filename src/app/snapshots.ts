@@ -58,7 +58,11 @@ export class ControlLog {
   private current: DoormanView = buildView([]);
   private io?: Promise<{ admin: KafkaAdmin; reader: PartitionReader; serde: AvroSerde<SnapshotControl> }>;
 
-  constructor(private readonly kafka: KafkaClient, private readonly registry: SchemaRegistry, t: SnapshotTopics = {}) {
+  constructor(
+    private readonly kafka: KafkaClient,
+    private readonly registry: SchemaRegistry,
+    t: SnapshotTopics = {},
+  ) {
     this.topic = t.control ?? Topics.snapshotControl;
   }
 
@@ -184,12 +188,20 @@ export async function publishSnapshot(kafka: KafkaClient, registry: SchemaRegist
   if (users && o.users) await writeUserFactors(kafka, registry, userFactorsTopic(o.snapshotId, t), o.snapshotId, matrix.dims, o.users, users.figures);
   const serde = entitySerde(registry, topic);
   await serde.prepare();
-  await produceAll(kafka, function* () {
-    for (let row = 0; row < matrix.count; row++) {
-      const entityId = matrix.ids[row]!;
-      yield { topic, partition: 0, key: entityId, value: serde.serialize({ snapshotId: o.snapshotId, entityId, entityType: ENTITY_TYPES[matrix.typeCodes[row]!]!, vector: matrix.row(row) }) };
-    }
-  }());
+  await produceAll(
+    kafka,
+    (function* () {
+      for (let row = 0; row < matrix.count; row++) {
+        const entityId = matrix.ids[row]!;
+        yield {
+          topic,
+          partition: 0,
+          key: entityId,
+          value: serde.serialize({ snapshotId: o.snapshotId, entityId, entityType: ENTITY_TYPES[matrix.typeCodes[row]!]!, vector: matrix.row(row) }),
+        };
+      }
+    })(),
+  );
   await writeControl(kafka, registry, writes, t);
   return manifest;
 }
@@ -209,12 +221,19 @@ export class KafkaSnapshotSource implements SnapshotSource {
     const topic = snapshotTopic(manifest.snapshotId, this.topics);
     const serde = entitySerde(this.registry, topic);
     const builder = new EntityMatrixBuilder({ snapshotId: manifest.snapshotId, dims: manifest.dims, expectedCount: manifest.count });
-    const validator = new SnapshotValidator({ snapshotId: manifest.snapshotId, dims: manifest.dims, expectedCount: manifest.count, seen: builder, location: (row) => `record ${row} of topic '${topic}'` });
+    const validator = new SnapshotValidator({
+      snapshotId: manifest.snapshotId,
+      dims: manifest.dims,
+      expectedCount: manifest.count,
+      seen: builder,
+      location: (row) => `record ${row} of topic '${topic}'`,
+    });
     const admin = await this.kafka.admin();
     const reader = await this.kafka.partitionReader({ maxBytes: 16 * 1024 * 1024 });
     try {
       const offsets = await admin.topicOffsets(topic);
-      if (offsets.length !== 1) throw new Error(`snapshot topic '${topic}' must have exactly one partition (publish order is part of the checksum), found ${offsets.length}`);
+      if (offsets.length !== 1)
+        throw new Error(`snapshot topic '${topic}' must have exactly one partition (publish order is part of the checksum), found ${offsets.length}`);
       await readRange(reader, { topic, partition: 0 }, BigInt(offsets[0]!.low), BigInt(offsets[0]!.high), async (records) => {
         for (const r of records) {
           if (!r.value) continue;
@@ -238,12 +257,21 @@ export class KafkaSnapshotSource implements SnapshotSource {
     if (!users) throw new SnapshotValidationError(manifest.snapshotId, 'its manifest announces no user factors');
     const topic = userFactorsTopic(manifest.snapshotId, this.topics);
     const serde = userFactorSerde(this.registry, topic);
-    const builder = new UserFactorTableBuilder(manifest.snapshotId, manifest.dims, partitionFigures(users, partition), (row) => `record ${row} of ${topic}-${partition}`);
+    const builder = new UserFactorTableBuilder(
+      manifest.snapshotId,
+      manifest.dims,
+      partitionFigures(users, partition),
+      (row) => `record ${row} of ${topic}-${partition}`,
+    );
     const admin = await this.kafka.admin();
     const reader = await this.kafka.partitionReader({ maxBytes: 16 * 1024 * 1024 });
     try {
       const offsets = (await admin.topicOffsets(topic)).find((o) => o.partition === partition);
-      if (!offsets) throw new SnapshotValidationError(manifest.snapshotId, `topic '${topic}' has no partition ${partition}: it must have ${users.partitions}, like the user topics`);
+      if (!offsets)
+        throw new SnapshotValidationError(
+          manifest.snapshotId,
+          `topic '${topic}' has no partition ${partition}: it must have ${users.partitions}, like the user topics`,
+        );
       await readRange(reader, { topic, partition }, BigInt(offsets.low), BigInt(offsets.high), async (records) => {
         for (const r of records) {
           if (!r.value) continue;
@@ -280,7 +308,10 @@ async function planUserFactors(
     } finally {
       await admin.close();
     }
-    if (!partitions) throw new ConfigError(`user factors need the partition count of the user topics: topic '${Topics.listens}' does not exist; give it (--users-partitions N)`);
+    if (!partitions)
+      throw new ConfigError(
+        `user factors need the partition count of the user topics: topic '${Topics.listens}' does not exist; give it (--users-partitions N)`,
+      );
   }
   const sums = Array.from({ length: partitions }, () => new SnapshotChecksum());
   const counts: number[] = new Array<number>(partitions).fill(0);
@@ -316,12 +347,15 @@ async function writeUserFactors(
   }
   const serde = userFactorSerde(registry, topic);
   await serde.prepare();
-  await produceAll(kafka, async function* () {
-    for await (const u of userFactorRows(o.file, { snapshotId, dims, ...(o.parquet ? { parquet: o.parquet } : {}) })) {
-      const key = Buffer.from(u.userId, 'utf8');
-      yield { topic, key, partition: partitionForKey(key, figures.partitions), value: serde.serialize({ snapshotId, userId: u.userId, vector: u.vector }) };
-    }
-  }());
+  await produceAll(
+    kafka,
+    (async function* () {
+      for await (const u of userFactorRows(o.file, { snapshotId, dims, ...(o.parquet ? { parquet: o.parquet } : {}) })) {
+        const key = Buffer.from(u.userId, 'utf8');
+        yield { topic, key, partition: partitionForKey(key, figures.partitions), value: serde.serialize({ snapshotId, userId: u.userId, vector: u.vector }) };
+      }
+    })(),
+  );
 }
 
 /** Sends records in order, 5,000 at a time, with one producer. */

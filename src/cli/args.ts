@@ -19,7 +19,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
       positional.push(a);
       continue;
     }
-    let [name, value] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    const [name, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    let value = inline;
     if (value === undefined) {
       if (BOOLEAN_FLAGS.has(name)) value = 'true';
       else {

@@ -53,9 +53,16 @@ async function provision(args: ParsedArgs): Promise<void> {
     // Both topologies that hold a snapshot take part in every switch, one report per partition:
     // the doorman activates only once user vectors are computed and the candidates index is built.
     // Members are application ids (the topology names unless run with --application-id).
-    const members = (setting(args, 'members', 'VECTORS_MEMBERS') ?? 'user-vectors,candidates').split(',').map((m) => m.trim()).filter(Boolean);
+    const members = (setting(args, 'members', 'VECTORS_MEMBERS') ?? 'user-vectors,candidates')
+      .split(',')
+      .map((m) => m.trim())
+      .filter(Boolean);
     const now = Date.now();
-    await writeControl(kafka, registry, members.map((member) => planMember(member, partitions, now)));
+    await writeControl(
+      kafka,
+      registry,
+      members.map((member) => planMember(member, partitions, now)),
+    );
     console.log(JSON.stringify({ created: report.created, existing: report.existing, schemaIds: Object.fromEntries(ids) }, null, 2));
   } finally {
     await admin.close();
@@ -73,7 +80,10 @@ function cutoffSetting(args: ParsedArgs): number | undefined {
 
 async function publish(args: ParsedArgs): Promise<void> {
   const file = args.positional[1];
-  if (!file) throw new ConfigError('usage: vectors publish <file.jsonl | file.parquet | Parquet directory | base of .f32/.ids/.json> --snapshot-id ID --model NAME [--opt param=value]');
+  if (!file)
+    throw new ConfigError(
+      'usage: vectors publish <file.jsonl | file.parquet | Parquet directory | base of .f32/.ids/.json> --snapshot-id ID --model NAME [--opt param=value]',
+    );
   const snapshotId = args.flags.get('snapshot-id');
   if (!snapshotId) throw new ConfigError('missing --snapshot-id (letters, digits, ".", "_", "-": it becomes part of a topic name)');
   const parquet: ParquetColumnOptions = {
@@ -106,7 +116,14 @@ async function publish(args: ParsedArgs): Promise<void> {
 
 async function status(args: ParsedArgs): Promise<void> {
   const view = await readControlView(kafkaFrom(args, 'vectors-status'), registryFrom(args));
-  const snapshots = [...view.snapshots.values()].map((s) => ({ id: s.id, phase: s.phase, reason: s.reason, count: s.manifest?.count, dims: s.manifest?.dims, ...(s.phase === 'STAGED' ? { readiness: readiness(view, s.id) } : {}) }));
+  const snapshots = [...view.snapshots.values()].map((s) => ({
+    id: s.id,
+    phase: s.phase,
+    reason: s.reason,
+    count: s.manifest?.count,
+    dims: s.manifest?.dims,
+    ...(s.phase === 'STAGED' ? { readiness: readiness(view, s.id) } : {}),
+  }));
   console.log(JSON.stringify({ active: view.active, previous: view.previous, members: Object.fromEntries(view.members), snapshots }, null, 2));
 }
 
@@ -121,8 +138,12 @@ async function activateWhenReady(args: ParsedArgs): Promise<void> {
     const view = await readControlView(kafka, registry);
     const s = view.snapshots.get(id);
     if (view.active === id) return void console.log(JSON.stringify({ active: id }));
-    if (s && s.phase !== 'STAGED') throw new ConfigError(`snapshot '${id}' ended ${s.phase}${s.reason ? `: ${s.reason}` : ''}; the active snapshot is still '${view.active ?? 'none'}'`);
-    if (Date.now() > deadline) throw new ConfigError(`snapshot '${id}' is not active after ${timeout} ms (${s ? JSON.stringify(readiness(view, id)) : 'not staged'}); the doorman aborts it at its own timeout`);
+    if (s && s.phase !== 'STAGED')
+      throw new ConfigError(`snapshot '${id}' ended ${s.phase}${s.reason ? `: ${s.reason}` : ''}; the active snapshot is still '${view.active ?? 'none'}'`);
+    if (Date.now() > deadline)
+      throw new ConfigError(
+        `snapshot '${id}' is not active after ${timeout} ms (${s ? JSON.stringify(readiness(view, id)) : 'not staged'}); the doorman aborts it at its own timeout`,
+      );
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -180,17 +201,20 @@ async function runTopology(args: ParsedArgs): Promise<void> {
   if (!factory) throw new ConfigError(`unknown topology '${name ?? ''}'; known: ${Object.keys(topologies).join(', ')}`);
   const kafka = kafkaFrom(args, `vectors-${name}`);
   const registry = registryFrom(args);
-  const snapshotTopics = { ...(args.opts['topic.control'] ? { control: args.opts['topic.control'] } : {}), ...(args.opts['snapshot-prefix'] ? { prefix: args.opts['snapshot-prefix'] } : {}) };
+  const snapshotTopics = {
+    ...(args.opts['topic.control'] ? { control: args.opts['topic.control'] } : {}),
+    ...(args.opts['snapshot-prefix'] ? { prefix: args.opts['snapshot-prefix'] } : {}),
+  };
   // One catalog per process, shared by the topology's tasks and the query API.
   let catalog: SnapshotCatalog | undefined;
   const ctx: TopologyContext = {
     options: args.opts,
-    catalog: () =>
-      (catalog ??= new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), catalogOptions(args.opts))),
+    catalog: () => (catalog ??= new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), catalogOptions(args.opts))),
   };
   const topology = factory(ctx);
   const http = httpSetting(args);
-  if (http && (!catalog || !topology.stores.has('users'))) throw new ConfigError(`--http serves the query API of a topology with user state (user-vectors); '${name}' has none`);
+  if (http && (!catalog || !topology.stores.has('users')))
+    throw new ConfigError(`--http serves the query API of a topology with user state (user-vectors); '${name}' has none`);
   const guarantee = setting(args, 'guarantee', 'VECTORS_GUARANTEE', 'at-least-once') as ProcessingGuarantee;
   const store = setting(args, 'store', 'VECTORS_STORE', 'rocksdb');
   if (store !== 'rocksdb' && store !== 'memory') throw new ConfigError(`--store must be rocksdb or memory, got '${store}'`);

@@ -42,11 +42,16 @@ export function catalogOptions(o: Record<string, string>): SnapshotCatalogOption
   const lambda = positive(o, 'fold-in-lambda');
   const alphaRaw = o['fold-in-alpha'];
   const alpha = alphaRaw === undefined ? undefined : Number(alphaRaw);
-  if (alpha !== undefined && (alphaRaw!.trim() === '' || !Number.isFinite(alpha) || alpha < 0)) throw new ConfigError(`--opt fold-in-alpha must be a number ≥ 0, got '${alphaRaw}'`);
+  if (alpha !== undefined && (alphaRaw!.trim() === '' || !Number.isFinite(alpha) || alpha < 0))
+    throw new ConfigError(`--opt fold-in-alpha must be a number ≥ 0, got '${alphaRaw}'`);
   const maxEntities = positive(o, 'fold-in-max-entities', true);
   const priorWeight = positive(o, 'prior-weight');
   const variant = oneOf<LifetimeVariant>(o, 'lifetime-variant', ['ridge', 'anchored']);
-  const foldIn = { ...(lambda !== undefined ? { lambda } : {}), ...(alpha !== undefined ? { alpha } : {}), ...(maxEntities !== undefined ? { maxEntities } : {}) };
+  const foldIn = {
+    ...(lambda !== undefined ? { lambda } : {}),
+    ...(alpha !== undefined ? { alpha } : {}),
+    ...(maxEntities !== undefined ? { maxEntities } : {}),
+  };
   const lifetime = { ...(priorWeight !== undefined ? { priorWeight } : {}), ...(variant !== undefined ? { variant } : {}) };
   return {
     ...(model ? { model } : {}),

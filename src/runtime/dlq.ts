@@ -64,9 +64,7 @@ export function deadLetter(
   maxBytes: number = DEFAULT_DLQ_MAX_BYTES,
 ): OutgoingRecord {
   const e = err as Error;
-  let original: Record<string, Buffer> = Object.fromEntries(
-    Object.entries(record.headers).filter((kv): kv is [string, Buffer] => kv[1] !== undefined),
-  );
+  let original: Record<string, Buffer> = Object.fromEntries(Object.entries(record.headers).filter((kv): kv is [string, Buffer] => kv[1] !== undefined));
   const ours: Record<string, string> = {
     [DlqHeaders.errorCode]: errorCodeOf(err),
     [DlqHeaders.errorMessage]: String(e?.message ?? err).slice(0, 4000),

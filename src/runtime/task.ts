@@ -65,7 +65,10 @@ export const REROUTED_BY_HEADER = 'vectors.rerouted.by';
  * caller retries it after a backoff, and it never goes to the dead-letter topic.
  */
 export class RetriableInputError extends Error {
-  constructor(readonly record: IncomingRecord, override readonly cause: unknown) {
+  constructor(
+    readonly record: IncomingRecord,
+    override readonly cause: unknown,
+  ) {
     super(`record ${record.topic}-${record.partition}@${record.offset} must be retried: ${(cause as Error)?.message ?? String(cause)}`);
     this.name = 'RetriableInputError';
   }
@@ -183,7 +186,10 @@ export class Task {
       emit(key, value, options = {}) {
         const stream = options.stream ?? DEFAULT_STREAM;
         if (!(stream in outputs)) {
-          throw new TopologyError(o.topology.name, `bolt '${bolt}' emitted on stream '${stream}', which is not in its outputs (${Object.keys(outputs).join(', ')})`);
+          throw new TopologyError(
+            o.topology.name,
+            `bolt '${bolt}' emitted on stream '${stream}', which is not in its outputs (${Object.keys(outputs).join(', ')})`,
+          );
         }
         const origin = task.current
           ? { topic: task.current.topic, partition: task.current.partition, offset: task.current.offset }
@@ -433,7 +439,10 @@ export class Task {
     if (rep.field !== undefined && rep.field !== 'key') {
       keyValue = (record.value as Record<string, unknown> | null)?.[rep.field];
       if (keyValue === undefined || keyValue === null) {
-        throw Object.assign(new Error(`cannot repartition by '${rep.field}': the record's value has no such field`), { bolt: rep.to, code: 'VEC_ERR_REPARTITION_KEY' });
+        throw Object.assign(new Error(`cannot repartition by '${rep.field}': the record's value has no such field`), {
+          bolt: rep.to,
+          code: 'VEC_ERR_REPARTITION_KEY',
+        });
       }
       keyValue = String(keyValue);
     }

@@ -70,7 +70,11 @@ export type RefreshDecision = 'refresh' | 'stale' | 'no-direction' | 'too-soon' 
  * snapshot: after a switch, a replayed request in the new snapshot still
  * replaces a list of the old one.
  */
-export function refreshDecision(request: Pick<CandidateRequest, 'snapshotId' | 'vector' | 'version' | 'at' | 'force'>, mark: CandidateMark | undefined, policy: RefreshPolicy): RefreshDecision {
+export function refreshDecision(
+  request: Pick<CandidateRequest, 'snapshotId' | 'vector' | 'version' | 'at' | 'force'>,
+  mark: CandidateMark | undefined,
+  policy: RefreshPolicy,
+): RefreshDecision {
   const sameSnapshot = mark !== undefined && mark.snapshotId === request.snapshotId;
   if (sameSnapshot && request.version <= mark.version) return 'stale';
   if (norm(request.vector) === 0) return 'no-direction';

@@ -171,7 +171,8 @@ export class SnapshotCatalog {
       load(partition) {
         let p = tables.get(partition);
         if (!p) {
-          if (!source.loadUserFactors) throw new ConfigError(`snapshot '${manifest.snapshotId}' carries user factors, but this snapshot source cannot load them`);
+          if (!source.loadUserFactors)
+            throw new ConfigError(`snapshot '${manifest.snapshotId}' carries user factors, but this snapshot source cannot load them`);
           p = source.loadUserFactors(manifest, partition).then((t) => (ready.push(t), t));
           tables.set(partition, p);
           p.catch(() => tables.delete(partition));
@@ -219,7 +220,12 @@ export class InMemorySnapshotSource implements SnapshotSource {
   async loadUserFactors(manifest: SnapshotManifest, partition: number): Promise<UserFactorTable> {
     const parts = this.userFactors.get(manifest.snapshotId);
     if (!parts || !manifest.users) throw new ConfigError(`snapshot '${manifest.snapshotId}' has no user factors in the in-memory source`);
-    const b = new UserFactorTableBuilder(manifest.snapshotId, manifest.dims, partitionFigures(manifest.users, partition), (row) => `partition ${partition}, row ${row}`);
+    const b = new UserFactorTableBuilder(
+      manifest.snapshotId,
+      manifest.dims,
+      partitionFigures(manifest.users, partition),
+      (row) => `partition ${partition}, row ${row}`,
+    );
     for (const [userId, v] of parts[partition] ?? []) b.add(userId, v);
     return b.build();
   }

@@ -55,12 +55,26 @@ export interface Space {
 }
 
 export function newUserState(userId: string, historyCapacity?: number): UserState {
-  return { userId, history: emptyHistory(historyCapacity), spaces: {}, banned: [], recent: [], consumed: emptyConsumed(), seen: [], eventCount: 0, version: 0, updatedAt: 0 };
+  return {
+    userId,
+    history: emptyHistory(historyCapacity),
+    spaces: {},
+    banned: [],
+    recent: [],
+    consumed: emptyConsumed(),
+    seen: [],
+    eventCount: 0,
+    version: 0,
+    updatedAt: 0,
+  };
 }
 
 /** The user's model state in `space`: the one kept, or one computed from the history (around x₀ when the space has user factors). `state` is not changed. */
 export function modelStateIn(state: UserState, space: Space): unknown {
-  return state.spaces[space.id] ?? (space.startState ? space.startState(state.userId, state.history.items) : space.model.fromHistory(state.history.items, space.vectorOf));
+  return (
+    state.spaces[space.id] ??
+    (space.startState ? space.startState(state.userId, state.history.items) : space.model.fromHistory(state.history.items, space.vectorOf))
+  );
 }
 
 /** Makes sure the user has a state in `space`, computing it from the history when missing. Returns true when it computed one. */

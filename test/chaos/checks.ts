@@ -99,7 +99,20 @@ export function checkUserVectors(
   /** Users that must end in the last snapshot of `order` (they had events well after it became active). */
   mustEndInLast: Set<string> = new Set(),
 ): UserVectorFigures {
-  const f: UserVectorFigures = { records: records.length, users: 0, lost: 0, repeated: 0, reEmitted: 0, overApplied: 0, differs: 0, unexpectedKeys: 0, orderPartitions: [], orderUsers: 0, notSwitched: 0, examples: [] };
+  const f: UserVectorFigures = {
+    records: records.length,
+    users: 0,
+    lost: 0,
+    repeated: 0,
+    reEmitted: 0,
+    overApplied: 0,
+    differs: 0,
+    unexpectedKeys: 0,
+    orderPartitions: [],
+    orderUsers: 0,
+    notSwitched: 0,
+    examples: [],
+  };
   const note = (d: Diff) => void (f.examples.length < 10 && f.examples.push(d));
   const users = byUser(records);
   f.users = users.size;
@@ -107,7 +120,12 @@ export function checkUserVectors(
     const exp = expected.get(user);
     if (!exp) {
       f.unexpectedKeys += list.length;
-      note({ key: user, version: list[0]!.version, snapshotId: list[0]!.snapshotId, what: 'output for a key that is no good user (a poison record was applied)' });
+      note({
+        key: user,
+        version: list[0]!.version,
+        snapshotId: list[0]!.snapshotId,
+        what: 'output for a key that is no good user (a poison record was applied)',
+      });
       continue;
     }
     const seen = new Set<number>();
@@ -118,12 +136,23 @@ export function checkUserVectors(
       if (seen.has(r.version) || r.version < max) {
         if (exactlyOnce) {
           f.repeated++;
-          note({ key: user, version: r.version, snapshotId: r.snapshotId, what: `version ${r.version} again after ${max} (offset ${r.offset})`, partition: r.partition });
+          note({
+            key: user,
+            version: r.version,
+            snapshotId: r.snapshotId,
+            what: `version ${r.version} again after ${max} (offset ${r.offset})`,
+            partition: r.partition,
+          });
         } else f.reEmitted++;
       }
       if (r.version > exp.n || r.eventCount > exp.n) {
         f.overApplied++;
-        note({ key: user, version: r.version, snapshotId: r.snapshotId, what: `version ${r.version} / eventCount ${r.eventCount} above the ${exp.n} events of the user` });
+        note({
+          key: user,
+          version: r.version,
+          snapshotId: r.snapshotId,
+          what: `version ${r.version} / eventCount ${r.eventCount} above the ${exp.n} events of the user`,
+        });
       }
       seen.add(r.version);
       max = Math.max(max, r.version);
@@ -215,7 +244,18 @@ export function checkCandidates(
   order: string[],
   o: CandidateCheckOptions,
 ): CandidateFigures {
-  const f: CandidateFigures = { lists: lists.length, users: 0, lost: 0, supersededUnanswered: 0, repeated: 0, differs: 0, comparedWithReference: 0, orderPartitions: [], orderUsers: 0, examples: [] };
+  const f: CandidateFigures = {
+    lists: lists.length,
+    users: 0,
+    lost: 0,
+    supersededUnanswered: 0,
+    repeated: 0,
+    differs: 0,
+    comparedWithReference: 0,
+    orderPartitions: [],
+    orderUsers: 0,
+    examples: [],
+  };
   const note = (d: Diff) => void (f.examples.length < 10 && f.examples.push(d));
   const realRequests = new Map<string, At<CandidateRequest>>();
   for (const r of requests) realRequests.set(`${r.key}\u0000${r.snapshotId}\u0000${r.version}`, r);
@@ -233,7 +273,13 @@ export function checkCandidates(
       if (answered.has(id) || l.userVectorVersion < (lastIn.get(l.snapshotId) ?? 0)) {
         if (o.exactlyOnce) {
           f.repeated++;
-          note({ key: user, version: l.userVectorVersion, snapshotId: l.snapshotId, what: `list repeated or older than the previous one (offset ${l.offset})`, partition: l.partition });
+          note({
+            key: user,
+            version: l.userVectorVersion,
+            snapshotId: l.snapshotId,
+            what: `list repeated or older than the previous one (offset ${l.offset})`,
+            partition: l.partition,
+          });
         }
       }
       answered.add(id);
@@ -242,7 +288,8 @@ export function checkCandidates(
       if (idx < snapAt) backwards = true;
       snapAt = Math.max(snapAt, idx);
 
-      const fromRef = exp && (exp.kind !== 'f' || l.userVectorVersion === exp.n) ? refs.get(l.snapshotId)?.requests.get(user)?.get(l.userVectorVersion) : undefined;
+      const fromRef =
+        exp && (exp.kind !== 'f' || l.userVectorVersion === exp.n) ? refs.get(l.snapshotId)?.requests.get(user)?.get(l.userVectorVersion) : undefined;
       const req = fromRef ?? realRequests.get(`${user}\u0000${l.snapshotId}\u0000${l.userVectorVersion}`);
       const space = refs.get(l.snapshotId)?.loaded;
       if (!req || !space) {
@@ -255,7 +302,12 @@ export function checkCandidates(
       const same = want.length === l.items.length && want.every((w, i) => w.id === l.items[i]!.entityId && Math.fround(w.score) === l.items[i]!.score);
       if (!same) {
         f.differs++;
-        note({ key: user, version: l.userVectorVersion, snapshotId: l.snapshotId, what: `items differ from the reference top ${o.k} (first: ${l.items[0]?.entityId} vs ${want[0]?.id})` });
+        note({
+          key: user,
+          version: l.userVectorVersion,
+          snapshotId: l.snapshotId,
+          what: `items differ from the reference top ${o.k} (first: ${l.items[0]?.entityId} vs ${want[0]?.id})`,
+        });
       }
     }
     if (backwards) f.orderUsers++;
@@ -274,7 +326,12 @@ export function checkCandidates(
     if (decision === 'refresh' && last.snapshotId !== order.at(-1)) f.supersededUnanswered++;
     else if (decision === 'refresh') {
       f.lost++;
-      note({ key: user, version: last.version, snapshotId: last.snapshotId, what: `last request unanswered (last list: ${lastList ? `${lastList.snapshotId} v${lastList.userVectorVersion}` : 'none'})` });
+      note({
+        key: user,
+        version: last.version,
+        snapshotId: last.snapshotId,
+        what: `last request unanswered (last list: ${lastList ? `${lastList.snapshotId} v${lastList.userVectorVersion}` : 'none'})`,
+      });
     }
   }
   f.orderPartitions = snapshotOrderViolations(lists, order).partitions;
@@ -287,7 +344,15 @@ export function checkCandidates(
  * CandidatesBolt.answer, so that any other list is a difference.
  */
 export function referenceList(index: NeighbourIndex, req: Pick<CandidateRequest, 'vector' | 'banned' | 'recent' | 'consumed'>, k: number) {
-  return searchCandidates(index, req.vector, k, req.banned, req.recent, CANDIDATES_EF_SEARCH, req.consumed.length > 0 ? consumedLookup(req.consumed) : undefined);
+  return searchCandidates(
+    index,
+    req.vector,
+    k,
+    req.banned,
+    req.recent,
+    CANDIDATES_EF_SEARCH,
+    req.consumed.length > 0 ? consumedLookup(req.consumed) : undefined,
+  );
 }
 
 /** A dead-letter record as read back: key, and its headers as strings. */
@@ -331,7 +396,8 @@ export function checkDeadLetters(dead: DeadLetterSeen[], expected: PoisonSent[])
     const p = bySource.get(source);
     if (!p) {
       f.goodRecords++;
-      if (f.examples.length < 5) f.examples.push(`good record dead-lettered: key ${d.key} from ${source}: ${code} ${d.headers['dlq.error.message']?.slice(0, 200)}`);
+      if (f.examples.length < 5)
+        f.examples.push(`good record dead-lettered: key ${d.key} from ${source}: ${code} ${d.headers['dlq.error.message']?.slice(0, 200)}`);
       continue;
     }
     copies.set(source, (copies.get(source) ?? 0) + 1);

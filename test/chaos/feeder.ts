@@ -25,7 +25,15 @@ export interface SentPoison {
   at: number;
 }
 
-const FOREIGN_SCHEMA = { type: 'record', name: 'Foreign', namespace: 'chaos', fields: [{ name: 'x', type: 'int' }, { name: 'note', type: 'string' }] };
+const FOREIGN_SCHEMA = {
+  type: 'record',
+  name: 'Foreign',
+  namespace: 'chaos',
+  fields: [
+    { name: 'x', type: 'int' },
+    { name: 'note', type: 'string' },
+  ],
+};
 
 export class Feeder {
   private producer!: KafkaProducer;
@@ -45,7 +53,12 @@ export class Feeder {
   /** Sends that failed and were retried (the producer retries by itself; this counts what reached us). */
   sendRetries = 0;
 
-  constructor(private readonly kafka: KafkaClient, private readonly registry: SchemaRegistry, private readonly gen: EventGenerator, seed: number) {
+  constructor(
+    private readonly kafka: KafkaClient,
+    private readonly registry: SchemaRegistry,
+    private readonly gen: EventGenerator,
+    seed: number,
+  ) {
     this.rng = mulberry32(seed ^ 0xfeed);
   }
 
@@ -83,7 +96,12 @@ export class Feeder {
       e.topic === 'listens'
         ? this.listenSerde.serialize(this.extraField ? ({ ...(e.value as ListenEvent), [this.extraField]: 'x' } as ListenEvent) : (e.value as ListenEvent))
         : this.feedbackSerde.serialize(e.value as FeedbackEvent);
-    return { topic: e.topic === 'listens' ? Topics.listens : Topics.feedback, key: e.key, value, ...(e.partition !== undefined ? { partition: e.partition } : {}) };
+    return {
+      topic: e.topic === 'listens' ? Topics.listens : Topics.feedback,
+      key: e.key,
+      value,
+      ...(e.partition !== undefined ? { partition: e.partition } : {}),
+    };
   }
 
   /** Sends good events; retries until the broker took them. */
@@ -154,7 +172,19 @@ export class Feeder {
         case 'invalid-record':
           key = `poison-invalid-${n}`;
           // Valid Avro, but the userId is not the key: the spout's validate refuses it.
-          record = { topic: Topics.listens, key, value: this.listenSerde.serialize({ eventId: `poison-${n}`, userId: 'someone-else', entityId: 'e1', msPlayed: 1, durationMs: 1, context: 'chaos', timestamp: Date.now() }) };
+          record = {
+            topic: Topics.listens,
+            key,
+            value: this.listenSerde.serialize({
+              eventId: `poison-${n}`,
+              userId: 'someone-else',
+              entityId: 'e1',
+              msPlayed: 1,
+              durationMs: 1,
+              context: 'chaos',
+              timestamp: Date.now(),
+            }),
+          };
           break;
         case 'oversize':
           key = `poison-oversize-${n}`;
@@ -163,14 +193,34 @@ export class Feeder {
         case 'far-future':
           key = `z-future-${n}`;
           // A good record in every way but its time: 30 days ahead.
-          record = { topic: Topics.listens, key, value: this.listenSerde.serialize({ eventId: `future-${n}`, userId: key, entityId: 'e1', msPlayed: 200_000, durationMs: 200_000, context: 'chaos', timestamp: Date.now() + 30 * 86_400_000 }) };
+          record = {
+            topic: Topics.listens,
+            key,
+            value: this.listenSerde.serialize({
+              eventId: `future-${n}`,
+              userId: key,
+              entityId: 'e1',
+              msPlayed: 200_000,
+              durationMs: 200_000,
+              context: 'chaos',
+              timestamp: Date.now() + 30 * 86_400_000,
+            }),
+          };
           break;
       }
       // On its key's murmur2 partition (a misrouted poison record would be rerouted first), given explicitly so the producer reports its offset.
       record.partition = partitionForKey(Buffer.from(key), this.gen.o.partitions);
       const [landed] = await this.producer.send([record]);
       if (!landed) throw new Error(`no offset reported for poison record ${key}`);
-      const p: SentPoison = { kind, key, topic: record.topic, partition: landed.partition, offset: landed.lastOffset, expectedCode: POISON_KINDS[kind], at: Date.now() };
+      const p: SentPoison = {
+        kind,
+        key,
+        topic: record.topic,
+        partition: landed.partition,
+        offset: landed.lastOffset,
+        expectedCode: POISON_KINDS[kind],
+        at: Date.now(),
+      };
       this.poison.push(p);
       sent.push(p);
     }

@@ -130,7 +130,15 @@ export class EventGenerator {
     const r = this.rng();
     // Full listens, partial plays and skips: positive and negative weights.
     const msPlayed = r < 0.7 ? durationMs : r < 0.85 ? Math.floor(durationMs * (0.2 + 0.5 * this.rng())) : Math.floor(durationMs * 0.05);
-    const value: ListenEvent = { eventId: `l${seq}`, userId: u.id, entityId: this.entity(u), msPlayed, durationMs, context: 'chaos', timestamp: this.o.t0 + seq };
+    const value: ListenEvent = {
+      eventId: `l${seq}`,
+      userId: u.id,
+      entityId: this.entity(u),
+      msPlayed,
+      durationMs,
+      context: 'chaos',
+      timestamp: this.o.t0 + seq,
+    };
     u.events++;
     u.interactions++;
     return { topic: 'listens', key: u.id, value, ...(u.wrongPartition !== undefined ? { partition: u.wrongPartition } : {}) };

@@ -99,7 +99,9 @@ async function main(): Promise<number> {
   try {
     parsed = parse(process.argv.slice(2));
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\nusage: npm run chaos -- --seed N [--duration 300s] [--rate 300] [--faults kill-processing,...] (see test/chaos/main.ts)\n`);
+    process.stderr.write(
+      `${(err as Error).message}\nusage: npm run chaos -- --seed N [--duration 300s] [--rate 300] [--faults kill-processing,...] (see test/chaos/main.ts)\n`,
+    );
     return 2;
   }
   const stopOnSignal = (signal: NodeJS.Signals) => {
@@ -111,7 +113,11 @@ async function main(): Promise<number> {
   const report = await runChaos(parsed.config);
   const text = formatReport(report);
   process.stdout.write(`\n${text}\n`);
-  if (parsed.json) writeFileSync(parsed.json, JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Float32Array ? [...v] : v), 2));
+  if (parsed.json)
+    writeFileSync(
+      parsed.json,
+      JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Float32Array ? [...v] : v), 2),
+    );
   return report.failures.length ? 1 : 0;
 }
 

@@ -30,7 +30,11 @@ export class OutputObserver {
   private loops: Promise<void>[] = [];
   errors = 0;
 
-  constructor(private readonly kafka: KafkaClient, private readonly registry: SchemaRegistry, private readonly topics: ObservedTopic[]) {}
+  constructor(
+    private readonly kafka: KafkaClient,
+    private readonly registry: SchemaRegistry,
+    private readonly topics: ObservedTopic[],
+  ) {}
 
   async start(): Promise<void> {
     this.running = true;

@@ -17,7 +17,12 @@ export class ChaosProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exitedAt?: number;
 
-  constructor(readonly name: string, args: string[], env: Record<string, string>, logStream?: WriteStream) {
+  constructor(
+    readonly name: string,
+    args: string[],
+    env: Record<string, string>,
+    logStream?: WriteStream,
+  ) {
     // node itself, not the tsx launcher: SIGKILL of the launcher would leave its child running.
     this.child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
       cwd: ROOT,
@@ -131,7 +136,11 @@ export class Supervisor {
   private closed = false;
   private readonly logs = new Map<string, WriteStream>();
 
-  constructor(private readonly env: Record<string, string>, private readonly logDir: string, private readonly log: (line: string) => void) {
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly logDir: string,
+    private readonly log: (line: string) => void,
+  ) {
     mkdirSync(logDir, { recursive: true });
   }
 
@@ -146,7 +155,10 @@ export class Supervisor {
     let n = 0;
     for (const name of this.slots.keys()) {
       const file = join(this.logDir, `${name}.log`);
-      if (existsSync(file)) n += readFileSync(file, 'utf8').split('\n').filter((l) => re.test(l)).length;
+      if (existsSync(file))
+        n += readFileSync(file, 'utf8')
+          .split('\n')
+          .filter((l) => re.test(l)).length;
     }
     return n;
   }
@@ -184,7 +196,14 @@ export class Supervisor {
       if (slot.proc !== proc || slot.held || this.closed) return;
       // Exited by itself: record it and restart after a backoff, as a process supervisor would.
       const lived = (proc.exitedAt ?? Date.now()) - proc.startedAt;
-      this.selfExits.push({ instance: slot.spec.name, pid: proc.pid, at: proc.exitedAt ?? Date.now(), code, signal, tail: proc.logs.trim().split('\n').slice(-4).join('\n') });
+      this.selfExits.push({
+        instance: slot.spec.name,
+        pid: proc.pid,
+        at: proc.exitedAt ?? Date.now(),
+        code,
+        signal,
+        tail: proc.logs.trim().split('\n').slice(-4).join('\n'),
+      });
       slot.backoffMs = lived > 30_000 ? RESTART_FIRST_MS : Math.min(slot.backoffMs * 2, RESTART_MAX_MS);
       this.log(`${slot.spec.name} (pid ${proc.pid}) exited by itself (code ${code}, signal ${signal}); restarting in ${slot.backoffMs} ms`);
       slot.restartTimer = setTimeout(() => {
@@ -240,10 +259,12 @@ export class Supervisor {
   /** kill -9 of everything still running (cleanup after a failure). */
   async killAll(): Promise<void> {
     this.closed = true;
-    await Promise.all([...this.slots.values()].map(async (slot) => {
-      if (slot.restartTimer) clearTimeout(slot.restartTimer);
-      await slot.proc.kill9();
-    }));
+    await Promise.all(
+      [...this.slots.values()].map(async (slot) => {
+        if (slot.restartTimer) clearTimeout(slot.restartTimer);
+        await slot.proc.kill9();
+      }),
+    );
   }
 }
 

@@ -43,7 +43,17 @@ export interface SnapshotRef {
 }
 
 const control = (partial: Partial<SnapshotControl> & Pick<SnapshotControl, 'kind'>): SnapshotControl => ({
-  snapshotId: null, phase: null, manifest: null, topology: null, partition: null, partitions: null, instanceId: null, previousSnapshotId: null, reason: null, timestamp: 1, ...partial,
+  snapshotId: null,
+  phase: null,
+  manifest: null,
+  topology: null,
+  partition: null,
+  partitions: null,
+  instanceId: null,
+  previousSnapshotId: null,
+  reason: null,
+  timestamp: 1,
+  ...partial,
 });
 
 /**
@@ -74,7 +84,14 @@ export async function referenceIn(
       for (const r of driver.readOutput<string, CandidateRequest>(Topics.candidateRequests)) {
         if (!wantRequests(r.key, r.value.version)) continue;
         const m = out.requests.get(r.key) ?? out.requests.set(r.key, new Map()).get(r.key)!;
-        m.set(r.value.version, { vector: r.value.vector, banned: r.value.banned, recent: r.value.recent, at: r.value.at, force: r.value.force, consumed: r.value.consumed });
+        m.set(r.value.version, {
+          vector: r.value.vector,
+          banned: r.value.banned,
+          recent: r.value.recent,
+          at: r.value.at,
+          force: r.value.force,
+          consumed: r.value.consumed,
+        });
       }
       driver.readRaw(Topics.snapshotControl);
       out.deadLetters += driver.readDeadLetters().length;

@@ -161,7 +161,13 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosReport> {
   const startedAt = Date.now();
   const runDir = config.runDir ?? join(ROOT, '.stack-chaos', 'runs', `${config.seed}-${new Date(startedAt).toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(runDir, { recursive: true });
-  const schedule = planSchedule({ seed: config.seed, durationMs: config.durationMs, spacingMs: config.spacingMs, alos: config.alosInstances > 0, ...(config.kinds ? { kinds: config.kinds } : {}) });
+  const schedule = planSchedule({
+    seed: config.seed,
+    durationMs: config.durationMs,
+    spacingMs: config.spacingMs,
+    alos: config.alosInstances > 0,
+    ...(config.kinds ? { kinds: config.kinds } : {}),
+  });
   log(`seed ${config.seed}: ${schedule.length} faults over ${config.durationMs / 1000} s (logs in ${runDir})`);
   for (const f of schedule) log(`  ${describeFault(f)}`);
 
@@ -169,7 +175,13 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosReport> {
   const supervisor = new Supervisor(stack.clientEnv(), join(runDir, 'logs'), log);
   const kafka = new KafkajsClient({ brokers: [stack.brokers], clientId: 'chaos', logLevel: 'nothing' });
   const registry = new ConfluentSchemaRegistry(stack.registryUrl);
-  const gen = new EventGenerator({ seed: config.seed, users: config.users, entities: config.entities, partitions: config.partitions, t0: startedAt - 3_600_000 });
+  const gen = new EventGenerator({
+    seed: config.seed,
+    users: config.users,
+    entities: config.entities,
+    partitions: config.partitions,
+    t0: startedAt - 3_600_000,
+  });
   const feeder = new Feeder(kafka, registry, gen, config.seed);
   const observed = [
     { topic: Topics.userVectors, schema: 'UserVector' as const, partitions: config.partitions },
@@ -212,7 +224,9 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosReport> {
     feeder.start(config.rate);
     const streamStart = Date.now();
     const baseline = await probe(Date.now());
-    log(`streaming ${config.rate} events/s; baseline: a fresh event reaches user-vectors in ${fmt(baseline.userVectors)} s, candidates in ${fmt(baseline.candidates)} s`);
+    log(
+      `streaming ${config.rate} events/s; baseline: a fresh event reaches user-vectors in ${fmt(baseline.userVectors)} s, candidates in ${fmt(baseline.candidates)} s`,
+    );
 
     const results: FaultResult[] = [];
     let switchMs: number | undefined;
@@ -222,7 +236,16 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosReport> {
       const wait = streamStart + fault.atMs - Date.now();
       if (wait > 0) await sleep(wait);
       const selfExitsBefore = supervisor.selfExits.length;
-      const r: FaultResult = { fault, description: describeFault(fault), startedAt: Date.now(), endedAt: 0, outageMs: 0, recoveryMs: {}, notes: [], selfExits: [] };
+      const r: FaultResult = {
+        fault,
+        description: describeFault(fault),
+        startedAt: Date.now(),
+        endedAt: 0,
+        outageMs: 0,
+        recoveryMs: {},
+        notes: [],
+        selfExits: [],
+      };
       log(`fault ${describeFault(fault)}`);
       try {
         const out = await inject(fault, { supervisor, stack, feeder, config, env, files, log, r });
@@ -239,7 +262,9 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosReport> {
       r.recoveryMs = await probe(r.endedAt);
       r.selfExits = supervisor.selfExits.slice(selfExitsBefore);
       results.push(r);
-      log(`  recovered: user-vectors ${fmt(r.recoveryMs.userVectors)} s, candidates ${fmt(r.recoveryMs.candidates)} s${config.alosInstances ? `, at-least-once ${fmt(r.recoveryMs.alos)} s` : ''}${r.selfExits.length ? `; exits by themselves: ${r.selfExits.map((e) => e.instance).join(', ')}` : ''}`);
+      log(
+        `  recovered: user-vectors ${fmt(r.recoveryMs.userVectors)} s, candidates ${fmt(r.recoveryMs.candidates)} s${config.alosInstances ? `, at-least-once ${fmt(r.recoveryMs.alos)} s` : ''}${r.selfExits.length ? `; exits by themselves: ${r.selfExits.map((e) => e.instance).join(', ')}` : ''}`,
+      );
     }
     const rest = streamStart + config.durationMs - Date.now();
     if (rest > 0) await sleep(rest);
@@ -253,7 +278,12 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosReport> {
       ['user-vectors', Topics.listens],
       ['user-vectors', Topics.feedback],
       ['candidates', Topics.candidateRequests],
-      ...(config.alosInstances > 0 ? ([[ALOS_APP, Topics.listens], [ALOS_APP, Topics.feedback]] as [string, string][]) : []),
+      ...(config.alosInstances > 0
+        ? ([
+            [ALOS_APP, Topics.listens],
+            [ALOS_APP, Topics.feedback],
+          ] as [string, string][])
+        : []),
     ];
     const drained = await waitDrained(admin, reader, groups, 240_000, log);
     await sleep(1000);
@@ -275,11 +305,18 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosReport> {
       if (r.value) await controlSerde.prepareFor(r.value);
       control.push({ key: r.key.toString(), value: r.value ? controlSerde.deserialize(r.value) : null });
     }
-    const dead = async (app: string) => (await readAll(kafka, admin!, `${app}-dlq`)).map((r) => ({ key: r.key?.toString() ?? null, headers: Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v?.toString('utf8') ?? ''])) }));
+    const dead = async (app: string) =>
+      (await readAll(kafka, admin!, `${app}-dlq`)).map((r) => ({
+        key: r.key?.toString() ?? null,
+        headers: Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v?.toString('utf8') ?? ''])),
+      }));
     const listens = await readAll(kafka, admin, Topics.listens);
     // What each guarantee writes to keep its state (exactly-once commits every 100 ms, at-least-once every 1 s).
     const endOf = async (topic: string) => (await admin!.topicOffsets(topic)).reduce((n, o) => n + Number(BigInt(o.high) - BigInt(o.low)), 0);
-    const changelogOffsets = { 'user-vectors': await endOf('user-vectors-users-changelog'), ...(config.alosInstances > 0 ? { [ALOS_APP]: await endOf(`${ALOS_APP}-users-changelog`) } : {}) };
+    const changelogOffsets = {
+      'user-vectors': await endOf('user-vectors-users-changelog'),
+      ...(config.alosInstances > 0 ? { [ALOS_APP]: await endOf(`${ALOS_APP}-users-changelog`) } : {}),
+    };
     const reroutedCopies = listens.filter((r) => r.headers['vectors.rerouted.from'] !== undefined).length;
 
     // The reference, with the snapshots as published (manifests from the control log).
@@ -330,7 +367,11 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosReport> {
       drained,
       userVectors: checkUserVectors(uv, expected, refs, order, true, mustEnd),
       ...(alos ? { alos: checkUserVectors(alos, expected, refs, order, false, mustEnd) } : {}),
-      candidates: checkCandidates(lists, requests, expected, refs, order, { k: config.k, policy: refreshPolicy({ minMove: 0, minIntervalMs: 0 }), exactlyOnce: true }),
+      candidates: checkCandidates(lists, requests, expected, refs, order, {
+        k: config.k,
+        policy: refreshPolicy({ minMove: 0, minIntervalMs: 0 }),
+        exactlyOnce: true,
+      }),
       deadLetters: {
         'user-vectors': checkDeadLetters(await dead('user-vectors'), poisonIn),
         ...(alos ? { [ALOS_APP]: checkDeadLetters(await dead(ALOS_APP), poisonIn) } : {}),
@@ -347,7 +388,10 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosReport> {
     report.failures = failuresOf(report);
     report.wallMs = Date.now() - startedAt;
     // Repeated records under exactly-once: keep Kafka's own view of those partitions (producer ids, sequences, markers).
-    for (const [topic, f] of [[Topics.userVectors, report.userVectors], [Topics.candidates, report.candidates]] as const) {
+    for (const [topic, f] of [
+      [Topics.userVectors, report.userVectors],
+      [Topics.candidates, report.candidates],
+    ] as const) {
       for (const p of new Set(f.examples.filter((e) => e.partition !== undefined).map((e) => e.partition!))) dumps.push({ topic, partition: p });
     }
     return report;
@@ -373,10 +417,22 @@ export async function runChaos(config: ChaosConfig): Promise<ChaosReport> {
 function instanceSpecs(c: ChaosConfig, runDir: string): InstanceSpec[] {
   const state = (name: string) => join(runDir, 'state', name);
   const common = ['--session-timeout-ms', '6000'];
-  const specs: InstanceSpec[] = [{ name: 'doorman', role: 'doorman', stateDir: state('doorman'), args: ['run', 'doorman', '--guarantee', 'exactly-once', '--state-dir', state('doorman'), ...common] }];
+  const specs: InstanceSpec[] = [
+    {
+      name: 'doorman',
+      role: 'doorman',
+      stateDir: state('doorman'),
+      args: ['run', 'doorman', '--guarantee', 'exactly-once', '--state-dir', state('doorman'), ...common],
+    },
+  ];
   for (let i = 1; i <= c.userVectorsInstances; i++) {
     const name = `uv-${i}`;
-    specs.push({ name, role: 'user-vectors', stateDir: state(name), args: ['run', 'user-vectors', '--guarantee', 'exactly-once', '--opt', 'index=exact', '--state-dir', state(name), ...common] });
+    specs.push({
+      name,
+      role: 'user-vectors',
+      stateDir: state(name),
+      args: ['run', 'user-vectors', '--guarantee', 'exactly-once', '--opt', 'index=exact', '--state-dir', state(name), ...common],
+    });
   }
   for (let i = 1; i <= c.alosInstances; i++) {
     const name = `alos-${i}`;
@@ -384,7 +440,23 @@ function instanceSpecs(c: ChaosConfig, runDir: string): InstanceSpec[] {
       name,
       role: 'user-vectors-alos',
       stateDir: state(name),
-      args: ['run', 'user-vectors', '--application-id', ALOS_APP, '--guarantee', 'at-least-once', '--opt', 'index=exact', '--opt', `topic.userVectors=${ALOS_TOPICS.userVectors}`, '--opt', `topic.candidateRequests=${ALOS_TOPICS.candidateRequests}`, '--state-dir', state(name), ...common],
+      args: [
+        'run',
+        'user-vectors',
+        '--application-id',
+        ALOS_APP,
+        '--guarantee',
+        'at-least-once',
+        '--opt',
+        'index=exact',
+        '--opt',
+        `topic.userVectors=${ALOS_TOPICS.userVectors}`,
+        '--opt',
+        `topic.candidateRequests=${ALOS_TOPICS.candidateRequests}`,
+        '--state-dir',
+        state(name),
+        ...common,
+      ],
     });
   }
   for (let i = 1; i <= c.candidatesInstances; i++) {
@@ -394,7 +466,23 @@ function instanceSpecs(c: ChaosConfig, runDir: string): InstanceSpec[] {
       name,
       role: 'candidates',
       stateDir: state(name),
-      args: ['run', 'candidates', '--guarantee', 'exactly-once', '--opt', 'index=exact', '--opt', `k=${c.k}`, '--opt', 'min-move=0', '--opt', 'min-interval-ms=0', '--state-dir', state(name), ...common],
+      args: [
+        'run',
+        'candidates',
+        '--guarantee',
+        'exactly-once',
+        '--opt',
+        'index=exact',
+        '--opt',
+        `k=${c.k}`,
+        '--opt',
+        'min-move=0',
+        '--opt',
+        'min-interval-ms=0',
+        '--state-dir',
+        state(name),
+        ...common,
+      ],
     });
   }
   return specs;
@@ -557,7 +645,13 @@ async function measureRecovery(feeder: Feeder, observer: OutputObserver, c: Chao
 }
 
 /** Waits until no group has a committed record after its committed offset on any of its topics. */
-async function waitDrained(admin: KafkaAdmin, reader: PartitionReader, groups: [string, string][], timeoutMs: number, log: (l: string) => void): Promise<boolean> {
+async function waitDrained(
+  admin: KafkaAdmin,
+  reader: PartitionReader,
+  groups: [string, string][],
+  timeoutMs: number,
+  log: (l: string) => void,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -594,7 +688,10 @@ const fmt = (ms: number | undefined) => (ms === undefined ? '—' : (ms / 1000).
 export function failuresOf(r: ChaosReport): string[] {
   const out: string[] = [];
   const zero = (what: string, n: number) => void (n !== 0 && out.push(`${what}: ${n}`));
-  for (const [name, f] of [['user-vectors (exactly-once)', r.userVectors], ...(r.alos ? [[`${ALOS_APP} (at-least-once)`, r.alos]] : [])] as [string, UserVectorFigures][]) {
+  for (const [name, f] of [['user-vectors (exactly-once)', r.userVectors], ...(r.alos ? [[`${ALOS_APP} (at-least-once)`, r.alos]] : [])] as [
+    string,
+    UserVectorFigures,
+  ][]) {
     zero(`${name}: events lost`, f.lost);
     zero(`${name}: versions repeated (double-applied)`, f.repeated);
     zero(`${name}: events applied twice to the state`, f.overApplied);
@@ -623,7 +720,13 @@ export function failuresOf(r: ChaosReport): string[] {
   if (!r.drained) out.push('the groups did not catch up with their inputs');
   for (const f of r.faults) {
     if (f.error) out.push(`fault #${f.fault.index} ${f.fault.kind} could not be carried out: ${f.error.split('\n')[0]}`);
-    const missing = Object.entries({ userVectors: f.recoveryMs.userVectors, candidates: f.recoveryMs.candidates, ...(r.alos ? { alos: f.recoveryMs.alos } : {}) }).filter(([, v]) => v === undefined).map(([k]) => k);
+    const missing = Object.entries({
+      userVectors: f.recoveryMs.userVectors,
+      candidates: f.recoveryMs.candidates,
+      ...(r.alos ? { alos: f.recoveryMs.alos } : {}),
+    })
+      .filter(([, v]) => v === undefined)
+      .map(([k]) => k);
     if (missing.length) out.push(`fault #${f.fault.index} ${f.fault.kind}: no recovery of ${missing.join(', ')} within ${r.config.recoveryTimeoutMs / 1000} s`);
   }
   return out;

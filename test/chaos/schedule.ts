@@ -57,7 +57,16 @@ export interface ScheduleOptions {
   kinds?: FaultKind[];
 }
 
-export const ALL_FAULT_KINDS: FaultKind[] = ['kill-processing', 'kill-restore', 'kill-switch', 'peer-restarts', 'rolling-restart', 'broker-restart', 'registry-restart', 'poison'];
+export const ALL_FAULT_KINDS: FaultKind[] = [
+  'kill-processing',
+  'kill-restore',
+  'kill-switch',
+  'peer-restarts',
+  'rolling-restart',
+  'broker-restart',
+  'registry-restart',
+  'poison',
+];
 
 const POISON: PoisonKind[] = ['not-avro', 'foreign-schema', 'invalid-record', 'oversize', 'far-future'];
 
@@ -73,7 +82,9 @@ export function planSchedule(o: ScheduleOptions): Fault[] {
   const kinds = o.kinds ?? ALL_FAULT_KINDS;
   const slots = Math.max(kinds.length, Math.floor(o.durationMs / o.spacingMs));
   const others = kinds.filter((k) => k !== 'kill-switch' && k !== 'switch');
-  const filler: FaultKind[] = ['kill-processing', 'kill-processing', 'kill-restore', 'peer-restarts', 'broker-restart', 'registry-restart', 'poison'].filter((k) => kinds.includes(k as FaultKind)) as FaultKind[];
+  const filler: FaultKind[] = ['kill-processing', 'kill-processing', 'kill-restore', 'peer-restarts', 'broker-restart', 'registry-restart', 'poison'].filter(
+    (k) => kinds.includes(k as FaultKind),
+  ) as FaultKind[];
   const order: FaultKind[] = [...others];
   while (order.length < slots - 1) order.push(pick(filler.length ? filler : others));
   // Fisher-Yates with the seeded generator.
@@ -84,7 +95,9 @@ export function planSchedule(o: ScheduleOptions): Fault[] {
   // Every run switches to S2 mid-stream, with a kill during the switch when that kind is asked for.
   order.splice(Math.floor(order.length / 2), 0, kinds.includes('kill-switch') ? 'kill-switch' : 'switch');
 
-  const workers: Fault['target'][] = o.alos ? ['user-vectors', 'user-vectors', 'user-vectors-alos', 'candidates'] : ['user-vectors', 'user-vectors', 'candidates'];
+  const workers: Fault['target'][] = o.alos
+    ? ['user-vectors', 'user-vectors', 'user-vectors-alos', 'candidates']
+    : ['user-vectors', 'user-vectors', 'candidates'];
   const step = o.durationMs / order.length;
   return order.map((kind, index) => {
     const f: Fault = { index: index + 1, kind, atMs: Math.round(index * step + rng() * step * 0.3) };

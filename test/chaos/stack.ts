@@ -42,7 +42,8 @@ export class ChaosStack {
     this.log = o.log ?? (() => undefined);
     const ports = [this.kafkaPort, this.kafkaControllerPort, this.registryPort, this.registryMgmtPort];
     const shared = ports.filter((p) => SHARED_PORTS.has(p));
-    if (shared.length) throw new Error(`the chaos stack must not use the shared stack's ports (${shared.join(', ')}): it stops and starts its broker and registry`);
+    if (shared.length)
+      throw new Error(`the chaos stack must not use the shared stack's ports (${shared.join(', ')}): it stops and starts its broker and registry`);
     if (new Set(ports).size !== ports.length) throw new Error(`the chaos stack needs four distinct ports, got ${ports.join(', ')}`);
     if (this.dir.replace(/\/+$/, '') === join(ROOT, '.stack')) throw new Error('the chaos stack must not use the shared STACK_DIR (.stack)');
   }
@@ -129,11 +130,19 @@ export class ChaosStack {
    */
   async dumpPartition(topic: string, partition: number, outFile: string): Promise<void> {
     const dir = join(this.dir, 'kafka', 'data', `${topic}-${partition}`);
-    const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.log')).map((f) => join(dir, f)) : [];
+    const files = existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith('.log'))
+          .map((f) => join(dir, f))
+      : [];
     if (files.length === 0) return;
     await new Promise<void>((resolve) => {
       const out = createWriteStream(outFile);
-      const child = spawn('bash', ['scripts/stack/kafka.sh', 'run-class', 'org.apache.kafka.tools.DumpLogSegments', '--deep-iteration', '--print-data-log', '--files', files.join(',')], { cwd: ROOT, env: this.scriptEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        'bash',
+        ['scripts/stack/kafka.sh', 'run-class', 'org.apache.kafka.tools.DumpLogSegments', '--deep-iteration', '--print-data-log', '--files', files.join(',')],
+        { cwd: ROOT, env: this.scriptEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       child.stdout.pipe(out);
       child.stderr.pipe(out);
       child.on('close', () => resolve());

@@ -46,7 +46,11 @@ class TagBolt implements Bolt {
 it('replays the whole broadcast input to every task before it processes a backlog', async () => {
   const app = uniqueName('bcast');
   const t = { events: `${app}-events`, config: `${app}-config`, out: `${app}-out` };
-  await admin.createTopics([{ name: t.events, partitions: 4 }, { name: t.config, partitions: 1 }, { name: t.out, partitions: 4 }]);
+  await admin.createTopics([
+    { name: t.events, partitions: 4 },
+    { name: t.config, partitions: 1 },
+    { name: t.out, partitions: 4 },
+  ]);
   const json = jsonSerde<Record<string, string>>();
   await producer.send([1, 2, 3].map((i) => ({ topic: t.config, key: 'mode', value: json.serialize({ mode: `m${i}` }) })));
   const events = Array.from({ length: 400 }, (_, i) => ({ topic: t.events, key: `k${i % 37}`, value: json.serialize({ id: `e${i}`, key: `k${i % 37}` }) }));
@@ -55,7 +59,12 @@ it('replays the whole broadcast input to every task before it processes a backlo
   const topology = new TopologyBuilder(app)
     .spout('events', { topic: t.events, value: jsonSerde(), keyedBy: 'key' })
     .spout('config', { topic: t.config, value: jsonSerde() })
-    .bolt('tag', () => new TagBolt(), { inputs: [{ from: 'events', grouping: Groupings.fields('key') }, { from: 'config', grouping: Groupings.all() }] })
+    .bolt('tag', () => new TagBolt(), {
+      inputs: [
+        { from: 'events', grouping: Groupings.fields('key') },
+        { from: 'config', grouping: Groupings.all() },
+      ],
+    })
     .sink('out', { topic: t.out, from: 'tag', key: StringSerde, value: jsonSerde() })
     .build();
   const dir = mkdtempSync(join(tmpdir(), 'vectors-bcast-'));

@@ -28,10 +28,22 @@ it('survives a seeded schedule of kills, broker and registry restarts, a switch 
   expect(report.misroutedIn).toBeGreaterThan(0);
   // The figures a consumer of the outputs would notice, each zero.
   for (const f of [report.userVectors, report.alos!]) {
-    expect({ lost: f.lost, overApplied: f.overApplied, differs: f.differs, unexpected: f.unexpectedKeys, orderPartitions: f.orderPartitions, orderUsers: f.orderUsers }).toEqual({ lost: 0, overApplied: 0, differs: 0, unexpected: 0, orderPartitions: [], orderUsers: 0 });
+    expect({
+      lost: f.lost,
+      overApplied: f.overApplied,
+      differs: f.differs,
+      unexpected: f.unexpectedKeys,
+      orderPartitions: f.orderPartitions,
+      orderUsers: f.orderUsers,
+    }).toEqual({ lost: 0, overApplied: 0, differs: 0, unexpected: 0, orderPartitions: [], orderUsers: 0 });
   }
   expect(report.userVectors.repeated).toBe(0);
-  expect({ lost: report.candidates.lost, repeated: report.candidates.repeated, differs: report.candidates.differs, order: report.candidates.orderPartitions }).toEqual({ lost: 0, repeated: 0, differs: 0, order: [] });
+  expect({
+    lost: report.candidates.lost,
+    repeated: report.candidates.repeated,
+    differs: report.candidates.differs,
+    order: report.candidates.orderPartitions,
+  }).toEqual({ lost: 0, repeated: 0, differs: 0, order: [] });
   for (const d of Object.values(report.deadLetters)) expect({ good: d.goodRecords, wrong: d.wrongCode }).toEqual({ good: 0, wrong: 0 });
   expect(report.deadLetters['user-vectors']).toMatchObject({ missing: 0, duplicates: 0 });
   expect(report.control).toMatchObject({ active: 's2', earlyActivations: 0, failed: [] });

@@ -34,7 +34,10 @@ afterAll(async () => {
 it('sends each kind of poison record to the DLQ with its error and origin, and processes the rest', async () => {
   const app = uniqueName('dlq');
   const input = `${app}-events`;
-  await admin.createTopics([{ name: input, partitions: 1 }, { name: `${app}-counts`, partitions: 1 }]);
+  await admin.createTopics([
+    { name: input, partitions: 1 },
+    { name: `${app}-counts`, partitions: 1 },
+  ]);
   const serde = new AvroSerde<CountedEvent>({ registry: registry(), subject: `${input}-value`, schema: CountedEventSchema });
   await serde.prepare();
   const good = (id: string) => ({ topic: input, key: 'k', value: serde.serialize({ id, key: 'k', timestamp: 1 }) });
@@ -55,12 +58,20 @@ it('sends each kind of poison record to the DLQ with its error and origin, and p
   poison.forEach(([, value], i) => records.push({ topic: input, key: 'k', value: value as Buffer }, good(`g${i + 1}`)));
   await producer.send(records);
 
-  worker = new Worker('dlq', ['run', 'event-counter', '--opt', `name=${app}`, '--opt', `input=${input}`, '--opt', `output=${app}-counts`,
-    '--state-dir', tempDir('dlq')], {}, join(tempDir('dlq-log'), 'w.log'));
-  await waitFor(async () => {
-    const c = await admin.committedOffsets(app, input);
-    return c[0]?.offset === String(records.length);
-  }, 90_000, 'all records committed');
+  worker = new Worker(
+    'dlq',
+    ['run', 'event-counter', '--opt', `name=${app}`, '--opt', `input=${input}`, '--opt', `output=${app}-counts`, '--state-dir', tempDir('dlq')],
+    {},
+    join(tempDir('dlq-log'), 'w.log'),
+  );
+  await waitFor(
+    async () => {
+      const c = await admin.committedOffsets(app, input);
+      return c[0]?.offset === String(records.length);
+    },
+    90_000,
+    'all records committed',
+  );
 
   const dead = await readAll(client, admin, `${app}-dlq`);
   expect(dead).toHaveLength(poison.length);

@@ -61,7 +61,8 @@ describe('Avro records on the real broker and registry', () => {
     expect(back).toEqual(events);
     // Keys are user ids; the same user always lands in the same partition.
     const partitionsOfUser = new Map<string, Set<number>>();
-    for (const r of records) (partitionsOfUser.get(r.key!.toString()) ?? partitionsOfUser.set(r.key!.toString(), new Set()).get(r.key!.toString())!).add(r.partition);
+    for (const r of records)
+      (partitionsOfUser.get(r.key!.toString()) ?? partitionsOfUser.set(r.key!.toString(), new Set()).get(r.key!.toString())!).add(r.partition);
     expect([...partitionsOfUser.values()].every((s) => s.size === 1)).toBe(true);
     expect(new Set(records.map((r) => r.partition)).size).toBe(12);
   });
@@ -71,11 +72,27 @@ describe('Avro records on the real broker and registry', () => {
   });
 
   it("is read byte for byte by Kafka's own console consumer: magic byte 0 and the registered schema id", async () => {
-    const stdout = await run('bash', [
-      'scripts/stack/kafka.sh', 'run-class', 'org.apache.kafka.tools.consumer.ConsoleConsumer',
-      '--bootstrap-server', process.env.KAFKA_BROKERS!.split(',')[0]!, '--topic', topic, '--partition', '0', '--offset', 'earliest',
-      '--max-messages', '5', '--value-deserializer', 'org.apache.kafka.common.serialization.BytesDeserializer',
-    ], { timeoutMs: 90_000 });
+    const stdout = await run(
+      'bash',
+      [
+        'scripts/stack/kafka.sh',
+        'run-class',
+        'org.apache.kafka.tools.consumer.ConsoleConsumer',
+        '--bootstrap-server',
+        process.env.KAFKA_BROKERS!.split(',')[0]!,
+        '--topic',
+        topic,
+        '--partition',
+        '0',
+        '--offset',
+        'earliest',
+        '--max-messages',
+        '5',
+        '--value-deserializer',
+        'org.apache.kafka.common.serialization.BytesDeserializer',
+      ],
+      { timeoutMs: 90_000 },
+    );
     const lines = stdout.split('\n').filter((l) => l.length > 0);
     expect(lines).toHaveLength(5);
     const ours = (await readAll(client, admin, topic)).filter((r) => r.partition === 0).slice(0, 5);

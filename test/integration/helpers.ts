@@ -52,7 +52,13 @@ export async function readAll(client: KafkaClient, admin: KafkaAdmin, topic: str
 }
 
 /** Every record of a topic decoded with the schema of `schema` (writer schemas from the registry), in partition, then offset order. */
-export async function readDecoded<T>(client: KafkaClient, admin: KafkaAdmin, reg: ConfluentSchemaRegistry, topic: string, schema: SchemaName): Promise<(T & { partition: number; offset: bigint })[]> {
+export async function readDecoded<T>(
+  client: KafkaClient,
+  admin: KafkaAdmin,
+  reg: ConfluentSchemaRegistry,
+  topic: string,
+  schema: SchemaName,
+): Promise<(T & { partition: number; offset: bigint })[]> {
   const serde = new AvroSerde<T>({ registry: reg, subject: `${topic}-value`, schema: loadSchema(schema) });
   await serde.prepare();
   const out: (T & { partition: number; offset: bigint })[] = [];
@@ -87,10 +93,14 @@ export function snapshotsFollow(records: { partition: number; snapshotId: string
 /** Waits until consumer group `groupId` has committed every record of `topic` written so far. */
 export async function waitCaughtUp(admin: KafkaAdmin, groupId: string, topic: string, timeoutMs: number): Promise<void> {
   const ends = await admin.topicOffsets(topic);
-  await waitFor(async () => {
-    const committed = await admin.committedOffsets(groupId, topic);
-    return ends.every((e) => e.high === e.low || committed.find((c) => c.partition === e.partition)?.offset === e.high);
-  }, timeoutMs, `group ${groupId} to commit all of ${topic}`);
+  await waitFor(
+    async () => {
+      const committed = await admin.committedOffsets(groupId, topic);
+      return ends.every((e) => e.high === e.low || committed.find((c) => c.partition === e.partition)?.offset === e.high);
+    },
+    timeoutMs,
+    `group ${groupId} to commit all of ${topic}`,
+  );
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes. */
@@ -141,7 +151,14 @@ export interface VectorsTestTopics {
 
 /** Creates the topics of a vectors system under `tag` (inputs and outputs with `partitions`, the control log with one). */
 export async function createVectorsTopics(admin: KafkaAdmin, tag: string, partitions: number): Promise<VectorsTestTopics> {
-  const t = { listens: `${tag}-listens`, feedback: `${tag}-feedback`, control: `${tag}-control`, userVectors: `${tag}-user-vectors`, candidates: `${tag}-candidates`, candidateRequests: `${tag}-candidate-requests` };
+  const t = {
+    listens: `${tag}-listens`,
+    feedback: `${tag}-feedback`,
+    control: `${tag}-control`,
+    userVectors: `${tag}-user-vectors`,
+    candidates: `${tag}-candidates`,
+    candidateRequests: `${tag}-candidate-requests`,
+  };
   await admin.createTopics([
     { name: t.listens, partitions },
     { name: t.feedback, partitions },

@@ -47,7 +47,14 @@ it('publishes user factors with the snapshot and loads each partition back exact
   const file = join(dir, `${tag}-users.jsonl`);
   writeFileSync(file, users.map(([u, v]) => line(u, v)).join('\n'));
   const snapshotId = `${tag}-s1`;
-  const manifest = await publishSnapshot(kafka, registry(), { file: entities, snapshotId, model: 'als', topics: snapTopics, users: { file, partitions: PARTITIONS }, cutoff: 1_700_000_000_000 });
+  const manifest = await publishSnapshot(kafka, registry(), {
+    file: entities,
+    snapshotId,
+    model: 'als',
+    topics: snapTopics,
+    users: { file, partitions: PARTITIONS },
+    cutoff: 1_700_000_000_000,
+  });
   expect(manifest.cutoff).toBe(1_700_000_000_000);
   expect(manifest.users).toMatchObject({ count: 200, partitions: PARTITIONS });
   expect(manifest.users!.counts.reduce((a, b) => a + b, 0)).toBe(200);
@@ -66,10 +73,22 @@ it('publishes user factors with the snapshot and loads each partition back exact
 });
 
 it.each([
-  ['a wrong dimension', (ls: string[]) => ls.splice(2, 1, line('user-2', factor().slice(1))), /user 'user-2' \(row 2, line 3 of .*\) has 7 values, expected dims=8/],
-  ['a value outside float32 (not finite once read)', (ls: string[]) => ls.splice(4, 1, line('user-4', [1e39, ...factor().slice(1)])), /line 5 of .*: user 'user-4' has 1e\+39 at index 0, outside the float32 range|user 'user-4' \(row 4, line 5 of .*\) has Infinity at index 0/],
+  [
+    'a wrong dimension',
+    (ls: string[]) => ls.splice(2, 1, line('user-2', factor().slice(1))),
+    /user 'user-2' \(row 2, line 3 of .*\) has 7 values, expected dims=8/,
+  ],
+  [
+    'a value outside float32 (not finite once read)',
+    (ls: string[]) => ls.splice(4, 1, line('user-4', [1e39, ...factor().slice(1)])),
+    /line 5 of .*: user 'user-4' has 1e\+39 at index 0, outside the float32 range|user 'user-4' \(row 4, line 5 of .*\) has Infinity at index 0/,
+  ],
   ['a duplicate user', (ls: string[]) => ls.splice(6, 1, line('user-1', factor())), /user id 'user-1' appears twice: rows 1 and 6 \(row 6, line 7 of/],
-  ['a row of another snapshot', (ls: string[]) => ls.splice(3, 1, line('user-3', factor(), { snapshotId: 'some-other' })), /line 4 of .*: user 'user-3' names snapshot "some-other"/],
+  [
+    'a row of another snapshot',
+    (ls: string[]) => ls.splice(3, 1, line('user-3', factor(), { snapshotId: 'some-other' })),
+    /line 4 of .*: user 'user-3' names snapshot "some-other"/,
+  ],
 ])('refuses a users file with %s, naming the line, and stages nothing', async (_label, corrupt, message) => {
   const { tag, snapTopics, entities } = await setup('uf-bad');
   const lines = Array.from({ length: 10 }, (_, i) => line(`user-${i}`, factor()));

@@ -116,7 +116,14 @@ it('answers any user on any instance, each answer in one snapshot, pinned or acr
   const matrices: Record<string, EntityMatrix> = { [ids.s1]: clusteredSnapshot(ids.s1, 500, DIMS, 11), [ids.s2]: clusteredSnapshot(ids.s2, 500, DIMS, 12) };
   for (const id of [ids.s1, ids.s2]) await writeJsonlSnapshot(join(dir, `${id}.jsonl`), matrices[id]!);
 
-  const door = new TopologyRunner({ topology: doorman({ name: `${tag}-doorman`, controlTopic: t.control, timeoutMs: 120_000 }), kafka, registry: reg, stateDir: join(dir, 'doorman'), guarantee: 'exactly-once', sessionTimeoutMs: 6000 });
+  const door = new TopologyRunner({
+    topology: doorman({ name: `${tag}-doorman`, controlTopic: t.control, timeoutMs: 120_000 }),
+    kafka,
+    registry: reg,
+    stateDir: join(dir, 'doorman'),
+    guarantee: 'exactly-once',
+    sessionTimeoutMs: 6000,
+  });
   runners.push(door);
   await door.start();
   // Two instances of the topology in one group, each with its own catalog and query API, as two processes would have.
@@ -126,7 +133,15 @@ it('answers any user on any instance, each answer in one snapshot, pinned or acr
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;
     const catalog = new SnapshotCatalog(new KafkaSnapshotSource(kafka, reg, snapTopics));
-    const runner = new TopologyRunner({ topology: userVectors({ catalog, name: uvName, topics: t }), kafka, registry: reg, stateDir: join(dir, name), sessionTimeoutMs: 6000, commitIntervalMs: 200, endpoint });
+    const runner = new TopologyRunner({
+      topology: userVectors({ catalog, name: uvName, topics: t }),
+      kafka,
+      registry: reg,
+      stateDir: join(dir, name),
+      sessionTimeoutMs: 6000,
+      commitIntervalMs: 200,
+      endpoint,
+    });
     const control = new ControlLog(kafka, reg, snapTopics);
     const server = new QueryServer({ runner, catalog, control, port });
     runners.push(runner);
@@ -155,20 +170,37 @@ it('answers any user on any instance, each answer in one snapshot, pinned or acr
     for (let u = 0; u < USERS; u++) {
       for (let i = 0; i < perUser; i++, seq++) {
         const userId = `u${u}`;
-        records.push({ topic: t.listens, key: userId, value: listenSerde.serialize({ eventId: `ev${seq}`, userId, entityId: `e${(seq * 7) % 500}`, msPlayed: 180_000, durationMs: 200_000, context: 'radio', timestamp: Date.now() }) });
+        records.push({
+          topic: t.listens,
+          key: userId,
+          value: listenSerde.serialize({
+            eventId: `ev${seq}`,
+            userId,
+            entityId: `e${(seq * 7) % 500}`,
+            msPlayed: 180_000,
+            durationMs: 200_000,
+            context: 'radio',
+            timestamp: Date.now(),
+          }),
+        });
       }
     }
     await producer.send(records);
   };
   await sendListens(5);
-  const vectorOf = async (base: string, user: string, pin?: string) => (await getOk<UserVectorAnswer>(`${base}/v1/users/${user}/vector${pin ? `?snapshot=${pin}` : ''}`)).body;
-  await waitFor(async () => {
-    for (let u = 0; u < USERS; u++) {
-      const r = await getJson<UserVectorAnswer>(`${a}/v1/users/u${u}/vector`);
-      if (r.status !== 200 || r.body.eventCount < 5) return false;
-    }
-    return true;
-  }, 60_000, 'every user to be queryable with all 5 events');
+  const vectorOf = async (base: string, user: string, pin?: string) =>
+    (await getOk<UserVectorAnswer>(`${base}/v1/users/${user}/vector${pin ? `?snapshot=${pin}` : ''}`)).body;
+  await waitFor(
+    async () => {
+      for (let u = 0; u < USERS; u++) {
+        const r = await getJson<UserVectorAnswer>(`${a}/v1/users/u${u}/vector`);
+        if (r.status !== 200 || r.body.eventCount < 5) return false;
+      }
+      return true;
+    },
+    60_000,
+    'every user to be queryable with all 5 events',
+  );
 
   // Any instance answers any user: both instances serve some users, and both give the same answer for each.
   const servedBy = new Set<string | null>();
@@ -215,17 +247,26 @@ it('answers any user on any instance, each answer in one snapshot, pinned or acr
   await publishSnapshot(kafka, reg, { file: join(dir, `${ids.s2}.jsonl`), snapshotId: ids.s2, model: 'test', topics: snapTopics });
   const seen = new Set<string>();
   let n = 0;
-  await waitFor(async () => {
-    seen.add((await checkConsistent(n % 2 === 0 ? a : b, `u${n % USERS}`)).snapshotId);
-    n++;
-    return (await readControlView(kafka, reg, snapTopics)).active === ids.s2;
-  }, 120_000, 'S2 to become active', 50);
+  await waitFor(
+    async () => {
+      seen.add((await checkConsistent(n % 2 === 0 ? a : b, `u${n % USERS}`)).snapshotId);
+      n++;
+      return (await readControlView(kafka, reg, snapTopics)).active === ids.s2;
+    },
+    120_000,
+    'S2 to become active',
+    50,
+  );
   // Each instance reads the control log itself, so it may follow the switch a moment later (controlMaxAgeMs
   // plus a read); users live on both instances, so this waits for both.
-  await waitFor(async () => {
-    for (let u = 0; u < USERS; u++) if ((await checkConsistent(a, `u${u}`)).snapshotId !== ids.s2) return false;
-    return true;
-  }, 10_000, 'every answer in S2');
+  await waitFor(
+    async () => {
+      for (let u = 0; u < USERS; u++) if ((await checkConsistent(a, `u${u}`)).snapshotId !== ids.s2) return false;
+      return true;
+    },
+    10_000,
+    'every answer in S2',
+  );
   seen.add(ids.s2);
   expect(seen).toEqual(new Set([ids.s1, ids.s2]));
 
@@ -247,7 +288,10 @@ it('answers any user on any instance, each answer in one snapshot, pinned or acr
   expect(sim.items).toHaveLength(5);
   expect(sim.items.map((i) => i.entityId)).not.toContain('e3');
   for (const item of sim.items) expect(item.score).toBeCloseTo(dot(matrices[ids.s1]!.vectorOf('e3')!, matrices[ids.s1]!.vectorOf(item.entityId)!), 4);
-  const exact = [...matrices[ids.s1]!].filter((e) => e.entityId !== 'e3').map((e) => dot(matrices[ids.s1]!.vectorOf('e3')!, e.vector)).sort((x, y) => y - x);
+  const exact = [...matrices[ids.s1]!]
+    .filter((e) => e.entityId !== 'e3')
+    .map((e) => dot(matrices[ids.s1]!.vectorOf('e3')!, e.vector))
+    .sort((x, y) => y - x);
   expect(sim.items[0]!.score).toBeCloseTo(exact[0]!, 4);
 
   // Snapshots, health, readiness, metrics.
@@ -297,12 +341,16 @@ it('answers any user on any instance, each answer in one snapshot, pinned or acr
   // One instance leaves: the other takes its partitions and answers everyone itself.
   await servers[1]!.close();
   await instances[1]!.stop();
-  await waitFor(async () => {
-    for (let u = 0; u < USERS; u++) {
-      const r = await getJson<UserVectorAnswer>(`${a}/v1/users/u${u}/vector`);
-      if (r.status !== 200 || r.servedBy !== a) return false;
-    }
-    return true;
-  }, 60_000, 'instance A to serve every user after B left');
+  await waitFor(
+    async () => {
+      for (let u = 0; u < USERS; u++) {
+        const r = await getJson<UserVectorAnswer>(`${a}/v1/users/u${u}/vector`);
+        if (r.status !== 200 || r.servedBy !== a) return false;
+      }
+      return true;
+    },
+    60_000,
+    'instance A to serve every user after B left',
+  );
   expect((await vectorOf(a, 'u5')).eventCount).toBe(5);
 });

@@ -52,7 +52,10 @@ async function setup(label: string, partitions: number): Promise<Setup> {
   const app = uniqueName(label);
   const input = `${app}-events`;
   const output = `${app}-counts`;
-  await admin.createTopics([{ name: input, partitions }, { name: output, partitions }]);
+  await admin.createTopics([
+    { name: input, partitions },
+    { name: output, partitions },
+  ]);
   const serde = new AvroSerde<CountedEvent>({ registry: registry(), subject: `${input}-value`, schema: CountedEventSchema });
   await serde.prepare();
   return { app, input, output, serde, stateRoot: tempDir(label), reference: new Map(), seq: 0 };
@@ -61,8 +64,21 @@ async function setup(label: string, partitions: number): Promise<Setup> {
 function counter(s: Setup, id: string, extra: string[] = [], output = s.output): Worker {
   const w = new Worker(
     id,
-    ['run', 'event-counter', '--opt', `name=${s.app}`, '--opt', `input=${s.input}`, '--opt', `output=${output}`,
-      '--state-dir', join(s.stateRoot, id), '--session-timeout-ms', '6000', ...extra],
+    [
+      'run',
+      'event-counter',
+      '--opt',
+      `name=${s.app}`,
+      '--opt',
+      `input=${s.input}`,
+      '--opt',
+      `output=${output}`,
+      '--state-dir',
+      join(s.stateRoot, id),
+      '--session-timeout-ms',
+      '6000',
+      ...extra,
+    ],
     {},
     join(s.stateRoot, `${id}.log`),
   );
@@ -130,7 +146,13 @@ it('keeps a surviving instance processing when its peer is killed and restarts (
   expect(a.logs).not.toMatch(/topology runner failed|topology stopped/);
   expect(a.child.exitCode).toBeNull();
   // The survivor still owns partitions after the last rebalance, and processed its share.
-  const lastAssignment = JSON.parse(a.logs.trim().split('\n').filter((l) => l.includes('"tasks assigned"')).pop()!).tasks as string[];
+  const lastAssignment = JSON.parse(
+    a.logs
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('"tasks assigned"'))
+      .pop()!,
+  ).tasks as string[];
   expect(lastAssignment.length).toBeGreaterThan(0);
   const counts = await lastCounts(s.output);
   for (const [key, n] of s.reference) expect(counts.get(key) ?? 0).toBeGreaterThanOrEqual(n); // at-least-once: nothing missed
@@ -149,30 +171,33 @@ async function setTopicConfig(topic: string, name: string, value: string): Promi
   }
 }
 
-it.each(['at-least-once', 'exactly-once'])('ends the process non-zero, committing nothing past it, when a record can be neither processed nor dead-lettered (%s)', async (guarantee) => {
-  const s = await setup('fatal', 1);
-  await producer.send(events(s, 3, 2));
-  const a = counter(s, 'a', ['--guarantee', guarantee]);
-  await waitFor(() => committedAll(s.app, s.input), 60_000, 'first events committed');
-  // An operator shrinks the DLQ topic's record limit below what the runner read at start:
-  // the broker now refuses the dead-letter copy of the next poison record, for good.
-  await setTopicConfig(`${s.app}-dlq`, 'max.message.bytes', '2000');
-  await producer.send([{ topic: s.input, key: 'k0', value: Buffer.alloc(5000, 1) }, ...events(s, 3, 2)]);
-  const code = await a.exitWithin(90_000);
-  expect(a.logs).toMatch(/topology runner failed/);
-  expect(code).not.toBe('still running');
-  expect(code).not.toBe(0); // a code a supervisor sees
-  const committed = await admin.committedOffsets(s.app, s.input);
-  expect(committed[0]?.offset).toBe('3'); // the poison record is not committed past
+it.each(['at-least-once', 'exactly-once'])(
+  'ends the process non-zero, committing nothing past it, when a record can be neither processed nor dead-lettered (%s)',
+  async (guarantee) => {
+    const s = await setup('fatal', 1);
+    await producer.send(events(s, 3, 2));
+    const a = counter(s, 'a', ['--guarantee', guarantee]);
+    await waitFor(() => committedAll(s.app, s.input), 60_000, 'first events committed');
+    // An operator shrinks the DLQ topic's record limit below what the runner read at start:
+    // the broker now refuses the dead-letter copy of the next poison record, for good.
+    await setTopicConfig(`${s.app}-dlq`, 'max.message.bytes', '2000');
+    await producer.send([{ topic: s.input, key: 'k0', value: Buffer.alloc(5000, 1) }, ...events(s, 3, 2)]);
+    const code = await a.exitWithin(90_000);
+    expect(a.logs).toMatch(/topology runner failed/);
+    expect(code).not.toBe('still running');
+    expect(code).not.toBe(0); // a code a supervisor sees
+    const committed = await admin.committedOffsets(s.app, s.input);
+    expect(committed[0]?.offset).toBe('3'); // the poison record is not committed past
 
-  // With the limit back, a restart dead-letters it and counts the rest: nothing was lost.
-  await setTopicConfig(`${s.app}-dlq`, 'max.message.bytes', '1048588');
-  const a2 = counter(s, 'a', ['--guarantee', guarantee]);
-  await waitFor(() => committedAll(s.app, s.input), 60_000, 'every record committed after the restart');
-  expect(await readAll(client, admin, `${s.app}-dlq`)).toHaveLength(1);
-  expect(Object.fromEntries(await lastCounts(s.output))).toEqual(Object.fromEntries(s.reference));
-  expect(await a2.stop()).toBe(0);
-});
+    // With the limit back, a restart dead-letters it and counts the rest: nothing was lost.
+    await setTopicConfig(`${s.app}-dlq`, 'max.message.bytes', '1048588');
+    const a2 = counter(s, 'a', ['--guarantee', guarantee]);
+    await waitFor(() => committedAll(s.app, s.input), 60_000, 'every record committed after the restart');
+    expect(await readAll(client, admin, `${s.app}-dlq`)).toHaveLength(1);
+    expect(Object.fromEntries(await lastCounts(s.output))).toEqual(Object.fromEntries(s.reference));
+    expect(await a2.stop()).toBe(0);
+  },
+);
 
 it('exactly-once: ends the process non-zero, committing nothing more, when every transaction of a task fails the same way', async () => {
   const s = await setup('txn-fails', 1);
@@ -340,8 +365,10 @@ it('counts each misrouted record once in each of two applications reading the to
   await admin.createTopics([{ name: `${s.app}-counts-other`, partitions: 4 }]);
   const second = counter(s, 'second', ['--application-id', other], `${s.app}-counts-other`);
   await waitFor(() => committedAll(other, s.input), 90_000, 'the second application committed every record');
-  await waitFor(() => committedAll(s.app, s.input), 90_000, 'the first application committed the second one\'s copies');
-  expect((await readAll(client, admin, s.input)).filter((r) => r.headers[REROUTED_HEADER] !== undefined)).toHaveLength(2 * records.filter((r) => r.partition !== undefined).length);
+  await waitFor(() => committedAll(s.app, s.input), 90_000, "the first application committed the second one's copies");
+  expect((await readAll(client, admin, s.input)).filter((r) => r.headers[REROUTED_HEADER] !== undefined)).toHaveLength(
+    2 * records.filter((r) => r.partition !== undefined).length,
+  );
   expect(Object.fromEntries(await lastCounts(s.output))).toEqual(Object.fromEntries(s.reference));
   expect(Object.fromEntries(await lastCounts(`${s.app}-counts-other`))).toEqual(Object.fromEntries(s.reference));
   expect(await first.stop()).toBe(0);

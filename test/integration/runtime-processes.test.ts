@@ -46,7 +46,10 @@ async function setup(label: string): Promise<Setup> {
   const app = uniqueName(label);
   const input = `${app}-events`;
   const output = `${app}-counts`;
-  await admin.createTopics([{ name: input, partitions: PARTITIONS }, { name: output, partitions: PARTITIONS }]);
+  await admin.createTopics([
+    { name: input, partitions: PARTITIONS },
+    { name: output, partitions: PARTITIONS },
+  ]);
   const serde = new AvroSerde<CountedEvent>({ registry: registry(), subject: `${input}-value`, schema: CountedEventSchema });
   await serde.prepare();
   return { app, input, output, serde, stateRoot: tempDir(label), reference: new Map(), produced: 0 };
@@ -55,8 +58,22 @@ async function setup(label: string): Promise<Setup> {
 function startWorker(s: Setup, id: string, guarantee: string): Worker {
   const w = new Worker(
     id,
-    ['run', 'event-counter', '--opt', `name=${s.app}`, '--opt', `input=${s.input}`, '--opt', `output=${s.output}`,
-      '--guarantee', guarantee, '--state-dir', join(s.stateRoot, id), '--session-timeout-ms', '6000'],
+    [
+      'run',
+      'event-counter',
+      '--opt',
+      `name=${s.app}`,
+      '--opt',
+      `input=${s.input}`,
+      '--opt',
+      `output=${s.output}`,
+      '--guarantee',
+      guarantee,
+      '--state-dir',
+      join(s.stateRoot, id),
+      '--session-timeout-ms',
+      '6000',
+    ],
     {},
     join(s.stateRoot, `${id}.log`),
   );
@@ -79,11 +96,16 @@ async function produce(s: Setup, n: number, batch = 2000): Promise<void> {
 
 /** Waits until the group has committed every input record. */
 async function drained(s: Setup, timeoutMs: number): Promise<void> {
-  await waitFor(async () => {
-    const ends = await admin.topicOffsets(s.input);
-    const committed = await admin.committedOffsets(s.app, s.input);
-    return ends.every((e) => committed.find((c) => c.partition === e.partition)?.offset === e.high);
-  }, timeoutMs, `group ${s.app} to commit all of ${s.input}`, 500);
+  await waitFor(
+    async () => {
+      const ends = await admin.topicOffsets(s.input);
+      const committed = await admin.committedOffsets(s.app, s.input);
+      return ends.every((e) => committed.find((c) => c.partition === e.partition)?.offset === e.high);
+    },
+    timeoutMs,
+    `group ${s.app} to commit all of ${s.input}`,
+    500,
+  );
 }
 
 /** Output values per key in offset order, and the latest changelog value per key (both read committed). */
@@ -158,7 +180,14 @@ it('keeps processing every partition correctly as instances join and leave (1 ->
   await produce(s, 40_000);
   await drained(s, 240_000);
   // The two remaining instances share the 12 partitions.
-  const last = (w: Worker) => JSON.parse(w.logs.trim().split('\n').filter((l) => l.includes('"tasks assigned"')).pop()!).tasks as string[];
+  const last = (w: Worker) =>
+    JSON.parse(
+      w.logs
+        .trim()
+        .split('\n')
+        .filter((l) => l.includes('"tasks assigned"'))
+        .pop()!,
+    ).tasks as string[];
   const owned = [...last(w1), ...last(w3)].sort();
   expect(owned).toEqual(Array.from({ length: PARTITIONS }, (_, p) => `0_${p}`).sort());
   expect(await w1.stop()).toBe(0);

@@ -54,13 +54,39 @@ it('completes a switch after kill -9 of the doorman (after the last READY) and o
 
   const common = ['--opt', `topic.control=${t.control}`, '--session-timeout-ms', '6000'];
   const startDoorman = () => {
-    const w = new Worker('doorman', ['run', 'doorman', '--opt', `name=${tag}-doorman`, '--guarantee', 'exactly-once', '--state-dir', join(dir, 'doorman'), ...common], {}, join(dir, 'doorman.log'));
+    const w = new Worker(
+      'doorman',
+      ['run', 'doorman', '--opt', `name=${tag}-doorman`, '--guarantee', 'exactly-once', '--state-dir', join(dir, 'doorman'), ...common],
+      {},
+      join(dir, 'doorman.log'),
+    );
     procs.push(w);
     return w;
   };
   const startWorker = (id: string, topology: 'user-vectors' | 'candidates' = 'user-vectors') => {
-    const w = new Worker(id, ['run', topology, '--opt', `name=${topology === 'candidates' ? candName : uvName}`, '--opt', 'index=exact', '--opt', `snapshot-prefix=${snapTopics.prefix}`,
-      ...Object.entries(t).filter(([k]) => k !== 'control').flatMap(([k, v]) => ['--opt', `topic.${k}=${v}`]), '--state-dir', join(dir, id), '--commit-interval-ms', '200', ...common], {}, join(dir, `${id}.log`));
+    const w = new Worker(
+      id,
+      [
+        'run',
+        topology,
+        '--opt',
+        `name=${topology === 'candidates' ? candName : uvName}`,
+        '--opt',
+        'index=exact',
+        '--opt',
+        `snapshot-prefix=${snapTopics.prefix}`,
+        ...Object.entries(t)
+          .filter(([k]) => k !== 'control')
+          .flatMap(([k, v]) => ['--opt', `topic.${k}=${v}`]),
+        '--state-dir',
+        join(dir, id),
+        '--commit-interval-ms',
+        '200',
+        ...common,
+      ],
+      {},
+      join(dir, `${id}.log`),
+    );
     procs.push(w);
     return w;
   };
@@ -76,10 +102,15 @@ it('completes a switch after kill -9 of the doorman (after the last READY) and o
     return out;
   };
   /** `<topology>/<partition>` of every READY report for snapshot `id`. */
-  const readyPartitions = async (id: string) => new Set((await controlLog()).filter((c) => c.value.kind === 'REPORT' && c.value.snapshotId === id && c.value.phase === 'READY').map((c) => `${c.value.topology}/${c.value.partition}`));
+  const readyPartitions = async (id: string) =>
+    new Set(
+      (await controlLog())
+        .filter((c) => c.value.kind === 'REPORT' && c.value.snapshotId === id && c.value.phase === 'READY')
+        .map((c) => `${c.value.topology}/${c.value.partition}`),
+    );
   const everyPartition = [candName, uvName].flatMap((name) => Array.from({ length: PARTITIONS }, (_, p) => `${name}/${p}`)).sort();
 
-  let doormanProc = startDoorman();
+  const doormanProc = startDoorman();
   const w1 = startWorker('w1');
   const w2 = startWorker('w2');
   const c1 = startWorker('c1', 'candidates');
@@ -92,7 +123,19 @@ it('completes a switch after kill -9 of the doorman (after the last READY) and o
     const records = [];
     for (let i = 0; i < n; i++, seq++) {
       const userId = `u${seq % 40}`;
-      records.push({ topic: t.listens, key: userId, value: listenSerde.serialize({ eventId: `ev${seq}`, userId, entityId: `e${(seq * 7) % 2000}`, msPlayed: 200_000, durationMs: 200_000, context: 'radio', timestamp: Date.now() }) });
+      records.push({
+        topic: t.listens,
+        key: userId,
+        value: listenSerde.serialize({
+          eventId: `ev${seq}`,
+          userId,
+          entityId: `e${(seq * 7) % 2000}`,
+          msPlayed: 200_000,
+          durationMs: 200_000,
+          context: 'radio',
+          timestamp: Date.now(),
+        }),
+      });
     }
     await producer.send(records);
   };
@@ -107,7 +150,7 @@ it('completes a switch after kill -9 of the doorman (after the last READY) and o
   await waitFor(async () => (await readyPartitions(ids.s2)).size === everyPartition.length, 90_000, 'S2 READY on every partition of both topologies');
   await new Promise((r) => setTimeout(r, 1000));
   expect((await view()).active).toBe(ids.s1);
-  doormanProc = startDoorman();
+  startDoorman(); // a new doorman; the suite stops every process it started
   await waitFor(async () => (await view()).active === ids.s2, 90_000, 'S2 active after the doorman restarted');
   await send(100);
 
@@ -116,7 +159,9 @@ it('completes a switch after kill -9 of the doorman (after the last READY) and o
   const publishing = publishSnapshot(kafka, reg, { file: join(dir, 's3.jsonl'), snapshotId: ids.s3, model: 'test', topics: snapTopics });
   await publishing;
   expect(await w1.kill9()).toBeNull();
-  const reportsOfW1 = (await controlLog()).filter((c) => c.value.snapshotId === ids.s3 && c.value.kind === 'REPORT' && (c.value.instanceId ?? '').includes(`-${w1Pid}-`));
+  const reportsOfW1 = (await controlLog()).filter(
+    (c) => c.value.snapshotId === ids.s3 && c.value.kind === 'REPORT' && (c.value.instanceId ?? '').includes(`-${w1Pid}-`),
+  );
   expect(reportsOfW1).toEqual([]); // killed before it finished loading
   const w1again = startWorker('w1');
   await w1again.waitForLog(/"running"/, 60_000);

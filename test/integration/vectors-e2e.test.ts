@@ -56,17 +56,42 @@ it('switches snapshots atomically while events flow, refuses a broken one, and r
   const dir = mkdtempSync(join(tmpdir(), 'vectors-e2e-'));
   dirs.push(dir);
   const ids = { s1: `${tag}-s1`, s2: `${tag}-s2`, s3: `${tag}-s3` };
-  for (const [k, seed] of [['s1', 1], ['s2', 2], ['s3', 3]] as const) {
+  for (const [k, seed] of [
+    ['s1', 1],
+    ['s2', 2],
+    ['s3', 3],
+  ] as const) {
     await writeJsonlSnapshot(join(dir, `${k}.jsonl`), clusteredSnapshot(ids[k], 2000, DIMS, seed));
   }
 
   // One catalog per topology, as in separate processes: each loads and indexes every snapshot itself.
   const catalog = new SnapshotCatalog(new KafkaSnapshotSource(kafka, reg, snapTopics), { index: 'hnsw' });
   const candCatalog = new SnapshotCatalog(new KafkaSnapshotSource(kafka, reg, snapTopics), { index: 'hnsw' });
-  const door = new TopologyRunner({ topology: doorman({ name: `${tag}-doorman`, controlTopic: t.control, timeoutMs: 120_000 }), kafka, registry: reg, stateDir: join(dir, 'doorman'), guarantee: 'exactly-once', sessionTimeoutMs: 6000 });
-  const uv = new TopologyRunner({ topology: userVectors({ catalog, name: uvName, topics: t }), kafka, registry: reg, stateDir: join(dir, 'uv'), sessionTimeoutMs: 6000, commitIntervalMs: 200 });
+  const door = new TopologyRunner({
+    topology: doorman({ name: `${tag}-doorman`, controlTopic: t.control, timeoutMs: 120_000 }),
+    kafka,
+    registry: reg,
+    stateDir: join(dir, 'doorman'),
+    guarantee: 'exactly-once',
+    sessionTimeoutMs: 6000,
+  });
+  const uv = new TopologyRunner({
+    topology: userVectors({ catalog, name: uvName, topics: t }),
+    kafka,
+    registry: reg,
+    stateDir: join(dir, 'uv'),
+    sessionTimeoutMs: 6000,
+    commitIntervalMs: 200,
+  });
   // At most one list per user per second of event time: the default 5 s would be longer than the phases of this test.
-  const cand = new TopologyRunner({ topology: candidates({ catalog: candCatalog, name: candName, topics: t, k: 50, refresh: { minIntervalMs: 1000 } }), kafka, registry: reg, stateDir: join(dir, 'cand'), sessionTimeoutMs: 6000, commitIntervalMs: 200 });
+  const cand = new TopologyRunner({
+    topology: candidates({ catalog: candCatalog, name: candName, topics: t, k: 50, refresh: { minIntervalMs: 1000 } }),
+    kafka,
+    registry: reg,
+    stateDir: join(dir, 'cand'),
+    sessionTimeoutMs: 6000,
+    commitIntervalMs: 200,
+  });
   runners.push(door, uv, cand);
   await door.start();
   await uv.start();
@@ -79,7 +104,19 @@ it('switches snapshots atomically while events flow, refuses a broken one, and r
     const records = [];
     for (let i = 0; i < n; i++) {
       const userId = `u${seq % 50}`;
-      records.push({ topic: t.listens, key: userId, value: listenSerde.serialize({ eventId: `ev${seq}`, userId, entityId: `e${(seq * 13) % 2000}`, msPlayed: 180_000, durationMs: 200_000, context: 'radio', timestamp: Date.now() }) });
+      records.push({
+        topic: t.listens,
+        key: userId,
+        value: listenSerde.serialize({
+          eventId: `ev${seq}`,
+          userId,
+          entityId: `e${(seq * 13) % 2000}`,
+          msPlayed: 180_000,
+          durationMs: 200_000,
+          context: 'radio',
+          timestamp: Date.now(),
+        }),
+      });
       seq++;
     }
     await producer.send(records);
@@ -118,7 +155,12 @@ it('switches snapshots atomically while events flow, refuses a broken one, and r
     decoded.push({ key: r.key!.toString(), value: ctlSerde.deserialize(r.value!) });
   }
   const activateAt = decoded.findIndex((d) => d.key === 'active' && d.value.snapshotId === ids.s2);
-  const readyBefore = new Set(decoded.slice(0, activateAt).filter((d) => d.value.kind === 'REPORT' && d.value.snapshotId === ids.s2 && d.value.phase === 'READY').map((d) => `${d.value.topology}/${d.value.partition}`));
+  const readyBefore = new Set(
+    decoded
+      .slice(0, activateAt)
+      .filter((d) => d.value.kind === 'REPORT' && d.value.snapshotId === ids.s2 && d.value.phase === 'READY')
+      .map((d) => `${d.value.topology}/${d.value.partition}`),
+  );
   expect([...readyBefore].sort()).toEqual([candName, uvName].flatMap((name) => [0, 1, 2, 3].map((p) => `${name}/${p}`)).sort());
 
   // I3: in every partition, once an S2 vector was written no S1 vector follows.
@@ -131,7 +173,13 @@ it('switches snapshots atomically while events flow, refuses a broken one, and r
   expect(new Set((await since(switchedAt)).map((u) => u.snapshotId))).toEqual(new Set([ids.s2]));
 
   // S3 with a wrong checksum ends FAILED; S2 stays active (I4).
-  await publishSnapshot(kafka, reg, { file: join(dir, 's3.jsonl'), snapshotId: ids.s3, model: 'test', topics: snapTopics, manifestOverride: { checksum: '0'.repeat(64) } });
+  await publishSnapshot(kafka, reg, {
+    file: join(dir, 's3.jsonl'),
+    snapshotId: ids.s3,
+    model: 'test',
+    topics: snapTopics,
+    manifestOverride: { checksum: '0'.repeat(64) },
+  });
   await waitFor(async () => (await controlView()).snapshots.get(ids.s3)?.phase === 'FAILED', 90_000, 'S3 to fail');
   const v3 = await controlView();
   expect(v3.active).toBe(ids.s2);

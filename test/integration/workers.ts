@@ -10,7 +10,12 @@ export class Worker {
   private output = '';
   private exited: Promise<number | null>;
 
-  constructor(readonly name: string, args: string[], env: Record<string, string> = {}, readonly logFile?: string) {
+  constructor(
+    readonly name: string,
+    args: string[],
+    env: Record<string, string> = {},
+    readonly logFile?: string,
+  ) {
     const { brokers, registryUrl } = stackEnv();
     // node itself, not the tsx launcher: the tsx CLI runs the script in a child
     // process, and SIGKILL of the launcher would leave that child running.
@@ -38,7 +43,8 @@ export class Worker {
   async waitForLog(re: RegExp, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!re.test(this.output)) {
-      if (this.child.exitCode !== null) throw new Error(`worker ${this.name} exited (${this.child.exitCode}) before logging ${re}:\n${this.output.slice(-3000)}`);
+      if (this.child.exitCode !== null)
+        throw new Error(`worker ${this.name} exited (${this.child.exitCode}) before logging ${re}:\n${this.output.slice(-3000)}`);
       if (Date.now() > deadline) throw new Error(`worker ${this.name} did not log ${re} within ${timeoutMs} ms:\n${this.output.slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 100));
     }

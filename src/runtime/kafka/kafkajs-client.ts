@@ -64,7 +64,8 @@ function wrap(operation: string, err: unknown): KafkaError | GroupRebalanceError
  * client recovers from each by itself, and the runtime logs what matters
  * (rebalances, refused commits). A rolling restart used to print hundreds.
  */
-const ROUTINE_ERRORS = /rebalancing|group generation id is not valid|not the correct coordinator|coordinator is (loading|not available)|does not host this topic-partition|unknown member|There is no leader for this topic-partition|Topic with this name already exists|Topic creation errors/i;
+const ROUTINE_ERRORS =
+  /rebalancing|group generation id is not valid|not the correct coordinator|coordinator is (loading|not available)|does not host this topic-partition|unknown member|There is no leader for this topic-partition|Topic with this name already exists|Topic creation errors/i;
 
 /** kafkajs' console JSON logger, with routine errors demoted to debug. */
 function logCreator(configured: number) {
@@ -243,7 +244,10 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
 }
 
 class KafkajsConsumer implements KafkaConsumer {
-  constructor(private readonly consumer: Consumer, private readonly options: ConsumerOptions) {}
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly options: ConsumerOptions,
+  ) {}
 
   async subscribe(topics: string[]): Promise<void> {
     try {
@@ -363,7 +367,8 @@ class KafkajsPartitionReader implements PartitionReader {
       const within: { offset: string }[] = batch.messagesWithinOffset;
       const last = within[within.length - 1];
       const nextOffset = last ? (BigInt(last.offset) + 1n).toString() : offset;
-      const records: IncomingRecord[] = batch.messages.map((m: any) => ({ // eslint-disable-line @typescript-eslint/no-explicit-any
+      const records: IncomingRecord[] = batch.messages.map((m: any) => ({
+        // eslint-disable-line @typescript-eslint/no-explicit-any
         topic: tp.topic,
         partition: tp.partition,
         offset: m.offset,
@@ -420,11 +425,7 @@ function decodeMemberData(memberMetadata: Buffer): MemberData {
  * balanced to within one task per member, keeping each task with the member
  * that owned it before when that member still has room.
  */
-function taskAssigner(
-  taskOf: (topic: string, partition: number) => string,
-  ownedTasks: () => string[],
-  endpoint: string | undefined,
-): PartitionAssigner {
+function taskAssigner(taskOf: (topic: string, partition: number) => string, ownedTasks: () => string[], endpoint: string | undefined): PartitionAssigner {
   return ({ cluster }) => ({
     name: TASK_ASSIGNOR,
     version: 1,
@@ -567,7 +568,8 @@ export class KafkajsClient implements KafkaClient {
         return group.members.map((m) => {
           const assignment: TopicPartition[] = [];
           const decoded = m.memberAssignment.length ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
-          for (const [topic, partitions] of Object.entries(decoded?.assignment ?? {})) for (const partition of partitions) assignment.push({ topic, partition });
+          for (const [topic, partitions] of Object.entries(decoded?.assignment ?? {}))
+            for (const partition of partitions) assignment.push({ topic, partition });
           return { memberId: m.memberId, endpoint: decodeMemberData(m.memberMetadata).endpoint, assignment };
         });
       },

@@ -35,7 +35,9 @@ export async function startMetricsServer(o: MetricsServerOptions): Promise<Metri
       );
     } else if (path === '/healthz') {
       const problem = o.problem?.();
-      res.writeHead(problem ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(problem ? { status: 'failing', problem } : { status: 'ok' }));
+      res
+        .writeHead(problem ? 503 : 200, { 'content-type': 'application/json' })
+        .end(JSON.stringify(problem ? { status: 'failing', problem } : { status: 'ok' }));
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('see /metrics and /healthz\n');
     }

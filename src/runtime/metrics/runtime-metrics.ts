@@ -36,8 +36,18 @@ export class RuntimeMetrics {
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
       registers: r,
     });
-    this.consumerLag = new Gauge({ name: MetricNames.consumerLag, help: 'Records behind the high watermark, per input partition.', labelNames: ['topology', 'topic', 'partition'], registers: r });
-    this.dlqRecords = new Counter({ name: MetricNames.dlqRecords, help: 'Records sent to the dead-letter topic, by error code.', labelNames: ['topology', 'reason'], registers: r });
+    this.consumerLag = new Gauge({
+      name: MetricNames.consumerLag,
+      help: 'Records behind the high watermark, per input partition.',
+      labelNames: ['topology', 'topic', 'partition'],
+      registers: r,
+    });
+    this.dlqRecords = new Counter({
+      name: MetricNames.dlqRecords,
+      help: 'Records sent to the dead-letter topic, by error code.',
+      labelNames: ['topology', 'reason'],
+      registers: r,
+    });
     const metrics = this;
     this.storeEntries = new Gauge({
       name: MetricNames.storeEntries,
@@ -53,10 +63,30 @@ export class RuntimeMetrics {
         for (const { topology, store, entries } of sizes) this.set({ topology, store }, entries);
       },
     });
-    this.storeCacheHits = new Counter({ name: MetricNames.storeCacheHits, help: 'Store reads answered from the cache.', labelNames: ['topology', 'store'], registers: r });
-    this.storeCacheMisses = new Counter({ name: MetricNames.storeCacheMisses, help: 'Store reads that went to the backend.', labelNames: ['topology', 'store'], registers: r });
-    this.restoreRecords = new Counter({ name: MetricNames.restoreRecords, help: 'Changelog records applied while restoring.', labelNames: ['topology', 'store'], registers: r });
-    this.restoreRemaining = new Gauge({ name: MetricNames.restoreRemaining, help: 'Changelog records left to restore.', labelNames: ['topology', 'store', 'partition'], registers: r });
+    this.storeCacheHits = new Counter({
+      name: MetricNames.storeCacheHits,
+      help: 'Store reads answered from the cache.',
+      labelNames: ['topology', 'store'],
+      registers: r,
+    });
+    this.storeCacheMisses = new Counter({
+      name: MetricNames.storeCacheMisses,
+      help: 'Store reads that went to the backend.',
+      labelNames: ['topology', 'store'],
+      registers: r,
+    });
+    this.restoreRecords = new Counter({
+      name: MetricNames.restoreRecords,
+      help: 'Changelog records applied while restoring.',
+      labelNames: ['topology', 'store'],
+      registers: r,
+    });
+    this.restoreRemaining = new Gauge({
+      name: MetricNames.restoreRemaining,
+      help: 'Changelog records left to restore.',
+      labelNames: ['topology', 'store', 'partition'],
+      registers: r,
+    });
     this.commitLatency = new Histogram({
       name: MetricNames.commitLatency,
       help: 'Time to commit outputs, state and offsets, seconds.',

@@ -246,14 +246,20 @@ export class TopologyRunner {
     for (const topic of new Set(external)) {
       const d = await admin.describeTopic(topic, []);
       if (!d) {
-        throw new TopologyError(topology.name, `input topic '${topic}' does not exist. Create it first (e.g. \`npx vectors provision\`), with as many partitions as the topics it is joined with.`);
+        throw new TopologyError(
+          topology.name,
+          `input topic '${topic}' does not exist. Create it first (e.g. \`npx vectors provision\`), with as many partitions as the topics it is joined with.`,
+        );
       }
       this.partitionCounts.set(topic, d.partitions);
     }
     for (const sub of topology.subtopologies) {
       const counts = sub.sourceTopics.filter((t) => this.partitionCounts.has(t)).map((t) => [t, this.partitionCounts.get(t)!] as const);
       if (new Set(counts.map(([, n]) => n)).size > 1) {
-        throw new TopologyError(topology.name, `inputs of one sub-topology must be co-partitioned, but ${counts.map(([t, n]) => `'${t}' has ${n}`).join(', ')} partitions`);
+        throw new TopologyError(
+          topology.name,
+          `inputs of one sub-topology must be co-partitioned, but ${counts.map(([t, n]) => `'${t}' has ${n}`).join(', ')} partitions`,
+        );
       }
     }
     // Repartition topics: one partition for global, else as many as the other inputs of the consumer (or the producer's).
@@ -338,7 +344,9 @@ export class TopologyRunner {
     const changelogOffsets: Record<string, string> = {};
     for (const name of subtopology.stores) {
       const backend: BytesStore =
-        (this.options.storeBackend ?? 'rocksdb') === 'rocksdb' ? new RocksDBBytesStore(name, join(dir, name), this.options.rocksdb) : new MemoryBytesStore(name);
+        (this.options.storeBackend ?? 'rocksdb') === 'rocksdb'
+          ? new RocksDBBytesStore(name, join(dir, name), this.options.rocksdb)
+          : new MemoryBytesStore(name);
       await backend.open();
       backends.set(name, backend);
       if (topology.stores.get(name)!.logged) {
@@ -384,13 +392,17 @@ export class TopologyRunner {
     this.misroutedSeen.set(topic, seen);
     const now = Date.now();
     if (now - seen.warnedAt < MISROUTED_WARN_EVERY_MS) return;
-    this.log('warn', `records of '${topic}' are not partitioned by murmur2(key): their producer uses another partitioner (librdkafka's default, in the Python, Go and C clients, is CRC32); set partitioner=murmur2_random in it`, {
-      topology: this.topology.name,
-      topic,
-      example: `partition ${partition}, belongs on ${expected}`,
-      action: action === 'reroute' ? 'rerouted to the murmur2 partition' : action === 'dead-letter' ? 'dead-lettered' : 'processed where found',
-      records: seen.count,
-    });
+    this.log(
+      'warn',
+      `records of '${topic}' are not partitioned by murmur2(key): their producer uses another partitioner (librdkafka's default, in the Python, Go and C clients, is CRC32); set partitioner=murmur2_random in it`,
+      {
+        topology: this.topology.name,
+        topic,
+        example: `partition ${partition}, belongs on ${expected}`,
+        action: action === 'reroute' ? 'rerouted to the murmur2 partition' : action === 'dead-letter' ? 'dead-lettered' : 'processed where found',
+        records: seen.count,
+      },
+    );
     seen.warnedAt = now;
     seen.count = 0;
   }
@@ -491,7 +503,8 @@ export class TopologyRunner {
   private async readBroadcast(spoutName: string): Promise<void> {
     const spout = this.topology.spouts.get(spoutName)!;
     const offsets = await this.admin!.topicOffsets(spout.topic);
-    for (const o of offsets) if (!this.broadcastPositions.has(`${spout.topic}:${o.partition}`)) this.broadcastPositions.set(`${spout.topic}:${o.partition}`, o.low);
+    for (const o of offsets)
+      if (!this.broadcastPositions.has(`${spout.topic}:${o.partition}`)) this.broadcastPositions.set(`${spout.topic}:${o.partition}`, o.low);
     while (this.running) {
       let got = 0;
       for (const o of offsets) {
@@ -500,7 +513,12 @@ export class TopologyRunner {
         got += res.records.length;
         if (res.records.length) {
           await this.queue.run(async () => {
-            for (const state of this.tasks.values()) for (const r of res.records) await this.retrying(() => state.task.processBroadcast(spoutName, r), () => true);
+            for (const state of this.tasks.values())
+              for (const r of res.records)
+                await this.retrying(
+                  () => state.task.processBroadcast(spoutName, r),
+                  () => true,
+                );
             this.broadcastPositions.set(key, res.nextOffset);
             await this.flushOutputs();
           });
@@ -520,7 +538,11 @@ export class TopologyRunner {
       for (const o of offsets) {
         const until = BigInt(this.broadcastPositions.get(`${spout.topic}:${o.partition}`) ?? o.low);
         await readRange(this.reader!, { topic: spout.topic, partition: o.partition }, BigInt(o.low), until, async (records) => {
-          for (const r of records) await this.retrying(() => state.task.processBroadcast(spoutName, r), () => true);
+          for (const r of records)
+            await this.retrying(
+              () => state.task.processBroadcast(spoutName, r),
+              () => true,
+            );
         });
       }
     }
@@ -536,7 +558,10 @@ export class TopologyRunner {
       if (!state) return false;
       let lastYield = performance.now();
       for (const record of batch.records) {
-        const processed = await this.retrying(() => state.task.process(record), () => ctx.isRunning() && !ctx.isStale());
+        const processed = await this.retrying(
+          () => state.task.process(record),
+          () => ctx.isRunning() && !ctx.isStale(),
+        );
         // Stopping, or the partition is being taken away: the task's position stays at this record.
         if (processed === undefined) return false;
         // Bolts may be CPU-bound and stores answer synchronously: without a
@@ -654,7 +679,11 @@ export class TopologyRunner {
     } else {
       for (const state of [...this.tasks.values()]) await this.commitTaskGuarded(state);
     }
-    reportCacheStats(this.metrics, this.topology.name, [...this.tasks.values()].flatMap((s) => [...s.task.stores.values()]));
+    reportCacheStats(
+      this.metrics,
+      this.topology.name,
+      [...this.tasks.values()].flatMap((s) => [...s.task.stores.values()]),
+    );
     this.metrics.commits.inc({ topology: this.topology.name, guarantee: this.guarantee });
     this.metrics.commitLatency.observe({ topology: this.topology.name, guarantee: this.guarantee }, (performance.now() - started) / 1000);
   }
@@ -686,7 +715,10 @@ export class TopologyRunner {
       state.failedCommits = 0;
     } catch (err) {
       const fenced = /fenced|epoch|INVALID_PRODUCER|PRODUCER_FENCED/i.test(String((err as Error).message));
-      this.log(fenced ? 'warn' : 'error', 'transaction failed; dropping uncommitted work of the task', { task: state.task.id, error: String((err as Error).message) });
+      this.log(fenced ? 'warn' : 'error', 'transaction failed; dropping uncommitted work of the task', {
+        task: state.task.id,
+        error: String((err as Error).message),
+      });
       if (fenced) await this.abandon(state);
       else await this.renewProducer(state);
       if (fenced) {
@@ -769,7 +801,9 @@ export class TopologyRunner {
    */
   store<K, V>(name: string): ReadOnlyKeyValueStore<K, V> {
     if (!this.topology.stores.has(name)) throw new TopologyError(this.topology.name, `no store '${name}'`);
-    return readOnlyView(name, () => [...this.tasks.values()].map((s) => s.task.stores.get(name)).filter((s): s is CachedKeyValueStore<unknown, unknown> => s !== undefined));
+    return readOnlyView(name, () =>
+      [...this.tasks.values()].map((s) => s.task.stores.get(name)).filter((s): s is CachedKeyValueStore<unknown, unknown> => s !== undefined),
+    );
   }
 
   /**
@@ -853,11 +887,14 @@ export class TopologyRunner {
       await this.producer?.close().catch(() => undefined);
       await this.reader?.close().catch(() => undefined);
       await this.admin?.close().catch(() => undefined);
-      this.log(this.failure ? 'error' : 'info', 'topology stopped', { topology: this.topology.name, instance: this.instanceId, ...(this.failure ? { error: this.failure.message } : {}) });
+      this.log(this.failure ? 'error' : 'info', 'topology stopped', {
+        topology: this.topology.name,
+        instance: this.instanceId,
+        ...(this.failure ? { error: this.failure.message } : {}),
+      });
       if (this.failure) this.rejectDone(this.failure);
       else this.resolveDone();
     })();
     return this.stopping;
   }
 }
-

@@ -28,7 +28,7 @@ function brief(v: unknown): string {
   if (v instanceof Float32Array) return `Float32Array(${v.length})`;
   let s: string;
   try {
-    s = typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v);
+    s = typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
   } catch {
     s = String(v);
   }
@@ -121,7 +121,11 @@ export class AvroSerde<T> implements PreparedSerde<T> {
       writer = avsc.Type.forSchema(JSON.parse(writerText), typeOpts());
     } catch (err) {
       // The registry holds other schema types too (JSON Schema, Protobuf).
-      return new AvroDecodeError(typeLabel(this.type), id, new Error(`its writer schema is not an Avro schema this serde can parse: ${(err as Error).message}`));
+      return new AvroDecodeError(
+        typeLabel(this.type),
+        id,
+        new Error(`its writer schema is not an Avro schema this serde can parse: ${(err as Error).message}`),
+      );
     }
     if (writer.equals(this.type)) return this.type;
     try {
@@ -174,9 +178,7 @@ export class AvroSerde<T> implements PreparedSerde<T> {
     if (reader instanceof VectorsError) throw reader;
     try {
       const body = data.subarray(HEADER_SIZE);
-      return (reader === this.type
-        ? this.type.fromBuffer(body)
-        : this.type.fromBuffer(body, reader as avsc.Resolver)) as T;
+      return (reader === this.type ? this.type.fromBuffer(body) : this.type.fromBuffer(body, reader as avsc.Resolver)) as T;
     } catch (err) {
       throw new AvroDecodeError(typeLabel(this.type), id, err);
     }

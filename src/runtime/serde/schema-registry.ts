@@ -2,14 +2,7 @@ import * as avsc from 'avsc';
 import { SchemaIncompatibleError, UnknownSchemaIdError } from '../../errors';
 
 /** Compatibility rules, as the Confluent Schema Registry names them. */
-export type CompatibilityLevel =
-  | 'NONE'
-  | 'BACKWARD'
-  | 'BACKWARD_TRANSITIVE'
-  | 'FORWARD'
-  | 'FORWARD_TRANSITIVE'
-  | 'FULL'
-  | 'FULL_TRANSITIVE';
+export type CompatibilityLevel = 'NONE' | 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FORWARD_TRANSITIVE' | 'FULL' | 'FULL_TRANSITIVE';
 
 /**
  * The part of a Confluent-compatible schema registry the runtime needs.

@@ -33,7 +33,6 @@ export function resolveSerde<T>(spec: SerdeSpec<T>, ctx: SerdeContext): Serde<T>
 export function avro<T>(schema: string | object): SerdeFactory<T> {
   return {
     kind: 'serde-factory',
-    create: ({ topic, isKey, registry }) =>
-      new AvroSerde<T>({ registry, subject: `${topic}-${isKey ? 'key' : 'value'}`, schema }),
+    create: ({ topic, isKey, registry }) => new AvroSerde<T>({ registry, subject: `${topic}-${isKey ? 'key' : 'value'}`, schema }),
   };
 }

@@ -124,10 +124,19 @@ export class TopologyTestDriver {
   }
 
   /** Processes a record given as bytes, e.g. to test what happens to undecodable input. */
-  async pipeRaw(topic: string, key: Buffer | null, value: Buffer | null, options: { timestamp?: number; headers?: Record<string, string>; partition?: number } = {}): Promise<void> {
+  async pipeRaw(
+    topic: string,
+    key: Buffer | null,
+    value: Buffer | null,
+    options: { timestamp?: number; headers?: Record<string, string>; partition?: number } = {},
+  ): Promise<void> {
     const headers = Object.fromEntries(Object.entries(options.headers ?? {}).map(([h, s]) => [h, Buffer.from(s)]));
     if (!this.readsTopic(topic)) throw new Error(`topology '${this.topology.name}' does not read topic '${topic}'`);
-    await this.deliver(topic, key, value, { timestamp: options.timestamp ?? this.clock, headers, ...(options.partition !== undefined ? { partition: options.partition } : {}) });
+    await this.deliver(topic, key, value, {
+      timestamp: options.timestamp ?? this.clock,
+      headers,
+      ...(options.partition !== undefined ? { partition: options.partition } : {}),
+    });
     await this.commitAll();
   }
 
@@ -140,7 +149,12 @@ export class TopologyTestDriver {
   }
 
   /** Hands one record to the task(s) that read its topic. */
-  private async deliver(topic: string, key: Buffer | null, value: Buffer | null, o: { timestamp: number; headers: Record<string, Buffer>; partition?: number }): Promise<void> {
+  private async deliver(
+    topic: string,
+    key: Buffer | null,
+    value: Buffer | null,
+    o: { timestamp: number; headers: Record<string, Buffer>; partition?: number },
+  ): Promise<void> {
     const broadcast = this.broadcastSpoutOf(topic);
     if (broadcast) {
       const record = this.incoming(topic, o.partition ?? 0, key, value, o.timestamp, o.headers);
@@ -153,7 +167,14 @@ export class TopologyTestDriver {
     await task.process(this.incoming(topic, partition, key, value, o.timestamp, o.headers));
   }
 
-  private incoming(topic: string, partition: number, key: Buffer | null, value: Buffer | null, timestamp: number, headers: Record<string, Buffer>): IncomingRecord {
+  private incoming(
+    topic: string,
+    partition: number,
+    key: Buffer | null,
+    value: Buffer | null,
+    timestamp: number,
+    headers: Record<string, Buffer>,
+  ): IncomingRecord {
     const tp = `${topic}:${partition}`;
     const offset = this.offsets.get(tp) ?? 0n;
     this.offsets.set(tp, offset + 1n);
@@ -179,7 +200,11 @@ export class TopologyTestDriver {
       if (internal.length === 0) return;
       for (const r of internal) {
         const key = r.key === null ? null : Buffer.isBuffer(r.key) ? r.key : Buffer.from(r.key);
-        await this.deliver(r.topic, key, r.value, { timestamp: r.timestamp ?? this.clock, headers: {}, ...(r.partition !== undefined ? { partition: r.partition } : {}) });
+        await this.deliver(r.topic, key, r.value, {
+          timestamp: r.timestamp ?? this.clock,
+          headers: {},
+          ...(r.partition !== undefined ? { partition: r.partition } : {}),
+        });
       }
     }
   }
@@ -254,4 +279,3 @@ export class TopologyTestDriver {
 function stringHeaders(h: OutgoingRecord['headers']): Record<string, string> {
   return Object.fromEntries(Object.entries(h ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('utf8') : String(v)]));
 }
-

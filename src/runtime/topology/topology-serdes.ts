@@ -17,7 +17,10 @@ export class TopologySerdes {
   private readonly byTopic = new Map<string, KeyValueSerdes>();
   private readonly bySink = new Map<string, KeyValueSerdes>();
 
-  constructor(readonly topology: Topology, private readonly registry: SchemaRegistry) {
+  constructor(
+    readonly topology: Topology,
+    private readonly registry: SchemaRegistry,
+  ) {
     const make = (topic: string, key: SerdeSpec<unknown>, value: SerdeSpec<unknown>): KeyValueSerdes => ({
       key: resolveSerde(key, { topic, isKey: true, registry }),
       value: resolveSerde(value, { topic, isKey: false, registry }),

@@ -107,10 +107,7 @@ export interface RepartitionDef {
 }
 
 /** Where records of one component's stream go inside a task. */
-export type Route =
-  | { kind: 'bolt'; bolt: string }
-  | { kind: 'sink'; sink: string }
-  | { kind: 'repartition'; repartition: RepartitionDef };
+export type Route = { kind: 'bolt'; bolt: string } | { kind: 'sink'; sink: string } | { kind: 'repartition'; repartition: RepartitionDef };
 
 /**
  * A connected part of the topology that runs as one task per partition:
@@ -199,7 +196,8 @@ export class TopologyBuilder {
     return this;
   }
 
-  bolt(name: string, factory: () => Bolt<any, any>, options: BoltOptions): this { // eslint-disable-line @typescript-eslint/no-explicit-any
+  bolt(name: string, factory: () => Bolt<any, any>, options: BoltOptions): this {
+    // eslint-disable-line @typescript-eslint/no-explicit-any
     this.checkNew('bolt', name);
     this.boltDefs.set(name, {
       name,
@@ -334,7 +332,9 @@ export class TopologyBuilder {
           ? { key: StringSerde as SerdeSpec<unknown>, value: this.spoutDefs.get(input.from)!.value }
           : { key: this.boltDefs.get(input.from)!.outputs[input.stream]!.key, value: this.boltDefs.get(input.from)!.outputs[input.stream]!.value };
         if (!serdes.value) {
-          fail(`bolt '${bolt.name}' needs a repartition of stream '${input.stream}' of bolt '${input.from}'; declare its serdes: outputs: { ${input.stream}: { key, value } }`);
+          fail(
+            `bolt '${bolt.name}' needs a repartition of stream '${input.stream}' of bolt '${input.from}'; declare its serdes: outputs: { ${input.stream}: { key, value } }`,
+          );
         }
         const rep: RepartitionDef = {
           topic: `${applicationId}-${bolt.name}-${input.from}-${input.stream}-repartition`,
@@ -368,7 +368,8 @@ export class TopologyBuilder {
     for (const sink of this.sinkDefs.values()) {
       const streams = streamsOf(sink.from);
       if (!streams) fail(`sink '${sink.name}' reads from '${sink.from}', which is neither a spout nor a bolt`);
-      if (!streams!.includes(sink.stream)) fail(`sink '${sink.name}' reads stream '${sink.stream}' of '${sink.from}', which declares only: ${streams!.join(', ')}`);
+      if (!streams!.includes(sink.stream))
+        fail(`sink '${sink.name}' reads stream '${sink.stream}' of '${sink.from}', which declares only: ${streams!.join(', ')}`);
       if (this.spoutDefs.has(sink.from)) nonBroadcastSpouts.add(sink.from);
       addRoute(sink.from, sink.stream, { kind: 'sink', sink: sink.name });
     }

@@ -107,7 +107,8 @@ export function applyControl(view: DoormanView, key: string, rec: SnapshotContro
     return undefined;
   }
   if (key.startsWith('report/')) {
-    if (!rec.snapshotId || rec.topology === null || rec.partition === null || !rec.phase) return `control record ${key} lacks snapshot, topology, partition or phase; skipped`;
+    if (!rec.snapshotId || rec.topology === null || rec.partition === null || !rec.phase)
+      return `control record ${key} lacks snapshot, topology, partition or phase; skipped`;
     if (rec.phase !== 'LOADING' && rec.phase !== 'READY' && rec.phase !== 'FAILED') return `control record ${key} has report phase ${rec.phase}; skipped`;
     let byPartition = view.reports.get(rec.snapshotId);
     if (!byPartition) view.reports.set(rec.snapshotId, (byPartition = new Map()));
@@ -167,12 +168,28 @@ function phaseRecord(s: SnapshotView, phase: Phase, kind: SnapshotControl['kind'
 export function planStage(view: DoormanView, manifest: SnapshotManifest, now: number): ControlWrite[] {
   const existing = view.snapshots.get(manifest.snapshotId);
   if (existing) throw new IllegalTransitionError(`snapshot '${manifest.snapshotId}'`, existing.phase, 'stage (ids cannot be reused)');
-  return [{ key: ControlKeys.snapshot(manifest.snapshotId), value: control({ kind: 'STAGE', snapshotId: manifest.snapshotId, phase: 'STAGED', manifest, timestamp: now }) }];
+  return [
+    {
+      key: ControlKeys.snapshot(manifest.snapshotId),
+      value: control({ kind: 'STAGE', snapshotId: manifest.snapshotId, phase: 'STAGED', manifest, timestamp: now }),
+    },
+  ];
 }
 
 /** A worker's report for one partition. */
-export function planReport(id: string, topology: string, partition: number, report: PartitionReport, instanceId: string, now: number, reason: string | null = null): ControlWrite {
-  return { key: ControlKeys.report(id, topology, partition), value: control({ kind: 'REPORT', snapshotId: id, topology, partition, phase: report, instanceId, reason, timestamp: now }) };
+export function planReport(
+  id: string,
+  topology: string,
+  partition: number,
+  report: PartitionReport,
+  instanceId: string,
+  now: number,
+  reason: string | null = null,
+): ControlWrite {
+  return {
+    key: ControlKeys.report(id, topology, partition),
+    value: control({ kind: 'REPORT', snapshotId: id, topology, partition, phase: report, instanceId, reason, timestamp: now }),
+  };
 }
 
 /** A topology declaring that it takes part in switches, with its partition count. */
@@ -191,7 +208,12 @@ export function planActivate(view: DoormanView, id: string, now: number): Contro
   transition(id, s.phase, 'activate');
   const r = readiness(view, id);
   if (!r.ready) {
-    const why = view.members.size === 0 ? 'no topology has joined' : r.failed.length ? `failed: ${r.failed.map((f) => f.partition).join(', ')}` : `not READY: ${r.missing.slice(0, 10).join(', ')}${r.missing.length > 10 ? ', ...' : ''}`;
+    const why =
+      view.members.size === 0
+        ? 'no topology has joined'
+        : r.failed.length
+          ? `failed: ${r.failed.map((f) => f.partition).join(', ')}`
+          : `not READY: ${r.missing.slice(0, 10).join(', ')}${r.missing.length > 10 ? ', ...' : ''}`;
     throw new IllegalTransitionError(`snapshot '${id}'`, s.phase, `activate (${why})`);
   }
   const writes: ControlWrite[] = [
@@ -250,7 +272,9 @@ export function decide(view: DoormanView, now: number, timeoutMs: number): Contr
       // Activate one at a time; the next decision sees the new view.
       return [...writes, ...planActivate(view, s.id, now)];
     } else if (now - s.stagedAt > timeoutMs) {
-      writes.push(...planAbort(view, s.id, `timed out after ${timeoutMs} ms; not READY: ${r.missing.slice(0, 5).join(', ')}${r.missing.length > 5 ? ', ...' : ''}`, now));
+      writes.push(
+        ...planAbort(view, s.id, `timed out after ${timeoutMs} ms; not READY: ${r.missing.slice(0, 5).join(', ')}${r.missing.length > 5 ? ', ...' : ''}`, now),
+      );
     }
   }
   return writes;

@@ -78,8 +78,7 @@ export function checkVectorSet(index: string, { ids, matrix, dims }: VectorSet):
   if (matrix.length !== ids.length * dims) {
     throw new NeighbourIndexError(
       index,
-      `matrix holds ${matrix.length} floats but ${ids.length} ids × ${dims} dims need ${ids.length * dims}; ` +
-        'pass one row-major row per id',
+      `matrix holds ${matrix.length} floats but ${ids.length} ids × ${dims} dims need ${ids.length * dims}; ` + 'pass one row-major row per id',
     );
   }
   const seen = new Map<string, number>();
@@ -103,7 +102,10 @@ export function checkQuery(index: string, size: number, dims: number, query: Flo
     throw new NeighbourIndexError(index, `query must be a Float32Array, got ${Object.prototype.toString.call(query)}`);
   }
   if (query.length !== dims) {
-    throw new NeighbourIndexError(index, `query has ${query.length} dims but the index holds ${dims}-dim vectors; the query comes from another snapshot's space?`);
+    throw new NeighbourIndexError(
+      index,
+      `query has ${query.length} dims but the index holds ${dims}-dim vectors; the query comes from another snapshot's space?`,
+    );
   }
   for (let j = 0; j < dims; j++) {
     if (!Number.isFinite(query[j])) throw new NeighbourIndexError(index, `query has a non-finite value ${query[j]} at position ${j}`);

@@ -1,4 +1,13 @@
-import { checkEfSearch, checkQuery, checkVectorSet, type ExcludeFn, type Neighbour, type NeighbourIndex, type SearchOptions, type VectorSet } from './ann-index';
+import {
+  checkEfSearch,
+  checkQuery,
+  checkVectorSet,
+  type ExcludeFn,
+  type Neighbour,
+  type NeighbourIndex,
+  type SearchOptions,
+  type VectorSet,
+} from './ann-index';
 
 /**
  * Exact top-k search: one pass over the matrix per query, O(size × dims).
@@ -36,14 +45,7 @@ export class BruteForceIndex implements NeighbourIndex {
  * the lower row. Arguments are not checked. `exclude` is asked only about rows
  * that would enter the current top-k, so a cheap scan stays cheap.
  */
-export function exactTopK(
-  ids: readonly string[],
-  matrix: Float32Array,
-  dims: number,
-  query: Float32Array,
-  k: number,
-  exclude?: ExcludeFn,
-): Neighbour[] {
+export function exactTopK(ids: readonly string[], matrix: Float32Array, dims: number, query: Float32Array, k: number, exclude?: ExcludeFn): Neighbour[] {
   const n = ids.length;
   const heap = new TopK(Math.min(k, n));
   const tail = dims & ~3;

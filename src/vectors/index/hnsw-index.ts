@@ -4,7 +4,16 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { HierarchicalNSW } from 'hnswlib-node';
 import { ConfigError } from '../../errors';
-import { checkEfSearch, checkQuery, checkVectorSet, type ExcludeFn, type Neighbour, type NeighbourIndex, type SearchOptions, type VectorSet } from './ann-index';
+import {
+  checkEfSearch,
+  checkQuery,
+  checkVectorSet,
+  type ExcludeFn,
+  type Neighbour,
+  type NeighbourIndex,
+  type SearchOptions,
+  type VectorSet,
+} from './ann-index';
 import { exactTopK } from './brute-force';
 
 /** Graph and search parameters of an HnswIndex. The defaults reach recall@100 ≥ 0.95 on 100k × 128 clustered vectors (docs/BENCHMARKS.md). */
@@ -125,7 +134,16 @@ export class HnswIndex implements NeighbourIndex {
       await new Promise<void>((resolve, reject) => {
         const worker = new Worker(BUILD_WORKER, {
           eval: true,
-          workerData: { hnswPath: require.resolve('hnswlib-node'), dims: vectors.dims, size: vectors.ids.length, m, efConstruction, seed, matrix: vectors.matrix, file },
+          workerData: {
+            hnswPath: require.resolve('hnswlib-node'),
+            dims: vectors.dims,
+            size: vectors.ids.length,
+            m,
+            efConstruction,
+            seed,
+            matrix: vectors.matrix,
+            file,
+          },
         });
         worker.once('message', () => resolve());
         worker.once('error', reject);

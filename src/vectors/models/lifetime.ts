@@ -39,7 +39,12 @@ export interface LifetimeOptions {
 }
 
 /** Defaults of {@link LifetimeOptions}. */
-export const LIFETIME_DEFAULTS = Object.freeze({ priorWeight: 1, alpha: FOLD_IN_DEFAULTS.alpha, maxEntities: FOLD_IN_DEFAULTS.maxEntities, variant: 'ridge' as LifetimeVariant });
+export const LIFETIME_DEFAULTS = Object.freeze({
+  priorWeight: 1,
+  alpha: FOLD_IN_DEFAULTS.alpha,
+  maxEntities: FOLD_IN_DEFAULTS.maxEntities,
+  variant: 'ridge' as LifetimeVariant,
+});
 
 /**
  * Plain serializable state: the user's lifetime factor and cut-off, and the
@@ -92,11 +97,18 @@ export class LifetimeModel implements UserModel<LifetimeState> {
 
   /** @throws ConfigError when `gram` is not a square, finite, symmetric matrix, or an option is out of range. */
   constructor(options: LifetimeOptions) {
-    const { gram, priorWeight = LIFETIME_DEFAULTS.priorWeight, alpha = LIFETIME_DEFAULTS.alpha, maxEntities = LIFETIME_DEFAULTS.maxEntities, variant = LIFETIME_DEFAULTS.variant } = options;
+    const {
+      gram,
+      priorWeight = LIFETIME_DEFAULTS.priorWeight,
+      alpha = LIFETIME_DEFAULTS.alpha,
+      maxEntities = LIFETIME_DEFAULTS.maxEntities,
+      variant = LIFETIME_DEFAULTS.variant,
+    } = options;
     if (typeof priorWeight !== 'number' || !Number.isFinite(priorWeight) || priorWeight <= 0) {
       throw new ConfigError(`lifetime model 'priorWeight' must be a finite number > 0, got ${String(priorWeight)}`);
     }
-    if (variant !== 'anchored' && variant !== 'ridge') throw new ConfigError(`lifetime model 'variant' must be 'anchored' or 'ridge', got '${String(variant)}'`);
+    if (variant !== 'anchored' && variant !== 'ridge')
+      throw new ConfigError(`lifetime model 'variant' must be 'anchored' or 'ridge', got '${String(variant)}'`);
     // The fold-in checks gram, alpha and maxEntities; its λ is λₚ, so its matrix is A₀ + Σ(cᵢ−1)yᵢyᵢᵀ.
     this.foldIn = new FoldInModel({ gram, lambda: priorWeight, alpha, maxEntities });
     this.gram = Float64Array.from(gram);

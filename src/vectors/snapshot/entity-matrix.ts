@@ -181,10 +181,7 @@ export class EntityMatrixBuilder implements EntityIndex {
     this.checkOpen('add');
     const row = this.ids.length;
     if (vector.length !== this.dims) {
-      throw new SnapshotValidationError(
-        this.snapshotId,
-        `entity '${entityId}' (row ${row}) has ${vector.length} values, expected dims=${this.dims}`,
-      );
+      throw new SnapshotValidationError(this.snapshotId, `entity '${entityId}' (row ${row}) has ${vector.length} values, expected dims=${this.dims}`);
     }
     const code = entityTypeCode(entityType);
     // One hash operation per id (set, then compare sizes) instead of get + set: at 1M ids that is a second saved.

@@ -246,7 +246,7 @@ export async function readBinarySnapshot(base: string, options: ReadSnapshotOpti
   const chunk = new Uint8Array(new ArrayBuffer(Math.min(chunkRows, Math.max(count, 1)) * rowBytes));
   const fh = await open(paths.vectors, 'r');
   try {
-    for (let row = 0; row < count; ) {
+    for (let row = 0; row < count;) {
       const rows = Math.min(chunkRows, count - row);
       await readFully(fh, chunk, rows * rowBytes, row * rowBytes, paths.vectors, fail);
       const floats = float32FromLeBytes(chunk, rows * dims);
@@ -276,11 +276,7 @@ export async function readBinarySnapshot(base: string, options: ReadSnapshotOpti
  * @returns the count and checksum, for the manifest.
  * @throws SnapshotValidationError on invalid entities.
  */
-export async function writeJsonlSnapshot(
-  path: string,
-  entities: Iterable<SnapshotEntity>,
-  options: WriteSnapshotOptions = {},
-): Promise<ValidatedSnapshot> {
+export async function writeJsonlSnapshot(path: string, entities: Iterable<SnapshotEntity>, options: WriteSnapshotOptions = {}): Promise<ValidatedSnapshot> {
   const label = snapshotLabel(entities, options, basename(path));
   const out = new BufferedFile(await open(path, 'w'));
   try {
@@ -438,14 +434,7 @@ async function readIdsFile(path: string, count: number, fail: (detail: string) =
   return { ids, types };
 }
 
-async function readFully(
-  fh: FileHandle,
-  into: Uint8Array,
-  length: number,
-  position: number,
-  path: string,
-  fail: (detail: string) => never,
-): Promise<void> {
+async function readFully(fh: FileHandle, into: Uint8Array, length: number, position: number, path: string, fail: (detail: string) => never): Promise<void> {
   let done = 0;
   while (done < length) {
     const { bytesRead } = await fh.read(into, done, length - done, position + done);
@@ -501,7 +490,7 @@ class BufferedFile {
 }
 
 async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let done = 0; done < bytes.length; ) {
+  for (let done = 0; done < bytes.length;) {
     const { bytesWritten } = await fh.write(bytes, done, bytes.length - done);
     done += bytesWritten;
   }

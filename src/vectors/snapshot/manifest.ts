@@ -91,7 +91,11 @@ export function parseManifest(value: unknown): SnapshotManifest {
     const id = typeof v.snapshotId === 'string' ? v.snapshotId : '?';
     throw new SnapshotValidationError(id, `its manifest is invalid: ${problems.join('; ')}. Publish it again with a valid manifest.`);
   }
-  return { ...manifest, params: { ...manifest.params }, users: manifest.users ? { ...manifest.users, counts: [...manifest.users.counts], checksums: [...manifest.users.checksums] } : null };
+  return {
+    ...manifest,
+    params: { ...manifest.params },
+    users: manifest.users ? { ...manifest.users, counts: [...manifest.users.counts], checksums: [...manifest.users.checksums] } : null,
+  };
 }
 
 /** Every problem of a manifest, empty when it is valid. */
@@ -130,14 +134,18 @@ export function manifestProblems(m: SnapshotManifest): string[] {
 
 function userFactorsProblems(u: UserFactorsManifest): string[] {
   const problems: string[] = [];
-  if (typeof u !== 'object' || !Array.isArray(u.counts) || !Array.isArray(u.checksums)) return [`users must be { count, partitions, counts, checksums }, got ${describe(u)}`];
+  if (typeof u !== 'object' || !Array.isArray(u.counts) || !Array.isArray(u.checksums))
+    return [`users must be { count, partitions, counts, checksums }, got ${describe(u)}`];
   if (!Number.isInteger(u.partitions) || u.partitions < 1) problems.push(`users.partitions must be a positive integer, got ${describe(u.partitions)}`);
   if (u.counts.length !== u.partitions || u.checksums.length !== u.partitions) {
-    problems.push(`users.counts and users.checksums must have one entry per partition (${describe(u.partitions)}), got ${u.counts.length} and ${u.checksums.length}`);
+    problems.push(
+      `users.counts and users.checksums must have one entry per partition (${describe(u.partitions)}), got ${u.counts.length} and ${u.checksums.length}`,
+    );
   }
   if (u.counts.some((n) => !Number.isSafeInteger(n) || n < 0)) problems.push('users.counts must be non-negative integers');
   if (u.checksums.some((c) => typeof c !== 'string' || !CHECKSUM_PATTERN.test(c))) problems.push('users.checksums must be 64 lowercase hex characters each');
-  if (!Number.isSafeInteger(u.count) || u.count !== u.counts.reduce((a, b) => a + b, 0)) problems.push(`users.count must be the sum of users.counts, got ${describe(u.count)}`);
+  if (!Number.isSafeInteger(u.count) || u.count !== u.counts.reduce((a, b) => a + b, 0))
+    problems.push(`users.count must be the sum of users.counts, got ${describe(u.count)}`);
   return problems;
 }
 

@@ -244,10 +244,7 @@ export class ParquetVectorReader {
     }
     if (!this.validator) {
       if (this.dimsSeen === undefined) {
-        throw new SnapshotValidationError(
-          label,
-          `${this.path} holds no entities; give the expected dims (or a manifest) to read an empty snapshot`,
-        );
+        throw new SnapshotValidationError(label, `${this.path} holds no entities; give the expected dims (or a manifest) to read an empty snapshot`);
       }
       this.validator = new SnapshotValidator({ snapshotId: label, dims: this.dimsSeen, expectedCount: this.options.expectedCount });
     }
@@ -280,8 +277,7 @@ export async function readParquetSnapshot(path: string, options: ReadSnapshotOpt
     const files = parts.length === 1 ? `${parts[0]!.path} holds` : `the ${parts.length} files of ${path} hold`;
     throw new SnapshotValidationError(
       label,
-      `the manifest says count=${manifest.count}, but ${files} ${rows} rows. ` +
-        'The data is incomplete or the manifest is stale; publish the snapshot again.',
+      `the manifest says count=${manifest.count}, but ${files} ${rows} rows. ` + 'The data is incomplete or the manifest is stale; publish the snapshot again.',
     );
   }
   for await (const row of reader.rows()) {

@@ -58,7 +58,9 @@ export async function* userFactorRows(path: string, o: UserFactorFileOptions): A
     const userId = obj.userId ?? obj.id;
     if (typeof userId !== 'string') fail(`${where}: userId must be a string, got ${JSON.stringify(userId) ?? 'nothing'}`);
     if (obj.snapshotId !== undefined && obj.snapshotId !== label) {
-      fail(`${where}: user '${String(userId)}' names snapshot ${JSON.stringify(obj.snapshotId)}, but snapshot '${label}' is being published; factors are only valid in the space they were trained with`);
+      fail(
+        `${where}: user '${String(userId)}' names snapshot ${JSON.stringify(obj.snapshotId)}, but snapshot '${label}' is being published; factors are only valid in the space they were trained with`,
+      );
     }
     const values = obj.vector ?? obj.features;
     if (!Array.isArray(values)) fail(`${where}: user '${String(userId)}' has no "vector" array`);

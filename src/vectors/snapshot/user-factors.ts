@@ -125,7 +125,10 @@ export class UserFactorTableBuilder implements EntityIndex {
   build(): UserFactorTable {
     const { count, checksum } = this.validator.finish();
     if (count !== this.expected.count) {
-      throw new SnapshotValidationError(this.snapshotId, `the manifest says ${this.expected.count} users in this partition, the data has ${count}; publish the snapshot again`);
+      throw new SnapshotValidationError(
+        this.snapshotId,
+        `the manifest says ${this.expected.count} users in this partition, the data has ${count}; publish the snapshot again`,
+      );
     }
     if (checksum !== this.expected.checksum) {
       throw new SnapshotValidationError(

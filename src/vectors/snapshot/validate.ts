@@ -100,7 +100,9 @@ export class SnapshotValidator {
     this.checkOpen('accept');
     const row = this.rows;
     if (typeof entityId !== 'string' || entityId.length === 0) {
-      this.fail(`the ${this.noun} at ${this.at(row)} has an empty ${this.noun === 'entity' ? 'entityId' : 'userId'}: every ${this.noun} needs a non-empty id. Fix the export that wrote it.`);
+      this.fail(
+        `the ${this.noun} at ${this.at(row)} has an empty ${this.noun === 'entity' ? 'entityId' : 'userId'}: every ${this.noun} needs a non-empty id. Fix the export that wrote it.`,
+      );
     }
     if (BAD_ID_CHARACTERS.test(entityId)) {
       this.fail(
@@ -121,7 +123,7 @@ export class SnapshotValidator {
     if (vector.length !== this.dims) {
       this.fail(
         `${this.noun} '${entityId}' (${this.at(row)}) has ${vector.length} values, expected dims=${this.dims}. ` +
-          'Every vector of a snapshot must have the manifest\'s dims; re-export it with one model.',
+          "Every vector of a snapshot must have the manifest's dims; re-export it with one model.",
       );
     }
     for (let i = 0; i < vector.length; i++) {
@@ -191,10 +193,7 @@ export class SnapshotValidator {
  * Validates entities in publish order against a manifest.
  * @throws SnapshotValidationError on the first problem.
  */
-export function validateEntities(
-  manifest: SnapshotManifest,
-  entities: Iterable<{ entityId: string; vector: Float32Array }>,
-): ValidatedSnapshot {
+export function validateEntities(manifest: SnapshotManifest, entities: Iterable<{ entityId: string; vector: Float32Array }>): ValidatedSnapshot {
   const validator = SnapshotValidator.forManifest(manifest);
   for (const e of entities) validator.accept(e.entityId, e.vector);
   return validator.finish(manifest);

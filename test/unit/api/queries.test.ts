@@ -9,11 +9,27 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce
 async function spaces() {
   const s1 = clusteredSnapshot('s1', 300, 8, 1);
   const s2 = clusteredSnapshot('s2', 300, 8, 2);
-  const catalog = new SnapshotCatalog(new InMemorySnapshotSource(new Map<string, EntityMatrix>([['s1', s1], ['s2', s2]])), { index: 'exact' });
+  const catalog = new SnapshotCatalog(
+    new InMemorySnapshotSource(
+      new Map<string, EntityMatrix>([
+        ['s1', s1],
+        ['s2', s2],
+      ]),
+    ),
+    { index: 'exact' },
+  );
   return { s1: await catalog.ensure(manifestOf(s1)), s2: await catalog.ensure(manifestOf(s2)), m1: s1, m2: s2 };
 }
 
-const listen = (n: number, entityId: string) => ({ eventId: `ev${n}`, userId: 'u', entityId, msPlayed: 200_000, durationMs: 200_000, context: 'radio', timestamp: 1000 + n });
+const listen = (n: number, entityId: string) => ({
+  eventId: `ev${n}`,
+  userId: 'u',
+  entityId,
+  msPlayed: 200_000,
+  durationMs: 200_000,
+  context: 'radio',
+  timestamp: 1000 + n,
+});
 
 describe('query answers', () => {
   it('computes the user vector in the asked snapshot, from the history when the state has none for it, without changing the state', async () => {
@@ -37,7 +53,11 @@ describe('query answers', () => {
     applyEvent(state, listen(0, 'e0'), [s1]);
     applyEvent(state, { eventId: 'b', userId: 'u', entityId: 'e8', kind: 'BAN', surface: 'home', timestamp: 2000 }, [s1]);
     const u = userVectorIn(state, s1);
-    const exact = [...m1].filter((e) => e.entityId !== 'e0' && e.entityId !== 'e8').map((e) => ({ id: e.entityId, s: dot(u, e.vector) })).sort((a, b) => b.s - a.s).slice(0, 20);
+    const exact = [...m1]
+      .filter((e) => e.entityId !== 'e0' && e.entityId !== 'e8')
+      .map((e) => ({ id: e.entityId, s: dot(u, e.vector) }))
+      .sort((a, b) => b.s - a.s)
+      .slice(0, 20);
     const c = candidatesAnswer(state, s1, 20);
     expect(c).toMatchObject({ userId: 'u', snapshotId: 's1', userVectorVersion: 2 });
     expect(c.items.map((i) => i.entityId)).toEqual(exact.map((e) => e.id));

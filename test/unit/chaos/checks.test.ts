@@ -6,7 +6,16 @@
 import { refreshPolicy } from '../../../src/vectors/candidate-refresh';
 import type { CandidateRequest, Candidates, SnapshotControl, UserVector } from '../../../src/vectors/records';
 import { InMemorySnapshotSource, SnapshotCatalog } from '../../../src/vectors/snapshot-catalog';
-import { type At, checkCandidates, checkControlLog, checkDeadLetters, checkUserVectors, type Expected, referenceList, snapshotOrderViolations } from '../../chaos/checks';
+import {
+  type At,
+  checkCandidates,
+  checkControlLog,
+  checkDeadLetters,
+  checkUserVectors,
+  type Expected,
+  referenceList,
+  snapshotOrderViolations,
+} from '../../chaos/checks';
 import type { SnapshotRef } from '../../chaos/reference';
 import { ALL_FAULT_KINDS, planSchedule } from '../../chaos/schedule';
 import { clusteredSnapshot, controlRecord, manifestOf } from '../topologies/vectors-fixtures';
@@ -16,7 +25,15 @@ const vec = (...xs: number[]) => Float32Array.from(xs);
 async function fixture() {
   const m1 = clusteredSnapshot('s1', 64, 4, 1);
   const m2 = clusteredSnapshot('s2', 64, 4, 2);
-  const catalog = new SnapshotCatalog(new InMemorySnapshotSource(new Map([['s1', m1], ['s2', m2]])), { index: 'exact' });
+  const catalog = new SnapshotCatalog(
+    new InMemorySnapshotSource(
+      new Map([
+        ['s1', m1],
+        ['s2', m2],
+      ]),
+    ),
+    { index: 'exact' },
+  );
   const refs = new Map<string, SnapshotRef>();
   for (const m of [m1, m2]) {
     const loaded = await catalog.ensure(manifestOf(m));
@@ -40,7 +57,20 @@ async function fixture() {
     (ref.requests.get(user) ?? ref.requests.set(user, new Map()).get(user)!).set(version, req);
     const partition = user === 'u1' ? 0 : 1;
     records.push({ key: user, partition, offset, userId: user, snapshotId: snap, vector, updatedAt: 1000 + version, eventCount: version, version });
-    requests.push({ key: user, partition, offset, userId: user, snapshotId: snap, vector, version, banned: [], recent: ['e1'], at: 1000 + version, force: false, consumed: Buffer.alloc(0) });
+    requests.push({
+      key: user,
+      partition,
+      offset,
+      userId: user,
+      snapshotId: snap,
+      vector,
+      version,
+      banned: [],
+      recent: ['e1'],
+      at: 1000 + version,
+      force: false,
+      consumed: Buffer.alloc(0),
+    });
     const items = referenceList(ref.loaded.index, req, 5).map((n) => ({ entityId: n.id, score: Math.fround(n.score) }));
     lists.push({ key: user, partition, offset, userId: user, snapshotId: snap, items, generatedAt: 1000 + version, userVectorVersion: version });
     offset++;
@@ -59,7 +89,9 @@ describe('checkUserVectors', () => {
   it('finds nothing wrong in a clean output', async () => {
     const { refs, records, expected } = await fixture();
     const f = checkUserVectors(records, expected, refs, ORDER, true, new Set(['u1']));
-    expect([f.lost, f.repeated, f.overApplied, f.differs, f.unexpectedKeys, f.orderPartitions.length, f.orderUsers, f.notSwitched]).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect([f.lost, f.repeated, f.overApplied, f.differs, f.unexpectedKeys, f.orderPartitions.length, f.orderUsers, f.notSwitched]).toEqual([
+      0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
   });
 
   it.each([
@@ -69,9 +101,17 @@ describe('checkUserVectors', () => {
     ['a version above n is applied twice', (r: At<UserVector>[]) => [...r, { ...r[2]!, version: 4, eventCount: 4, offset: 99n }], { overApplied: 1 }],
     ['a changed vector differs', (r: At<UserVector>[]) => r.map((x, i) => (i === 0 ? { ...x, vector: vec(1, 0, 0, 1e-7) } : x)), { differs: 1 }],
     ['a wrong eventCount differs', (r: At<UserVector>[]) => r.map((x, i) => (i === 3 ? { ...x, eventCount: 2 } : x)), { differs: 1, overApplied: 1 }],
-    ['output for a poison key is unexpected', (r: At<UserVector>[]) => [...r, { ...r[0]!, key: 'poison-1', userId: 'poison-1', partition: 5 }], { unexpectedKeys: 1 }],
+    [
+      'output for a poison key is unexpected',
+      (r: At<UserVector>[]) => [...r, { ...r[0]!, key: 'poison-1', userId: 'poison-1', partition: 5 }],
+      { unexpectedKeys: 1 },
+    ],
     // v1 in S1, v2 in S2, v3 in S1 again (neither has a reference value in the snapshot it names).
-    ['a user back in S1 after S2', (r: At<UserVector>[]) => r.map((x, i) => (i === 1 ? { ...x, snapshotId: 's2' } : i === 2 ? { ...x, snapshotId: 's1' } : x)), { orderPartitions: [0], orderUsers: 1, differs: 2 }],
+    [
+      'a user back in S1 after S2',
+      (r: At<UserVector>[]) => r.map((x, i) => (i === 1 ? { ...x, snapshotId: 's2' } : i === 2 ? { ...x, snapshotId: 's1' } : x)),
+      { orderPartitions: [0], orderUsers: 1, differs: 2 },
+    ],
   ])('%s', async (_name, mutate, want) => {
     const { refs, records, expected } = await fixture();
     const f = checkUserVectors(mutate(records), expected, refs, ORDER, true);
@@ -102,11 +142,26 @@ describe('checkCandidates', () => {
     ['a repeated list', (l: At<Candidates>[]) => [...l, { ...l[3]!, offset: 99n }], { repeated: 1 }],
     ['a list of other items differs', (l: At<Candidates>[]) => l.map((x, i) => (i === 1 ? { ...x, items: [...x.items].reverse() } : x)), { differs: 1 }],
     // ...and, being u2's last list, leaves its last request (of S1, superseded) unanswered.
-    ['a list for a request never made differs', (l: At<Candidates>[]) => [...l, { ...l[3]!, userVectorVersion: 7, offset: 99n }], { differs: 1, supersededUnanswered: 1 }],
-    ['a list going back to S1 after S2', (l: At<Candidates>[]) => [...l, { ...l[0]!, offset: 99n }], { repeated: 1, orderPartitions: [0], orderUsers: 1, lost: 1 }],
+    [
+      'a list for a request never made differs',
+      (l: At<Candidates>[]) => [...l, { ...l[3]!, userVectorVersion: 7, offset: 99n }],
+      { differs: 1, supersededUnanswered: 1 },
+    ],
+    [
+      'a list going back to S1 after S2',
+      (l: At<Candidates>[]) => [...l, { ...l[0]!, offset: 99n }],
+      { repeated: 1, orderPartitions: [0], orderUsers: 1, lost: 1 },
+    ],
   ])('%s', async (_name, mutate, want) => {
     const { refs, requests, lists, expected } = await fixture();
-    expect(checkCandidates(mutate(lists), requests, expected, refs, ORDER, candidateOptions)).toMatchObject({ lost: 0, repeated: 0, differs: 0, orderPartitions: [], orderUsers: 0, ...want });
+    expect(checkCandidates(mutate(lists), requests, expected, refs, ORDER, candidateOptions)).toMatchObject({
+      lost: 0,
+      repeated: 0,
+      differs: 0,
+      orderPartitions: [],
+      orderUsers: 0,
+      ...want,
+    });
   });
 
   it('does not count an unanswered last request whose vector did not move as lost', async () => {
@@ -123,7 +178,10 @@ describe('checkDeadLetters', () => {
     { kind: 'not-avro', key: 'poison-bytes-0', topic: 'listens', partition: 1, offset: '7', expectedCode: 'VEC_ERR_WIRE_FORMAT' },
     { kind: 'far-future', key: 'z-future-1', topic: 'listens', partition: 0, offset: '3', expectedCode: 'VEC_ERR_EVENT_TIME' },
   ];
-  const dl = (key: string, partition: number, offset: string, code: string) => ({ key, headers: { 'dlq.error.code': code, 'dlq.source.topic': 'listens', 'dlq.source.partition': String(partition), 'dlq.source.offset': offset } });
+  const dl = (key: string, partition: number, offset: string, code: string) => ({
+    key,
+    headers: { 'dlq.error.code': code, 'dlq.source.topic': 'listens', 'dlq.source.partition': String(partition), 'dlq.source.offset': offset },
+  });
 
   it('matches each poison record with its dead letter and code', () => {
     const f = checkDeadLetters([dl('poison-bytes-0', 1, '7', 'VEC_ERR_WIRE_FORMAT'), dl('z-future-1', 0, '3', 'VEC_ERR_EVENT_TIME')], poison);
@@ -131,19 +189,29 @@ describe('checkDeadLetters', () => {
   });
 
   it('flags a good record dead-lettered, a poison missing, a copy too many and a wrong code', () => {
-    const f = checkDeadLetters([dl('u1', 0, '4', 'VEC_ERR_SCHEMA_REGISTRY'), dl('poison-bytes-0', 1, '7', 'VEC_ERR_AVRO_DECODE'), dl('poison-bytes-0', 1, '7', 'VEC_ERR_AVRO_DECODE')], poison);
+    const f = checkDeadLetters(
+      [dl('u1', 0, '4', 'VEC_ERR_SCHEMA_REGISTRY'), dl('poison-bytes-0', 1, '7', 'VEC_ERR_AVRO_DECODE'), dl('poison-bytes-0', 1, '7', 'VEC_ERR_AVRO_DECODE')],
+      poison,
+    );
     expect(f).toMatchObject({ goodRecords: 1, missing: 1, duplicates: 1, wrongCode: 2 });
   });
 });
 
 describe('checkControlLog', () => {
   const member = (topology: string): [string, SnapshotControl] => [`member/${topology}`, controlRecord({ kind: 'MEMBER', topology, partitions: 2 })];
-  const ready = (id: string, topology: string, partition: number): [string, SnapshotControl] => [`report/${id}/${topology}/${partition}`, controlRecord({ kind: 'REPORT', snapshotId: id, topology, partition, phase: 'READY' })];
+  const ready = (id: string, topology: string, partition: number): [string, SnapshotControl] => [
+    `report/${id}/${topology}/${partition}`,
+    controlRecord({ kind: 'REPORT', snapshotId: id, topology, partition, phase: 'READY' }),
+  ];
   const active = (id: string): [string, SnapshotControl] => ['active', controlRecord({ kind: 'ACTIVATE', snapshotId: id })];
   const log = (entries: [string, SnapshotControl][]) => entries.map(([key, value]) => ({ key, value }));
 
   it('accepts a pointer moved after every member partition was READY', () => {
-    expect(checkControlLog(log([member('a'), ready('s1', 'a', 0), ready('s1', 'a', 1), active('s1')]))).toEqual({ active: 's1', earlyActivations: 0, failed: [] });
+    expect(checkControlLog(log([member('a'), ready('s1', 'a', 0), ready('s1', 'a', 1), active('s1')]))).toEqual({
+      active: 's1',
+      earlyActivations: 0,
+      failed: [],
+    });
   });
 
   it('counts the partitions not READY when the pointer moved (I1)', () => {

@@ -15,7 +15,13 @@ describe('vectors run --opt: model and index settings', () => {
         'lifetime-variant': 'anchored',
         unrelated: 'x',
       }),
-    ).toEqual({ model: 'fold-in', index: 'exact', tauMs: 86_400_000, foldIn: { lambda: 0.05, alpha: 0, maxEntities: 250 }, lifetime: { priorWeight: 0.5, variant: 'anchored' } });
+    ).toEqual({
+      model: 'fold-in',
+      index: 'exact',
+      tauMs: 86_400_000,
+      foldIn: { lambda: 0.05, alpha: 0, maxEntities: 250 },
+      lifetime: { priorWeight: 0.5, variant: 'anchored' },
+    });
   });
 
   it('sets nothing that is not given (the defaults apply)', () => {

@@ -91,7 +91,13 @@ describe('npm run eval -- --quick (synthetic world, end to end)', () => {
       writeReport(report, dir);
       const rows = JSON.parse(readFileSync(join(dir, 'evaluation.json'), 'utf8')) as Record<string, unknown>[];
       expect(rows).toHaveLength(report.protocols.reduce((n, p) => n + p.rows.length, 0));
-      expect(rows[0]).toMatchObject({ dataset: 'synthetic', protocol: 'per-user', method: 'random', users: expect.any(Number), ci95: { 'recall@50': [expect.any(Number), expect.any(Number)] } });
+      expect(rows[0]).toMatchObject({
+        dataset: 'synthetic',
+        protocol: 'per-user',
+        method: 'random',
+        users: expect.any(Number),
+        ci95: { 'recall@50': [expect.any(Number), expect.any(Number)] },
+      });
       const md = readFileSync(join(dir, 'EVALUATION.md'), 'utf8');
       expect(md.split('<!-- results:synthetic:begin').length).toBe(2);
       expect(md).toMatch(/\| lifetime-realtime \| used \|/);

@@ -8,14 +8,14 @@ describe('metrics server', () => {
   it('serves the registry at /metrics and liveness at /healthz', async () => {
     const registry = new Registry();
     new Counter({ name: 'test_things_total', help: 'things', registers: [registry] }).inc(3);
-    let problem: string | undefined;
-    server = await startMetricsServer({ registry, port: 0, problem: () => problem });
+    const health: { problem?: string } = {};
+    server = await startMetricsServer({ registry, port: 0, problem: () => health.problem });
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const metrics = await fetch(`${server.url}/metrics`);
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toContain('test_things_total 3');
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
-    problem = 'the topology stopped: boom';
+    health.problem = 'the topology stopped: boom';
     const failing = await fetch(`${server.url}/healthz`);
     expect(failing.status).toBe(503);
     expect(await failing.json()).toEqual({ status: 'failing', problem: 'the topology stopped: boom' });

@@ -19,7 +19,10 @@ function repartitioned() {
   return new TopologyBuilder('rep')
     .spout('listens', { topic: 'listens', value: json, keyedBy: 'userId' })
     .store('per-entity', { key: StringSerde, value: countJson })
-    .bolt('by-entity', () => new EntityCount(), { inputs: [{ from: 'listens', grouping: Groupings.fields('entityId', { repartition: true }) }], stores: ['per-entity'] })
+    .bolt('by-entity', () => new EntityCount(), {
+      inputs: [{ from: 'listens', grouping: Groupings.fields('entityId', { repartition: true }) }],
+      stores: ['per-entity'],
+    })
     .sink('out', { topic: 'entity-counts', from: 'by-entity', value: countJson })
     .build();
 }
@@ -30,7 +33,13 @@ describe('task semantics through the test driver', () => {
 
   it('routes a fields grouping on another field through the repartition topic, so counts are per entity across users', async () => {
     driver = await TopologyTestDriver.create(repartitioned(), { partitions: 3 });
-    for (const [u, e] of [['u1', 'x'], ['u2', 'x'], ['u3', 'y'], ['u4', 'x']]) await driver.pipe('listens', u, { userId: u, entityId: e });
+    for (const [u, e] of [
+      ['u1', 'x'],
+      ['u2', 'x'],
+      ['u3', 'y'],
+      ['u4', 'x'],
+    ])
+      await driver.pipe('listens', u, { userId: u, entityId: e });
     expect(driver.readOutput<string, number>('entity-counts').map((r) => `${r.key}=${r.value}`)).toEqual(['x=1', 'x=2', 'y=1', 'x=3']);
   });
 
@@ -61,9 +70,19 @@ describe('task semantics through the test driver', () => {
     const t = new TopologyBuilder('bc')
       .spout('events', { topic: 'events', value: json, keyedBy: 'userId' })
       .spout('control', { topic: 'control', value: json })
-      .bolt('w', () => ({ process: (r: { value: Ev; source: { component: string } }, ctx: BoltContext) => void (r.source.component === 'control' && seen.push(`${ctx.partition}:${r.value.entityId}`)) }), {
-        inputs: [{ from: 'events', grouping: Groupings.fields('userId') }, { from: 'control', grouping: Groupings.all() }],
-      })
+      .bolt(
+        'w',
+        () => ({
+          process: (r: { value: Ev; source: { component: string } }, ctx: BoltContext) =>
+            void (r.source.component === 'control' && seen.push(`${ctx.partition}:${r.value.entityId}`)),
+        }),
+        {
+          inputs: [
+            { from: 'events', grouping: Groupings.fields('userId') },
+            { from: 'control', grouping: Groupings.all() },
+          ],
+        },
+      )
       .build();
     driver = await TopologyTestDriver.create(t, { partitions: { events: 3 } });
     await driver.pipe('control', null, { userId: '-', entityId: 'go' });
@@ -74,13 +93,17 @@ describe('task semantics through the test driver', () => {
     const fired: string[] = [];
     const t = new TopologyBuilder('punct')
       .spout('s', { topic: 'in', value: json })
-      .bolt('b', () => ({
-        init(ctx: BoltContext) {
-          ctx.schedule(1000, 'wall-clock', (ts) => void fired.push(`wall@${ts}`));
-          ctx.schedule(500, 'event-time', (ts) => void fired.push(`event@${ts}`));
-        },
-        process() {},
-      }), { inputs: [{ from: 's' }] })
+      .bolt(
+        'b',
+        () => ({
+          init(ctx: BoltContext) {
+            ctx.schedule(1000, 'wall-clock', (ts) => void fired.push(`wall@${ts}`));
+            ctx.schedule(500, 'event-time', (ts) => void fired.push(`event@${ts}`));
+          },
+          process() {},
+        }),
+        { inputs: [{ from: 's' }] },
+      )
       .build();
     driver = await TopologyTestDriver.create(t, { startTime: 0 });
     await driver.advanceWallClockTime(999);

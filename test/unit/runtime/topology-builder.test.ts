@@ -7,9 +7,21 @@ type Case = [string, (b: TopologyBuilder) => TopologyBuilder, RegExp];
 
 const bad: Case[] = [
   ['no spout', (b) => b, /has no spout/],
-  ['an unknown input', (b) => b.spout('s', { topic: 't', value: json }).bolt('b', noop, { inputs: [{ from: 'nope' }] }), /reads from 'nope', which is neither a spout nor a bolt/],
-  ['an unknown stream', (b) => b.spout('s', { topic: 't', value: json }).bolt('b', noop, { inputs: [{ from: 's', stream: 'x' }] }), /stream 'x' of 's', which declares only: default/],
-  ['a missing store', (b) => b.spout('s', { topic: 't', value: json }).bolt('b', noop, { inputs: [{ from: 's' }], stores: ['st'] }), /uses store 'st', which is not declared/],
+  [
+    'an unknown input',
+    (b) => b.spout('s', { topic: 't', value: json }).bolt('b', noop, { inputs: [{ from: 'nope' }] }),
+    /reads from 'nope', which is neither a spout nor a bolt/,
+  ],
+  [
+    'an unknown stream',
+    (b) => b.spout('s', { topic: 't', value: json }).bolt('b', noop, { inputs: [{ from: 's', stream: 'x' }] }),
+    /stream 'x' of 's', which declares only: default/,
+  ],
+  [
+    'a missing store',
+    (b) => b.spout('s', { topic: 't', value: json }).bolt('b', noop, { inputs: [{ from: 's' }], stores: ['st'] }),
+    /uses store 'st', which is not declared/,
+  ],
   [
     'a fields grouping on a topic keyed by another field',
     (b) => b.spout('s', { topic: 't', value: json, keyedBy: 'userId' }).bolt('b', noop, { inputs: [{ from: 's', grouping: Groupings.fields('entityId') }] }),
@@ -31,10 +43,35 @@ const bad: Case[] = [
         .bolt('b', noop, { inputs: [{ from: 'a' }] }),
     /cycle: a -> b -> a|cycle: b -> a -> b/,
   ],
-  ['all() from a bolt', (b) => b.spout('s', { topic: 't', value: json }).bolt('a', noop, { inputs: [{ from: 's' }] }).bolt('b', noop, { inputs: [{ from: 'a', grouping: Groupings.all() }] }), /all\(\) is only supported on a spout/],
-  ['an unread spout', (b) => b.spout('s', { topic: 't', value: json }).spout('u', { topic: 'u', value: json }).bolt('a', noop, { inputs: [{ from: 's' }] }), /spout 'u' is read by no bolt or sink/],
+  [
+    'all() from a bolt',
+    (b) =>
+      b
+        .spout('s', { topic: 't', value: json })
+        .bolt('a', noop, { inputs: [{ from: 's' }] })
+        .bolt('b', noop, { inputs: [{ from: 'a', grouping: Groupings.all() }] }),
+    /all\(\) is only supported on a spout/,
+  ],
+  [
+    'an unread spout',
+    (b) =>
+      b
+        .spout('s', { topic: 't', value: json })
+        .spout('u', { topic: 'u', value: json })
+        .bolt('a', noop, { inputs: [{ from: 's' }] }),
+    /spout 'u' is read by no bolt or sink/,
+  ],
   ['a sink from nowhere', (b) => b.spout('s', { topic: 't', value: json }).sink('k', { topic: 'o', from: 'zz', value: json }), /sink 'k' reads from 'zz'/],
-  ['two spouts on one topic', (b) => b.spout('s', { topic: 't', value: json }).spout('s2', { topic: 't', value: json }).sink('k', { topic: 'o', from: 's', value: json }).sink('k2', { topic: 'o2', from: 's2', value: json }), /read the same topic 't'/],
+  [
+    'two spouts on one topic',
+    (b) =>
+      b
+        .spout('s', { topic: 't', value: json })
+        .spout('s2', { topic: 't', value: json })
+        .sink('k', { topic: 'o', from: 's', value: json })
+        .sink('k2', { topic: 'o2', from: 's2', value: json }),
+    /read the same topic 't'/,
+  ],
   [
     'a store shared across sub-topologies',
     (b) =>
@@ -84,7 +121,13 @@ describe('TopologyBuilder.build', () => {
       .spout('a', { topic: 'ta', value: json, keyedBy: 'u' })
       .spout('b', { topic: 'tb', value: json, keyedBy: 'u' })
       .store('st', { key: StringSerde, value: json })
-      .bolt('j', noop, { inputs: [{ from: 'a', grouping: Groupings.fields('u') }, { from: 'b', grouping: Groupings.fields('u') }], stores: ['st'] })
+      .bolt('j', noop, {
+        inputs: [
+          { from: 'a', grouping: Groupings.fields('u') },
+          { from: 'b', grouping: Groupings.fields('u') },
+        ],
+        stores: ['st'],
+      })
       .build();
     expect(t.subtopologies).toHaveLength(1);
     expect(t.subtopologies[0]!.sourceTopics.sort()).toEqual(['ta', 'tb']);

@@ -15,7 +15,16 @@ function setup(index: 'exact' | 'hnsw' = 'exact') {
   const s1 = clusteredSnapshot('s1', 300, DIMS, 1);
   const s2 = clusteredSnapshot('s2', 300, DIMS, 2);
   const s3 = clusteredSnapshot('s3', 300, DIMS, 3, 17); // a NaN in row 17
-  const catalog = new SnapshotCatalog(new InMemorySnapshotSource(new Map<string, EntityMatrix>([['s1', s1], ['s2', s2], ['s3', s3]])), { index });
+  const catalog = new SnapshotCatalog(
+    new InMemorySnapshotSource(
+      new Map<string, EntityMatrix>([
+        ['s1', s1],
+        ['s2', s2],
+        ['s3', s3],
+      ]),
+    ),
+    { index },
+  );
   return { s1, s2, s3, catalog };
 }
 
@@ -28,13 +37,31 @@ async function control(driver: TopologyTestDriver, ...records: [string, Partial<
   for (const [key, rec] of records) await driver.pipe('snapshot-control', key, controlRecord(rec));
   return driver.readOutput<string, SnapshotControl>('snapshot-control');
 }
-const staged = (m: EntityMatrix, manifest = manifestOf(m)): [string, Partial<SnapshotControl> & Pick<SnapshotControl, 'kind'>] => [`snapshot/${m.snapshotId}`, { kind: 'STAGE', snapshotId: m.snapshotId, phase: 'STAGED', manifest }];
-const pointer = (id: string, previous: string | null = null): [string, Partial<SnapshotControl> & Pick<SnapshotControl, 'kind'>] => ['active', { kind: 'ACTIVATE', snapshotId: id, previousSnapshotId: previous }];
-const phase = (m: EntityMatrix, p: SnapshotControl['phase']): [string, Partial<SnapshotControl> & Pick<SnapshotControl, 'kind'>] => [`snapshot/${m.snapshotId}`, { kind: 'RETIRE', snapshotId: m.snapshotId, phase: p, manifest: manifestOf(m) }];
+const staged = (m: EntityMatrix, manifest = manifestOf(m)): [string, Partial<SnapshotControl> & Pick<SnapshotControl, 'kind'>] => [
+  `snapshot/${m.snapshotId}`,
+  { kind: 'STAGE', snapshotId: m.snapshotId, phase: 'STAGED', manifest },
+];
+const pointer = (id: string, previous: string | null = null): [string, Partial<SnapshotControl> & Pick<SnapshotControl, 'kind'>] => [
+  'active',
+  { kind: 'ACTIVATE', snapshotId: id, previousSnapshotId: previous },
+];
+const phase = (m: EntityMatrix, p: SnapshotControl['phase']): [string, Partial<SnapshotControl> & Pick<SnapshotControl, 'kind'>] => [
+  `snapshot/${m.snapshotId}`,
+  { kind: 'RETIRE', snapshotId: m.snapshotId, phase: p, manifest: manifestOf(m) },
+];
 
 /** A request for `user` whose vector is entity `entity`'s in snapshot `m`. */
 function request(m: EntityMatrix, user: string, entity: string, o: Partial<CandidateRequest> & Pick<CandidateRequest, 'version' | 'at'>): CandidateRequest {
-  return { userId: user, snapshotId: m.snapshotId, vector: Float32Array.from(m.vectorOf(entity)!), banned: [], recent: [], consumed: Buffer.alloc(0), force: false, ...o };
+  return {
+    userId: user,
+    snapshotId: m.snapshotId,
+    vector: Float32Array.from(m.vectorOf(entity)!),
+    banned: [],
+    recent: [],
+    consumed: Buffer.alloc(0),
+    force: false,
+    ...o,
+  };
 }
 
 async function send(driver: TopologyTestDriver, r: CandidateRequest) {
@@ -50,7 +77,9 @@ describe('candidates topology (test driver)', () => {
     const { s1, s3, catalog } = setup();
     driver = await create({ catalog });
     const ready = await control(driver, staged(s1));
-    expect(ready.map((r) => [r.key, r.value.phase, r.value.topology, r.value.partition]).sort()).toEqual([0, 1, 2].map((p) => [`report/s1/candidates/${p}`, 'READY', 'candidates', p]));
+    expect(ready.map((r) => [r.key, r.value.phase, r.value.topology, r.value.partition]).sort()).toEqual(
+      [0, 1, 2].map((p) => [`report/s1/candidates/${p}`, 'READY', 'candidates', p]),
+    );
     expect(catalog.get('s1')?.index.size).toBe(300);
 
     const failed = await control(driver, staged(s3, { ...manifestOf(s1), snapshotId: 's3' }));
@@ -118,10 +147,18 @@ describe('candidates topology (test driver)', () => {
     expect(await send(driver, request(s1, 'u', 'e1', { version: 7, at: 200_000, force: true }))).toEqual([]);
 
     // A backlog of 150 changes 100 ms apart, each moving the vector (e<i> lies in cluster i mod 8): one list per 5 s of event time.
-    for (const [a, b] of [['e0', 'e2'], ['e2', 'e4']]) expect(cosine(s1.vectorOf(a)!, s1.vectorOf(b)!)).toBeLessThan(0.99);
+    for (const [a, b] of [
+      ['e0', 'e2'],
+      ['e2', 'e4'],
+    ])
+      expect(cosine(s1.vectorOf(a)!, s1.vectorOf(b)!)).toBeLessThan(0.99);
     const lists: Candidates[] = [];
     for (let i = 0; i < 150; i++) lists.push(...(await send(driver, request(s1, 'v', `e${i % 8}`, { version: i + 1, at: i * 100 }))));
-    expect(lists.map((c) => [c.generatedAt, c.userVectorVersion])).toEqual([[0, 1], [5000, 51], [10_000, 101]]);
+    expect(lists.map((c) => [c.generatedAt, c.userVectorVersion])).toEqual([
+      [0, 1],
+      [5000, 51],
+      [10_000, 101],
+    ]);
 
     // The trailing edge: the last change came too soon after the last list, and is answered once minIntervalMs passed.
     await driver.advanceWallClockTime(4000);
@@ -129,7 +166,9 @@ describe('candidates topology (test driver)', () => {
     await driver.advanceWallClockTime(1500);
     const trailing = driver.readOutput<string, Candidates>('recommendation-candidates').map((c) => c.value);
     expect(trailing.map((c) => [c.userId, c.generatedAt, c.userVectorVersion])).toEqual([['v', 14_900, 150]]);
-    expect(trailing[0]!.items.map((i) => i.entityId)).toEqual(new BruteForceIndex({ ids: s1.ids, matrix: s1.data, dims: DIMS }).search(s1.vectorOf('e5')!, 5).map((n) => n.id));
+    expect(trailing[0]!.items.map((i) => i.entityId)).toEqual(
+      new BruteForceIndex({ ids: s1.ids, matrix: s1.data, dims: DIMS }).search(s1.vectorOf('e5')!, 5).map((n) => n.id),
+    );
     // Answered once only.
     await driver.advanceWallClockTime(10_000);
     expect(driver.readOutput('recommendation-candidates')).toEqual([]);
@@ -165,7 +204,10 @@ describe('candidates topology (test driver)', () => {
   });
 
   it('searches with efSearch 100 unless configured otherwise, for the top k + excluded, excluded dropped', async () => {
-    for (const [options, ef] of [[{}, 100], [{ efSearch: 37 }, 37]] as const) {
+    for (const [options, ef] of [
+      [{}, 100],
+      [{ efSearch: 37 }, 37],
+    ] as const) {
       const { s1, catalog } = setup('hnsw');
       driver = await create({ catalog, k: 5, ...options });
       await control(driver, staged(s1), pointer('s1'));
@@ -177,7 +219,9 @@ describe('candidates topology (test driver)', () => {
       expect(search).toHaveBeenLastCalledWith(expect.any(Float32Array), 8, undefined, { efSearch: Math.max(ef, 8) + 12 });
       expect(excluding[0]!.items).toHaveLength(5);
       expect(excluding[0]!.items.map((i) => i.entityId)).toEqual(
-        new BruteForceIndex({ ids: s1.ids, matrix: s1.data, dims: DIMS }).search(s1.vectorOf('e1')!, 5, (id) => ['e3', 'e7', 'e9'].includes(id)).map((n) => n.id),
+        new BruteForceIndex({ ids: s1.ids, matrix: s1.data, dims: DIMS })
+          .search(s1.vectorOf('e1')!, 5, (id) => ['e3', 'e7', 'e9'].includes(id))
+          .map((n) => n.id),
       );
       expect((catalog.get('s1')!.index as unknown as { efSearch: number }).efSearch).toBe(200); // the shared index keeps its own
       await driver.close();
@@ -187,7 +231,11 @@ describe('candidates topology (test driver)', () => {
   it.each([
     ['k 0', { k: 0 }, /k must be a positive integer, got 0/],
     ['efSearch 1', { efSearch: 1 }, /efSearch must be an integer ≥ 2, got 1/],
-    ['a negative minIntervalMs (refresh options: see candidate-refresh.test.ts)', { refresh: { minIntervalMs: -1 } }, /minIntervalMs must be a finite number ≥ 0, got -1/],
+    [
+      'a negative minIntervalMs (refresh options: see candidate-refresh.test.ts)',
+      { refresh: { minIntervalMs: -1 } },
+      /minIntervalMs must be a finite number ≥ 0, got -1/,
+    ],
   ])('refuses %s with a ConfigError', (_what, options, message) => {
     const { catalog } = setup();
     expect(() => candidates({ catalog, ...options })).toThrow(ConfigError);
@@ -202,19 +250,37 @@ describe('user-vectors → candidate-requests → candidates (two test drivers)'
   });
 
   let seq = 0;
-  const listen = (entityId: string, t: number): ListenEvent => ({ eventId: `l${seq++}`, userId: 'u', entityId, msPlayed: 200_000, durationMs: 200_000, context: 'radio', timestamp: t });
-  const feedback = (entityId: string, kind: FeedbackEvent['kind'], t: number): FeedbackEvent => ({ eventId: `f${seq++}`, userId: 'u', entityId, kind, surface: 'search', timestamp: t });
+  const listen = (entityId: string, t: number): ListenEvent => ({
+    eventId: `l${seq++}`,
+    userId: 'u',
+    entityId,
+    msPlayed: 200_000,
+    durationMs: 200_000,
+    context: 'radio',
+    timestamp: t,
+  });
+  const feedback = (entityId: string, kind: FeedbackEvent['kind'], t: number): FeedbackEvent => ({
+    eventId: `f${seq++}`,
+    userId: 'u',
+    entityId,
+    kind,
+    surface: 'search',
+    timestamp: t,
+  });
 
   it('keeps a BAN from any surface out of every later candidate list until UNBAN', async () => {
     const { s1, catalog } = setup();
     const uv = await TopologyTestDriver.create(userVectors({ catalog }), { partitions: { listens: 2, feedback: 2 } });
-    const cands = await TopologyTestDriver.create(candidates({ catalog, k: 20, refresh: { minIntervalMs: 0, maxAgeMs: 500 } }), { partitions: { 'candidate-requests': 2 } });
+    const cands = await TopologyTestDriver.create(candidates({ catalog, k: 20, refresh: { minIntervalMs: 0, maxAgeMs: 500 } }), {
+      partitions: { 'candidate-requests': 2 },
+    });
     drivers.push(uv, cands);
     for (const d of drivers) await control(d, staged(s1), pointer('s1'));
     /** Pipes an event into user-vectors and its candidate requests on into candidates, as the topic between them would. */
     const pipe = async (topic: 'listens' | 'feedback', event: ListenEvent | FeedbackEvent) => {
       await uv.pipe(topic, 'u', event);
-      for (const r of uv.readOutput<string, CandidateRequest>('candidate-requests')) await cands.pipe('candidate-requests', r.key, r.value, { timestamp: r.timestamp });
+      for (const r of uv.readOutput<string, CandidateRequest>('candidate-requests'))
+        await cands.pipe('candidate-requests', r.key, r.value, { timestamp: r.timestamp });
       return cands.readOutput<string, Candidates>('recommendation-candidates').map((c) => c.value.items.map((i) => i.entityId));
     };
 

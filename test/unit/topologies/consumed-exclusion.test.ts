@@ -25,7 +25,11 @@ const consumed = Array.from({ length: 150 }, (_, i) => `e${i * 8}`);
 const older = new Set(consumed.slice(0, consumed.length - RECENT_CONSUMED));
 
 async function controls(driver: TopologyTestDriver, m: EntityMatrix) {
-  await driver.pipe('snapshot-control', `snapshot/${m.snapshotId}`, controlRecord({ kind: 'STAGE', snapshotId: m.snapshotId, phase: 'STAGED', manifest: manifestOf(m) }));
+  await driver.pipe(
+    'snapshot-control',
+    `snapshot/${m.snapshotId}`,
+    controlRecord({ kind: 'STAGE', snapshotId: m.snapshotId, phase: 'STAGED', manifest: manifestOf(m) }),
+  );
   await driver.pipe('snapshot-control', 'active', controlRecord({ kind: 'ACTIVATE', snapshotId: m.snapshotId, previousSnapshotId: null }));
   driver.readOutput<string, SnapshotControl>('snapshot-control');
 }
@@ -51,7 +55,10 @@ async function topologyList(exclude: ExcludePolicy): Promise<string[]> {
   try {
     await controls(driver, s1);
     await driver.pipe('candidate-requests', 'u', lastRequest, { timestamp: lastRequest.at });
-    return driver.readOutput<string, Candidates>('recommendation-candidates').pop()!.value.items.map((i) => i.entityId);
+    return driver
+      .readOutput<string, Candidates>('recommendation-candidates')
+      .pop()!
+      .value.items.map((i) => i.entityId);
   } finally {
     await driver.close();
   }

@@ -44,11 +44,22 @@ function published(rows: [string, Float32Array][], overrides: Partial<SnapshotMa
 }
 
 let seq = 0;
-const listen = (userId: string, entityId: string, t: number): ListenEvent => ({ eventId: `l${seq++}`, userId, entityId, msPlayed: 200_000, durationMs: 200_000, context: 'radio', timestamp: t });
+const listen = (userId: string, entityId: string, t: number): ListenEvent => ({
+  eventId: `l${seq++}`,
+  userId,
+  entityId,
+  msPlayed: 200_000,
+  durationMs: 200_000,
+  context: 'radio',
+  timestamp: t,
+});
 
 async function start(parts: [string, Float32Array][][], manifest: SnapshotManifest) {
   const catalog = new SnapshotCatalog(new InMemorySnapshotSource(new Map([['s1', s1]]), new Map([['s1', parts]])), { index: 'exact' });
-  const driver = await TopologyTestDriver.create(userVectors({ catalog, eventTime: { maxAgeMs: Infinity } }), { partitions: { listens: PARTITIONS, feedback: PARTITIONS }, startTime: 2_000_000 });
+  const driver = await TopologyTestDriver.create(userVectors({ catalog, eventTime: { maxAgeMs: Infinity } }), {
+    partitions: { listens: PARTITIONS, feedback: PARTITIONS },
+    startTime: 2_000_000,
+  });
   await driver.pipe('snapshot-control', 'snapshot/s1', controlRecord({ kind: 'STAGE', snapshotId: 's1', phase: 'STAGED', manifest }));
   const reports = driver.readOutput<string, SnapshotControl>('snapshot-control').map((r) => r.value);
   return { catalog, driver, reports };
@@ -93,8 +104,16 @@ describe('lifetime + realtime user vectors (snapshot with user factors)', () => 
   });
 
   it.each([
-    ['a vector with the wrong dims', (r: [string, Float32Array][]) => [...r, ['w', new Float32Array(DIMS + 1)] as [string, Float32Array]], /user 'w' .* has 9 values, expected dims=8/],
-    ['a NaN', (r: [string, Float32Array][]) => [...r, ['n', Float32Array.from({ length: DIMS }, (_, i) => (i === 2 ? NaN : 1))] as [string, Float32Array]], /user 'n' .* has NaN at index 2/],
+    [
+      'a vector with the wrong dims',
+      (r: [string, Float32Array][]) => [...r, ['w', new Float32Array(DIMS + 1)] as [string, Float32Array]],
+      /user 'w' .* has 9 values, expected dims=8/,
+    ],
+    [
+      'a NaN',
+      (r: [string, Float32Array][]) => [...r, ['n', Float32Array.from({ length: DIMS }, (_, i) => (i === 2 ? NaN : 1))] as [string, Float32Array]],
+      /user 'n' .* has NaN at index 2/,
+    ],
     ['a duplicate user', (r: [string, Float32Array][]) => [...r, [r[0]![0], r[0]![1]] as [string, Float32Array]], /user id 'quiet' appears twice/],
   ])('fails the snapshot (FAILED, never READY) when the factors hold %s', async (_label, corrupt, message) => {
     // A publisher that did not validate: counts and checksums describe the bad data, only the loader's checks stand.
@@ -107,7 +126,7 @@ describe('lifetime + realtime user vectors (snapshot with user factors)', () => 
     expect(failed.map((r) => r.reason).join(' | ')).toMatch(message);
   });
 
-  it('fails the snapshot when a partition does not match the manifest\'s checksum', async () => {
+  it("fails the snapshot when a partition does not match the manifest's checksum", async () => {
     const { parts, manifest } = published(rows);
     const tampered = { ...manifest, users: { ...manifest.users!, checksums: manifest.users!.checksums.map((c, i) => (i === 0 ? 'f'.repeat(64) : c)) } };
     const started = await start(parts, tampered);

@@ -20,13 +20,37 @@ function setup() {
   const s1 = clusteredSnapshot('s1', 300, DIMS, 1);
   const s2 = clusteredSnapshot('s2', 300, DIMS, 2);
   const s3 = clusteredSnapshot('s3', 300, DIMS, 3, 17); // a NaN in row 17
-  const catalog = new SnapshotCatalog(new InMemorySnapshotSource(new Map<string, EntityMatrix>([['s1', s1], ['s2', s2], ['s3', s3]])), { index: 'exact' });
+  const catalog = new SnapshotCatalog(
+    new InMemorySnapshotSource(
+      new Map<string, EntityMatrix>([
+        ['s1', s1],
+        ['s2', s2],
+        ['s3', s3],
+      ]),
+    ),
+    { index: 'exact' },
+  );
   return { s1, s2, s3, catalog };
 }
 
 let seq = 0;
-const listen = (userId: string, entityId: string, t: number): ListenEvent => ({ eventId: `l${seq++}`, userId, entityId, msPlayed: 200_000, durationMs: 200_000, context: 'radio', timestamp: t });
-const feedback = (userId: string, entityId: string, kind: FeedbackEvent['kind'], t: number): FeedbackEvent => ({ eventId: `f${seq++}`, userId, entityId, kind, surface: 'home', timestamp: t });
+const listen = (userId: string, entityId: string, t: number): ListenEvent => ({
+  eventId: `l${seq++}`,
+  userId,
+  entityId,
+  msPlayed: 200_000,
+  durationMs: 200_000,
+  context: 'radio',
+  timestamp: t,
+});
+const feedback = (userId: string, entityId: string, kind: FeedbackEvent['kind'], t: number): FeedbackEvent => ({
+  eventId: `f${seq++}`,
+  userId,
+  entityId,
+  kind,
+  surface: 'home',
+  timestamp: t,
+});
 
 async function stage(driver: TopologyTestDriver, m: EntityMatrix, manifest = manifestOf(m)) {
   await driver.pipe('snapshot-control', `snapshot/${m.snapshotId}`, controlRecord({ kind: 'STAGE', snapshotId: m.snapshotId, phase: 'STAGED', manifest }));
@@ -73,7 +97,9 @@ describe('user-vectors topology (test driver)', () => {
     expect(cosine(u3, s2.vectorOf('e1')!)).toBeGreaterThan(0.3);
     // Every change also goes out as a candidate request, for the candidates topology: same user, snapshot, version and vector.
     const requests = driver.readOutput<string, CandidateRequest>('candidate-requests');
-    expect(requests.map((r) => [r.key, r.value.snapshotId, r.value.version, [...r.value.vector]])).toEqual(after.map((u) => [u.key, 's2', u.value.version, [...u.value.vector]]));
+    expect(requests.map((r) => [r.key, r.value.snapshotId, r.value.version, [...r.value.vector]])).toEqual(
+      after.map((u) => [u.key, 's2', u.value.version, [...u.value.vector]]),
+    );
     expect(requests.every((r) => r.value.recent.includes('e7') && r.value.at === 4000 && !r.value.force)).toBe(true);
   });
 
@@ -175,7 +201,10 @@ describe('user-vectors topology (test driver)', () => {
     expect(Array.from(after[0]!.vector)).not.toEqual(Array.from(before.vector));
     expect(Array.from(after[1]!.vector)).not.toEqual(Array.from(after[0]!.vector));
     expect(cosine(after[1]!.vector, s1.vectorOf('e100')!)).toBeGreaterThan(cosine(before.vector, s1.vectorOf('e100')!) + 0.2);
-    expect(after.map((v) => [v.eventCount, v.version, v.updatedAt])).toEqual([[2, 2, NOW + 1000], [3, 3, NOW + 2000]]);
+    expect(after.map((v) => [v.eventCount, v.version, v.updatedAt])).toEqual([
+      [2, 2, NOW + 1000],
+      [3, 3, NOW + 2000],
+    ]);
     const dead = driver.readDeadLetters();
     expect(dead).toHaveLength(1);
     expect(dead[0]!.headers['dlq.error.code']).toBe(ErrorCodes.EVENT_TIME);
@@ -231,7 +260,9 @@ describe('user-vectors topology (test driver)', () => {
 
   it('accepts events of any age with --opt max-event-age-ms=Infinity', async () => {
     const { s1, catalog } = setup();
-    driver = await TopologyTestDriver.create(topologies['user-vectors']!({ options: { 'max-event-age-ms': 'Infinity' }, catalog: () => catalog }), { startTime: NOW });
+    driver = await TopologyTestDriver.create(topologies['user-vectors']!({ options: { 'max-event-age-ms': 'Infinity' }, catalog: () => catalog }), {
+      startTime: NOW,
+    });
     await stage(driver, s1);
     await activate(driver, 's1', null);
     await driver.pipe('listens', 'u', listen('u', 'e0', 0));
@@ -259,6 +290,9 @@ describe('user-vectors topology (test driver)', () => {
     expect(driver.readDeadLetters()).toHaveLength(1);
     await driver.pipe('listens', 'u', listen('u', 'e2', 1002));
     // The bad event counted for nothing: two events, versions 1 and 2.
-    expect(driver.readOutput<string, UserVector>('user-vectors').map((r) => [r.value.eventCount, r.value.version])).toEqual([[1, 1], [2, 2]]);
+    expect(driver.readOutput<string, UserVector>('user-vectors').map((r) => [r.value.eventCount, r.value.version])).toEqual([
+      [1, 1],
+      [2, 2],
+    ]);
   });
 });

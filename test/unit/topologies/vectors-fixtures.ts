@@ -26,5 +26,17 @@ export function manifestOf(m: EntityMatrix, overrides: Partial<SnapshotManifest>
 }
 
 export function controlRecord(partial: Partial<SnapshotControl> & Pick<SnapshotControl, 'kind'>): SnapshotControl {
-  return { snapshotId: null, phase: null, manifest: null, topology: null, partition: null, partitions: null, instanceId: null, previousSnapshotId: null, reason: null, timestamp: 1, ...partial };
+  return {
+    snapshotId: null,
+    phase: null,
+    manifest: null,
+    topology: null,
+    partition: null,
+    partitions: null,
+    instanceId: null,
+    previousSnapshotId: null,
+    reason: null,
+    timestamp: 1,
+    ...partial,
+  };
 }

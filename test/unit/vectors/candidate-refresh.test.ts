@@ -8,7 +8,12 @@ const policy = refreshPolicy({ minMove: 0.01, maxAgeMs: 60_000, minIntervalMs: 5
 const turned = (rad: number) => v(Math.cos(rad), Math.sin(rad));
 
 describe('refreshDecision', () => {
-  const cases: [string, { snapshotId?: string; vector?: Float32Array; version?: number; at?: number; force?: boolean }, CandidateMark | undefined, RefreshDecision][] = [
+  const cases: [
+    string,
+    { snapshotId?: string; vector?: Float32Array; version?: number; at?: number; force?: boolean },
+    CandidateMark | undefined,
+    RefreshDecision,
+  ][] = [
     ['the first request of a user', {}, undefined, 'refresh'],
     ['a zero vector', { vector: v(0, 0) }, undefined, 'no-direction'],
     ['a new snapshot, 1 ms after the last list', { snapshotId: 's2', at: 100_001 }, mark, 'refresh'],

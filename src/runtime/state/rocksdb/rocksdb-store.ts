@@ -70,7 +70,9 @@ export class RocksDBBytesStore implements BytesStore {
 
   async getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]> {
     if (keys.length === 0) return [];
-    return this.handle()._getManySync(keys).map((v) => v ?? undefined);
+    return this.handle()
+      ._getManySync(keys)
+      .map((v) => v ?? undefined);
   }
 
   async *range(options: RangeOptions = {}): AsyncIterable<Entry> {

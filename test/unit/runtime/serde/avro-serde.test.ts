@@ -62,13 +62,13 @@ describe('AvroSerde', () => {
 
   it('names a bad enum symbol and a bad vector element by path', async () => {
     const feedback = await serdeFor<object>(loadSchema('FeedbackEvent'), undefined, 'feedback-value');
-    expect(() =>
-      feedback.serialize({ eventId: 'e', userId: 'u', entityId: 't', kind: 'LOVE', surface: 'home', timestamp: 1 }),
-    ).toThrow(/field 'kind' expected FeedbackKind, found "LOVE"/);
+    expect(() => feedback.serialize({ eventId: 'e', userId: 'u', entityId: 't', kind: 'LOVE', surface: 'home', timestamp: 1 })).toThrow(
+      /field 'kind' expected FeedbackKind, found "LOVE"/,
+    );
     const uv = await serdeFor<object>(loadSchema('UserVector'), undefined, 'user-vectors-value');
-    expect(() =>
-      uv.serialize({ userId: 'u', snapshotId: 's', vector: [1, 'x', 3], updatedAt: 1, eventCount: 1, version: 1 }),
-    ).toThrow(/field 'vector\.1' expected float/);
+    expect(() => uv.serialize({ userId: 'u', snapshotId: 's', vector: [1, 'x', 3], updatedAt: 1, eventCount: 1, version: 1 })).toThrow(
+      /field 'vector\.1' expected float/,
+    );
   });
 
   it.each([
@@ -82,9 +82,7 @@ describe('AvroSerde', () => {
   it('rejects a truncated payload with a decode error', async () => {
     const serde = await serdeFor<ListenEvent>(loadSchema('ListenEvent'));
     const bytes = serde.serialize(listen);
-    expect(() => serde.deserialize(bytes.subarray(0, bytes.length - 3))).toThrow(
-      expect.objectContaining({ code: ErrorCodes.AVRO_DECODE }),
-    );
+    expect(() => serde.deserialize(bytes.subarray(0, bytes.length - 3))).toThrow(expect.objectContaining({ code: ErrorCodes.AVRO_DECODE }));
   });
 
   it('reads records written with an older compatible schema after fetching the writer schema by id', async () => {
@@ -124,10 +122,12 @@ describe('AvroSerde', () => {
       expect((err as VectorsError).code).toBe(ErrorCodes.SCHEMA_RESOLUTION);
       expect((err as VectorsError).retriable).toBe(false);
     };
-    await reader.prepareFor(bytes).then(() => reader.deserialize(bytes)).then(
-      () => { throw new Error('a foreign record was decoded'); },
-      refusal,
-    );
+    await reader
+      .prepareFor(bytes)
+      .then(() => reader.deserialize(bytes))
+      .then(() => {
+        throw new Error('a foreign record was decoded');
+      }, refusal);
     // The writer schema of an id never changes: the next record of it is refused without asking the registry again.
     let again: unknown;
     try {
@@ -149,7 +149,9 @@ describe('AvroSerde', () => {
     const reader = await serdeFor<object>(v2, registry, 'clicks-value');
     const bytes = writer.serialize({ id: 'a' });
     await expect(reader.prepareFor(bytes)).rejects.toThrow(
-      new RegExp(`written with schema ns\\.Click \\(registry id ${writer.id}\\).*expected ns\\.Click \\(registry id ${reader.id}\\).*versions are not compatible`),
+      new RegExp(
+        `written with schema ns\\.Click \\(registry id ${writer.id}\\).*expected ns\\.Click \\(registry id ${reader.id}\\).*versions are not compatible`,
+      ),
     );
   });
 
@@ -167,7 +169,14 @@ describe('InMemorySchemaRegistry', () => {
     const v1 = JSON.stringify({ type: 'record', name: 'R', fields: [{ name: 'a', type: 'string' }] });
     const id = await registry.register('r-value', v1);
     expect(await registry.register('r-value', v1)).toBe(id);
-    const bad = JSON.stringify({ type: 'record', name: 'R', fields: [{ name: 'a', type: 'string' }, { name: 'b', type: 'long' }] });
+    const bad = JSON.stringify({
+      type: 'record',
+      name: 'R',
+      fields: [
+        { name: 'a', type: 'string' },
+        { name: 'b', type: 'long' },
+      ],
+    });
     await expect(registry.register('r-value', bad)).rejects.toBeInstanceOf(SchemaIncompatibleError);
     await expect(registry.register('r-value', bad)).rejects.toThrow(/subject 'r-value'.*give new fields a default/);
   });

@@ -57,13 +57,24 @@ describe.each(backends)('BytesStore contract: %s', (_name, make) => {
   });
 
   it('gets many keys at once, with undefined for the absent ones', async () => {
-    await store.write([{ key: b('a'), value: b('1') }, { key: b('c'), value: b('3') }]);
+    await store.write([
+      { key: b('a'), value: b('1') },
+      { key: b('c'), value: b('3') },
+    ]);
     const got = await store.getMany([b('a'), b('b'), b('c')]);
     expect(got.map((v) => v?.toString())).toEqual(['1', undefined, '3']);
   });
 
   it('scans in unsigned byte order, with bounds, prefix and limit', async () => {
-    const keys = [Buffer.from([0x01]), Buffer.from([0x7f]), Buffer.from([0x80]), Buffer.from([0xff, 0x00]), Buffer.from('user:1'), Buffer.from('user:2'), Buffer.from('users')];
+    const keys = [
+      Buffer.from([0x01]),
+      Buffer.from([0x7f]),
+      Buffer.from([0x80]),
+      Buffer.from([0xff, 0x00]),
+      Buffer.from('user:1'),
+      Buffer.from('user:2'),
+      Buffer.from('users'),
+    ];
     await store.write(keys.map((key) => ({ key, value: b('v') })));
     const all = await collect(store.range());
     expect(all.map((e) => e.key.toString('hex'))).toEqual([...keys].sort(Buffer.compare).map((k) => k.toString('hex')));
@@ -93,7 +104,10 @@ describe.each(backends)('BytesStore contract: %s', (_name, make) => {
 
   it('stores empty and large values', async () => {
     const big = Buffer.alloc(3 * 1024 * 1024, 7);
-    await store.write([{ key: b('empty'), value: Buffer.alloc(0) }, { key: b('big'), value: big }]);
+    await store.write([
+      { key: b('empty'), value: Buffer.alloc(0) },
+      { key: b('big'), value: big },
+    ]);
     expect((await store.get(b('empty')))?.length).toBe(0);
     expect((await store.get(b('big')))?.equals(big)).toBe(true);
   });

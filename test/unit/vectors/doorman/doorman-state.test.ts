@@ -84,7 +84,9 @@ describe('doorman state', () => {
     log.write(planReport('s2', 'user-vectors', 0, 'FAILED', 'w1', 8, 'checksum mismatch'));
     log.write(planReport('s2', 'candidates', 0, 'READY', 'w1', 8));
     const writes = decide(log.view, 9, 60_000);
-    expect(writes.map((w) => [w.key, w.value.phase, w.value.reason])).toEqual([['snapshot/s2', 'FAILED', 'partition user-vectors/0 failed: checksum mismatch']]);
+    expect(writes.map((w) => [w.key, w.value.phase, w.value.reason])).toEqual([
+      ['snapshot/s2', 'FAILED', 'partition user-vectors/0 failed: checksum mismatch'],
+    ]);
     log.write(writes);
     expect(log.view.active).toBe('s1');
     expect(() => planActivate(log.view, 's2', 10)).toThrow(IllegalTransitionError);
@@ -165,7 +167,19 @@ describe('doorman state', () => {
 
   it('skips records it cannot use, with a warning, instead of failing the replay', () => {
     const view = emptyView();
-    const warning = applyControl(view, 'snapshot/x', { kind: 'UNKNOWN', snapshotId: 'x', phase: null, manifest: null, topology: null, partition: null, partitions: null, instanceId: null, previousSnapshotId: null, reason: null, timestamp: 1 });
+    const warning = applyControl(view, 'snapshot/x', {
+      kind: 'UNKNOWN',
+      snapshotId: 'x',
+      phase: null,
+      manifest: null,
+      topology: null,
+      partition: null,
+      partitions: null,
+      instanceId: null,
+      previousSnapshotId: null,
+      reason: null,
+      timestamp: 1,
+    });
     expect(warning).toMatch(/no snapshot phase; skipped/);
     expect(applyControl(view, 'weird', planMember('t', 1, 1).value)).toMatch(/unknown key 'weird'/);
     expect(view.snapshots.size).toBe(0);

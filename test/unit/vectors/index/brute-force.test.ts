@@ -1,7 +1,6 @@
 import { BruteForceIndex } from '../../../../src/vectors/index/brute-force';
 import { mulberry32 } from '../../../support/random';
 
-
 /** The obvious answer: score every row, sort by score (ties: lower row), drop excluded, take k. */
 function naiveTopK(ids: string[], matrix: Float32Array, dims: number, query: Float32Array, k: number, exclude?: (id: string) => boolean) {
   const all = ids.map((id, r) => {

@@ -4,7 +4,6 @@ import { BruteForceIndex } from '../../../../src/vectors/index/brute-force';
 import { HnswIndex } from '../../../../src/vectors/index/hnsw-index';
 import { mulberry32 } from '../../../support/random';
 
-
 function normaliseRows(m: Float32Array, dims: number): Float32Array {
   for (let off = 0; off < m.length; off += dims) {
     let s = 0;
@@ -126,7 +125,11 @@ describe.each(implementations)('NeighbourIndex contract: %s', (_name, build) => 
     ['dims 0', { ids: ['a'], matrix: new Float32Array(0), dims: 0 }, /dims must be a positive integer, got 0/],
     ['a matrix of the wrong length', { ids: ['a', 'b'], matrix: new Float32Array(7), dims: 4 }, /matrix holds 7 floats but 2 ids × 4 dims need 8/],
     ['a duplicate id', { ids: ['a', 'b', 'a'], matrix: new Float32Array(6).fill(1), dims: 2 }, /entity id 'a' appears twice \(rows 0 and 2\)/],
-    ['an infinite value', { ids: ['a', 'b'], matrix: Float32Array.from([1, 0, 0, Infinity]), dims: 2 }, /vector of entity 'b' \(row 1\) has a non-finite value Infinity at position 1/],
+    [
+      'an infinite value',
+      { ids: ['a', 'b'], matrix: Float32Array.from([1, 0, 0, Infinity]), dims: 2 },
+      /vector of entity 'b' \(row 1\) has a non-finite value Infinity at position 1/,
+    ],
   ])('refuses to build from %s with a clear NeighbourIndexError', (_what, bad, message) => {
     const attempt = () => build(bad);
     expect(attempt).toThrow(NeighbourIndexError);

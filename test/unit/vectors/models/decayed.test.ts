@@ -118,7 +118,13 @@ describe('DecayedModel', () => {
     const replayed = history.filter((i) => i.entityId !== 'gone').reduce((s, i) => model.update(s, i, vectors[i.entityId]!), model.empty());
     expect(rebuilt).toEqual(replayed);
     expect(rebuilt.count).toBe(3);
-    expectVector(model.vector(rebuilt), closedForm(history.filter((i) => i.entityId !== 'gone').map((i) => ({ ...i, vector: vectors[i.entityId]! })), 3));
+    expectVector(
+      model.vector(rebuilt),
+      closedForm(
+        history.filter((i) => i.entityId !== 'gone').map((i) => ({ ...i, vector: vectors[i.entityId]! })),
+        3,
+      ),
+    );
   });
 
   it('stays finite across decades and forgets what lies far beyond double precision', () => {

@@ -10,7 +10,12 @@ import fc from 'fast-check';
 export const entityMatrixArb = (n: number, d: number, options: { degenerate?: boolean } = {}): fc.Arbitrary<Float32Array> => {
   const values = options.degenerate
     ? fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: n * d, maxLength: n * d })
-    : fc.noBias(fc.array(fc.integer({ min: -1_000_000, max: 1_000_000 }).map((i) => i / 1_000_000), { minLength: n * d, maxLength: n * d }));
+    : fc.noBias(
+        fc.array(
+          fc.integer({ min: -1_000_000, max: 1_000_000 }).map((i) => i / 1_000_000),
+          { minLength: n * d, maxLength: n * d },
+        ),
+      );
   return values.map((xs) => Float32Array.from(xs));
 };
 
@@ -70,7 +75,14 @@ export function normalEquations(y: Float32Array, n: number, d: number, netWeight
 }
 
 /** The weighted ridge objective Σⱼ cⱼ(pⱼ − yⱼᵀx)² + λ|x|² and its gradient. */
-export function objective(y: Float32Array, n: number, d: number, eq: NormalEquations, lambda: number, x: ArrayLike<number>): { value: number; gradient: number[] } {
+export function objective(
+  y: Float32Array,
+  n: number,
+  d: number,
+  eq: NormalEquations,
+  lambda: number,
+  x: ArrayLike<number>,
+): { value: number; gradient: number[] } {
   let value = 0;
   const gradient = new Array<number>(d).fill(0);
   for (let j = 0; j < n; j++) {

@@ -27,7 +27,10 @@ const scenarioArb = fc.record({
 
 function build(y: Float32Array, history: { row: number; weight: number; timestamp: number }[], lambda: number, alpha: number) {
   const model = new FoldInModel({ gram: gramMatrix(y, N, D), lambda, alpha, maxEntities: N });
-  const state = history.reduce((s, h) => model.update(s, { entityId: `e${h.row}`, weight: h.weight, timestamp: h.timestamp }, rowOf(y, D, h.row)), model.empty());
+  const state = history.reduce(
+    (s, h) => model.update(s, { entityId: `e${h.row}`, weight: h.weight, timestamp: h.timestamp }, rowOf(y, D, h.row)),
+    model.empty(),
+  );
   const net = new Array<number>(N).fill(0);
   for (const h of history) net[h.row]! += h.weight;
   return { model, state, eq: normalEquations(y, N, D, (j) => net[j]!, lambda, alpha) };
@@ -78,7 +81,9 @@ describe('FoldInModel against the full least-squares problem', () => {
 describe('FoldInModel', () => {
   // Three orthogonal entities and one in between; the Gram is that of the catalogue.
   const catalogue: Record<string, Float32Array> = { a: f32(1, 0, 0), b: f32(0, 1, 0), c: f32(0, 0, 1), ab: f32(1, 1, 0) };
-  const gram = Object.values(catalogue).reduce((g, v) => g.add(v), new GramAccumulator(3)).result();
+  const gram = Object.values(catalogue)
+    .reduce((g, v) => g.add(v), new GramAccumulator(3))
+    .result();
   const model = new FoldInModel({ gram, lambda: 0.1, alpha: 2, maxEntities: 3 });
   const act = (state = model.empty(), ...steps: [string, number, number][]) =>
     steps.reduce((s, [id, weight, t]) => model.update(s, { entityId: id, weight, timestamp: T0 + t }, catalogue[id]!), state);

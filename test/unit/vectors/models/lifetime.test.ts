@@ -18,21 +18,35 @@ const interactionArb = fc.record({
 
 const scenarioArb = fc.record({
   y: entityMatrixArb(N, D),
-  x0: fc.array(fc.integer({ min: -1000, max: 1000 }).map((i) => i / 500), { minLength: D, maxLength: D }),
+  x0: fc.array(
+    fc.integer({ min: -1000, max: 1000 }).map((i) => i / 500),
+    { minLength: D, maxLength: D },
+  ),
   history: fc.array(interactionArb, { minLength: 0, maxLength: 25 }),
   priorWeight: fc.constantFrom(0.01, 0.1, 1, 10),
   alpha: fc.constantFrom(0, 1, 10, 40),
   variant: fc.constantFrom<LifetimeVariant>('anchored', 'ridge'),
 });
 
-const toInteraction = (h: { row: number; weight: number; timestamp: number }): Interaction => ({ entityId: `e${h.row}`, weight: h.weight, timestamp: h.timestamp });
+const toInteraction = (h: { row: number; weight: number; timestamp: number }): Interaction => ({
+  entityId: `e${h.row}`,
+  weight: h.weight,
+  timestamp: h.timestamp,
+});
 
 /**
  * The system the model must solve, built the long way, over every entity of
  * the catalogue: (Σⱼ cⱼyⱼyⱼᵀ + λₚI)·u = prior + Σⱼ cⱼpⱼyⱼ, with c = 1, p = 0
  * for an entity without events after the cut-off.
  */
-function reference(y: Float32Array, x0: number[], history: { row: number; weight: number }[], priorWeight: number, alpha: number, variant: LifetimeVariant): number[] {
+function reference(
+  y: Float32Array,
+  x0: number[],
+  history: { row: number; weight: number }[],
+  priorWeight: number,
+  alpha: number,
+  variant: LifetimeVariant,
+): number[] {
   const net = new Array<number>(N).fill(0);
   for (const h of history) net[h.row]! += h.weight;
   const a = new Array<number>(D * D).fill(0);
@@ -98,7 +112,12 @@ describe('LifetimeModel', () => {
   const gram = gramMatrix(y, 20, 3);
   // x₀: the fold-in of four listens in cluster a, as a batch trainer would give it.
   const batch = new FoldInModel({ gram, lambda: 0.1 });
-  const x0 = batch.solve(batch.fromHistory(['a0', 'a1', 'a2', 'a3'].map((id, t) => ({ entityId: id, weight: 1, timestamp: T0 + t })), (id) => catalogue[id]));
+  const x0 = batch.solve(
+    batch.fromHistory(
+      ['a0', 'a1', 'a2', 'a3'].map((id, t) => ({ entityId: id, weight: 1, timestamp: T0 + t })),
+      (id) => catalogue[id],
+    ),
+  );
   const listen = (id: string, t: number): Interaction => ({ entityId: id, weight: 1, timestamp: T0 + 100 + t });
 
   it.each<LifetimeVariant>(['anchored', 'ridge'])('moves towards the entities of new events, the further the more there are (%s)', (variant) => {
@@ -106,7 +125,12 @@ describe('LifetimeModel', () => {
     // Events cycle over b0, b1, b2: their centre is where the user is heading.
     const centre = [0, 1, 2].map((i) => catalogue.b0![i]! + catalogue.b1![i]! + catalogue.b2![i]!);
     const towardsB = (events: number) => {
-      const state = model.fromHistoryAround(x0, T0 + 50, Array.from({ length: events }, (_, i) => listen(`b${i % 3}`, i)), (id) => catalogue[id]);
+      const state = model.fromHistoryAround(
+        x0,
+        T0 + 50,
+        Array.from({ length: events }, (_, i) => listen(`b${i % 3}`, i)),
+        (id) => catalogue[id],
+      );
       return cosine(model.solve(state), centre);
     };
     const base = cosine(x0, centre);
@@ -155,7 +179,12 @@ describe('LifetimeModel', () => {
 
   it('keeps the UserModel contract: fromHistory and fromHistoryAround equal folding update, unknown entities skipped', () => {
     const model = new LifetimeModel({ gram, priorWeight: 1 });
-    const history: Interaction[] = [listen('a1', 0), { entityId: 'gone', weight: 1, timestamp: T0 + 101 }, listen('b2', 2), { entityId: 'a1', weight: -0.5, timestamp: T0 + 103 }];
+    const history: Interaction[] = [
+      listen('a1', 0),
+      { entityId: 'gone', weight: 1, timestamp: T0 + 101 },
+      listen('b2', 2),
+      { entityId: 'a1', weight: -0.5, timestamp: T0 + 103 },
+    ];
     const known = history.filter((h) => h.entityId !== 'gone');
     expect(model.fromHistory(history, (id) => catalogue[id])).toEqual(known.reduce((s, h) => model.update(s, h, catalogue[h.entityId]!), model.empty()));
     expect(model.fromHistoryAround(x0, T0 + 101, history, (id) => catalogue[id])).toEqual(
@@ -167,7 +196,15 @@ describe('LifetimeModel', () => {
 
   it('answers x₀ again when the new events cancel out (a LIKE, then an UNLIKE)', () => {
     const model = new LifetimeModel({ gram, variant: 'ridge' });
-    const state = model.fromHistoryAround(x0, null, [{ entityId: 'b1', weight: 2, timestamp: T0 + 1 }, { entityId: 'b1', weight: -2, timestamp: T0 + 2 }], (id) => catalogue[id]);
+    const state = model.fromHistoryAround(
+      x0,
+      null,
+      [
+        { entityId: 'b1', weight: 2, timestamp: T0 + 1 },
+        { entityId: 'b1', weight: -2, timestamp: T0 + 2 },
+      ],
+      (id) => catalogue[id],
+    );
     expect(Array.from(model.solve(state))).toEqual(Array.from(Float32Array.from(x0)));
   });
 

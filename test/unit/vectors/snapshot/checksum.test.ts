@@ -50,25 +50,34 @@ describe('snapshot checksum', () => {
   const copy = () => base.map((e) => ({ ...e, vector: Float32Array.from(e.vector) }));
 
   it.each<[string, () => { entityId: string; vector: Float32Array }[]]>([
-    ['one float moves by one ulp', () => {
-      const c = copy();
-      const bits = new Uint32Array(c[17]!.vector.buffer);
-      bits[3]! += 1;
-      return c;
-    }],
-    ['0 becomes -0', () => {
-      const c = copy();
-      c[0]!.vector[0] = 0;
-      const zero = snapshotChecksum(c);
-      c[0]!.vector[0] = -0;
-      expect(snapshotChecksum(c)).not.toBe(zero);
-      return c;
-    }],
-    ['two entities swap places', () => {
-      const c = copy();
-      [c[3], c[4]] = [c[4]!, c[3]!];
-      return c;
-    }],
+    [
+      'one float moves by one ulp',
+      () => {
+        const c = copy();
+        const bits = new Uint32Array(c[17]!.vector.buffer);
+        bits[3]! += 1;
+        return c;
+      },
+    ],
+    [
+      '0 becomes -0',
+      () => {
+        const c = copy();
+        c[0]!.vector[0] = 0;
+        const zero = snapshotChecksum(c);
+        c[0]!.vector[0] = -0;
+        expect(snapshotChecksum(c)).not.toBe(zero);
+        return c;
+      },
+    ],
+    [
+      'two entities swap places',
+      () => {
+        const c = copy();
+        [c[3], c[4]] = [c[4]!, c[3]!];
+        return c;
+      },
+    ],
     ['an id changes', () => copy().map((e, i) => (i === 9 ? { ...e, entityId: 'e9x' } : e))],
     ['the id/vector boundary moves', () => copy().map((e, i) => (i === 0 ? { ...e, entityId: 'e' } : e))],
     ['an entity is dropped', () => copy().slice(1)],

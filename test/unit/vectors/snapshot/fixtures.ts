@@ -58,10 +58,7 @@ export function tempDir(): { path: (name: string) => string; cleanup: () => void
 }
 
 /** Writes the three binary files by hand, for files no writer would produce. */
-export async function writeRawBinary(
-  base: string,
-  files: { header: object; idLines: string[]; floats: Float32Array | Buffer },
-): Promise<void> {
+export async function writeRawBinary(base: string, files: { header: object; idLines: string[]; floats: Float32Array | Buffer }): Promise<void> {
   await writeFile(`${base}.json`, JSON.stringify(files.header));
   await writeFile(`${base}.ids`, files.idLines.map((l) => `${l}\n`).join(''));
   const f = files.floats;

@@ -88,7 +88,7 @@ describe.each(formats)('$name format', ({ path, write, read }) => {
   it('refuses to write an entity type its reader would refuse', async () => {
     const entities = makeEntities(3, 2);
     (entities[1] as { entityType: string }).entityType = 'SONG';
-    await expectSnapshotError(() => write(path('bad-type'), entities), ["entity 'e1' (row 1) has entityType \"SONG\""]);
+    await expectSnapshotError(() => write(path('bad-type'), entities), ['entity \'e1\' (row 1) has entityType "SONG"']);
   });
 
   it('refuses to write an invalid snapshot and leaves no file behind', async () => {
@@ -122,9 +122,14 @@ describe('JSONL', () => {
     JSON.stringify({ entityId: id, entityType: type, vector }).replace(/"__RAW__(.*?)"/g, '$1');
   const ok = (i: number) => line(`t${i}`, [i, i + 0.5, -i]);
   const manifest3 = (checksum = '0'.repeat(64)): SnapshotManifest => ({
-    snapshotId: 's3', model: 'als', dims: 3, count: 3, checksum, createdAt: 0, params: {},
+    snapshotId: 's3',
+    model: 'als',
+    dims: 3,
+    count: 3,
+    checksum,
+    createdAt: 0,
+    params: {},
   });
-
 
   it('skips blank lines, takes CRLF and defaults the type to OTHER', async () => {
     const p = dir.path('loose.jsonl');
@@ -137,9 +142,10 @@ describe('JSONL', () => {
   it('does not preallocate a manifest count the file cannot hold', async () => {
     const p = dir.path('short.jsonl');
     await writeFile(p, `${ok(1)}\n`);
-    await expectSnapshotError(() => readJsonlSnapshot(p, { manifest: { ...manifest3(), count: 1e12 } }), [
-      'the manifest says count=1000000000000, but the data has 1 entities',
-    ]);
+    await expectSnapshotError(
+      () => readJsonlSnapshot(p, { manifest: { ...manifest3(), count: 1e12 } }),
+      ['the manifest says count=1000000000000, but the data has 1 entities'],
+    );
   });
 
   it('reads an empty file as an empty snapshot only when told the dims', async () => {
@@ -159,14 +165,19 @@ describe('JSONL', () => {
     ['a missing id', '{"vector": [1, 2, 3]}', ['line 2 of', 'entityId must be a string']],
     ['an empty id', line('', [1, 2, 3]), ['line 2 of', 'empty entityId']],
     ['a missing vector', '{"entityId": "t2"}', ['line 2 of', `entity 't2' has no "vector" array`]],
-    ['an unknown type', line('t2', [1, 2, 3], 'SONG'), ['line 2 of', "entity 't2' has entityType \"SONG\"", 'TRACK, ARTIST']],
+    ['an unknown type', line('t2', [1, 2, 3], 'SONG'), ['line 2 of', 'entity \'t2\' has entityType "SONG"', 'TRACK, ARTIST']],
     ['a string value', line('t2', [1, '2', 3]), ['line 2 of', `entity 't2' has "2" at index 1`]],
     ['a null value', line('t2', [1, 2, null]), ['line 2 of', "entity 't2' has null at index 2"]],
     ['Infinity (1e999 in JSON)', line('t2', [1, '__RAW__1e999', 3]), ["entity 't2' (row 1, line 2 of", 'Infinity at index 1']],
     ['a value outside float32', line('t2', [1, 2, '__RAW__-1e39']), ['line 2 of', "entity 't2' has -1e+39 at index 2, outside the float32 range"]],
     ['wrong dims', line('t2', [1, 2]), ["entity 't2' (row 1, line 2 of", 'has 2 values, expected dims=3']],
     ['a duplicate id', ok(1), ["entity id 't1' appears twice: rows 0 and 1 (row 1, line 2 of"]],
-    ['another snapshot id', JSON.stringify({ snapshotId: 'other', entityId: 't2', vector: [1, 2, 3] }), ['line 2 of', 'names snapshot "other"'], { snapshotId: 's3' }],
+    [
+      'another snapshot id',
+      JSON.stringify({ snapshotId: 'other', entityId: 't2', vector: [1, 2, 3] }),
+      ['line 2 of', 'names snapshot "other"'],
+      { snapshotId: 's3' },
+    ],
     ['a checksum mismatch with the manifest', ok(2), ['checksum mismatch'], { manifest: manifest3() }],
   ])('rejects %s', async (_label, second, fragments, options = {}) => {
     const p = dir.path('bad.jsonl');
@@ -195,7 +206,12 @@ describe('binary', () => {
     const { checksum, paths } = await writeBinarySnapshot(`${base}.f32`, entities, { snapshotId: SNAPSHOT });
     expect(paths).toEqual({ header: `${base}.json`, vectors: `${base}.f32`, ids: `${base}.ids` });
     expect(JSON.parse(await readFile(paths.header, 'utf8'))).toEqual({
-      format: 'vectors-snapshot-f32', version: 1, dims: 2, count: 2, snapshotId: SNAPSHOT, checksum,
+      format: 'vectors-snapshot-f32',
+      version: 1,
+      dims: 2,
+      count: 2,
+      snapshotId: SNAPSHOT,
+      checksum,
     });
     expect(await readFile(paths.ids, 'utf8')).toBe('e0\tTRACK\ne1\tARTIST\n');
     const f32 = await readFile(paths.vectors);
@@ -219,16 +235,28 @@ describe('binary', () => {
 
   it.each<[string, Parameters<typeof writeRawBinary>[1], string[]]>([
     ['NaN in the floats', { header: header(), idLines: ids, floats: floats([1, 2], [3, NaN], [5, 6]) }, ["entity 'b' (row 1, line 2 of", 'NaN at index 1']],
-    ['Infinity in the floats', { header: header(), idLines: ids, floats: floats([1, 2], [3, 4], [-Infinity, 6]) }, ["entity 'c' (row 2", '-Infinity at index 0']],
+    [
+      'Infinity in the floats',
+      { header: header(), idLines: ids, floats: floats([1, 2], [3, 4], [-Infinity, 6]) },
+      ["entity 'c' (row 2", '-Infinity at index 0'],
+    ],
     ['a duplicate id', { header: header(), idLines: ['a', 'b', 'a'], floats: good }, ["entity id 'a' appears twice: rows 0 and 2 (row 2, line 3 of"]],
     ['an empty id line', { header: header(), idLines: ['a', '', 'c'], floats: good }, ['row 1, line 2 of', 'empty entityId']],
-    ['an unknown type', { header: header(), idLines: ['a', 'b\tSONG', 'c'], floats: good }, ['line 2 of', "entity 'b' has type \"SONG\""]],
+    ['an unknown type', { header: header(), idLines: ['a', 'b\tSONG', 'c'], floats: good }, ['line 2 of', 'entity \'b\' has type "SONG"']],
     ['floats written with other dims', { header: header({ dims: 3 }), idLines: ids, floats: good }, ['has 24 bytes, but count × dims × 4 = 3 × 3 × 4 = 36']],
     ['a truncated .f32', { header: header(), idLines: ids, floats: floats([1, 2], [3, 4], [5]) }, ['has 20 bytes', '= 24', 'truncated']],
     ['fewer ids than count', { header: header(), idLines: ['a', 'b'], floats: good }, ['has 2 lines, but the header says count=3']],
     ['more ids than count', { header: header(), idLines: [...ids, 'd'], floats: good }, ['has more than count=3 lines']],
-    ['a header of another format', { header: header({ format: 'npy', version: 2 }), idLines: ids, floats: good }, ['format must be "vectors-snapshot-f32"', 'version must be 1']],
-    ['a header checksum the data does not match', { header: header({ checksum: 'f'.repeat(64) }), idLines: ids, floats: good }, ['checksum mismatch: header', 'changed after the header was written']],
+    [
+      'a header of another format',
+      { header: header({ format: 'npy', version: 2 }), idLines: ids, floats: good },
+      ['format must be "vectors-snapshot-f32"', 'version must be 1'],
+    ],
+    [
+      'a header checksum the data does not match',
+      { header: header({ checksum: 'f'.repeat(64) }), idLines: ids, floats: good },
+      ['checksum mismatch: header', 'changed after the header was written'],
+    ],
   ])('rejects %s', async (_label, files, fragments) => {
     const base = dir.path('bad');
     await writeRawBinary(base, files);
@@ -244,7 +272,12 @@ describe('binary', () => {
     const base = dir.path('manifested');
     await writeRawBinary(base, { header: header({ snapshotId: 'hand-1' }), idLines: ids, floats: good });
     const manifest: SnapshotManifest = {
-      snapshotId: 'hand-1', model: 'als', dims: 2, count: 3, createdAt: 0, params: {},
+      snapshotId: 'hand-1',
+      model: 'als',
+      dims: 2,
+      count: 3,
+      createdAt: 0,
+      params: {},
       checksum: snapshotChecksum([0, 1, 2].map((r) => ({ entityId: 'abc'[r]!, vector: good.subarray(r * 2, r * 2 + 2) }))),
     };
     expect((await readBinarySnapshot(base, { manifest })).count).toBe(3);
@@ -258,8 +291,6 @@ describe('binary', () => {
     f32.writeFloatLE(f32.readFloatLE(4 * 21) + 0.25, 4 * 21);
     await writeFile(paths.vectors, f32);
     await expectSnapshotError(() => readBinarySnapshot(paths.header), ['checksum mismatch: header']);
-    await expectSnapshotError(() => readBinarySnapshot(paths.header, { manifest: manifestFor(SNAPSHOT, entities) }), [
-      'checksum mismatch: the manifest says',
-    ]);
+    await expectSnapshotError(() => readBinarySnapshot(paths.header, { manifest: manifestFor(SNAPSHOT, entities) }), ['checksum mismatch: the manifest says']);
   });
 });

@@ -57,11 +57,7 @@ export function writeFactors(path: string, rows: FactorRows, o: FactorFileOption
   if (rows.types) schema.push({ name: typeName, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' });
   const ids = idType === 'INT64' ? rows.ids.map((v) => (v === null ? null : BigInt(v))) : rows.ids;
   const vectors = rows.vectors.map((v) => (v === null ? null : o.scalarVector ? v[0] : Array.from(v)));
-  const columnData = [
-    { name: idName, data: ids },
-    { name: vectorName, data: vectors },
-    ...(rows.types ? [{ name: typeName, data: rows.types }] : []),
-  ];
+  const columnData = [{ name: idName, data: ids }, { name: vectorName, data: vectors }, ...(rows.types ? [{ name: typeName, data: rows.types }] : [])];
   parquetWriteFile({
     filename: path,
     columnData,

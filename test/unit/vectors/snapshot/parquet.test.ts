@@ -4,7 +4,13 @@ import { asyncBufferFromFile, parquetMetadataAsync } from 'hyparquet';
 import type { EntityType, SnapshotManifest } from '../../../../src/vectors/records';
 import { snapshotChecksum } from '../../../../src/vectors/snapshot/checksum';
 import type { SnapshotEntity } from '../../../../src/vectors/snapshot/entity-matrix';
-import { readJsonlSnapshot, readSnapshotFile, writeJsonlSnapshot, type LoadedSnapshot, type ReadSnapshotOptions } from '../../../../src/vectors/snapshot/formats';
+import {
+  readJsonlSnapshot,
+  readSnapshotFile,
+  writeJsonlSnapshot,
+  type LoadedSnapshot,
+  type ReadSnapshotOptions,
+} from '../../../../src/vectors/snapshot/formats';
 import { ParquetVectorReader, readParquetSnapshot } from '../../../../src/vectors/snapshot/parquet';
 import { bytesOf, expectSnapshotError, manifestFor, random, tempDir } from './fixtures';
 import { writeFactors, writeSparkDir, type FactorFileOptions, type FactorRows } from './parquet-fixtures';
@@ -103,12 +109,40 @@ describe('column layouts', () => {
 
   /** [label, rows as written, file options, read options, ids and types expected] */
   it.each<[string, FactorRows, FactorFileOptions, ReadSnapshotOptions['parquet'], string[], EntityType[]]>([
-    ['string ids in a column named vector', { ...base, ids: ['t:a', 't:é🎵', 't:c'] }, { idType: 'STRING', vectorColumn: 'vector' }, {}, ['t:a', 't:é🎵', 't:c'], ['OTHER', 'OTHER', 'OTHER']],
-    ['INT64 ids beyond 2^53', { ...base, ids: [9007199254740993n, -1n, 0n] }, { idType: 'INT64' }, {}, ['9007199254740993', '-1', '0'], ['OTHER', 'OTHER', 'OTHER']],
+    [
+      'string ids in a column named vector',
+      { ...base, ids: ['t:a', 't:é🎵', 't:c'] },
+      { idType: 'STRING', vectorColumn: 'vector' },
+      {},
+      ['t:a', 't:é🎵', 't:c'],
+      ['OTHER', 'OTHER', 'OTHER'],
+    ],
+    [
+      'INT64 ids beyond 2^53',
+      { ...base, ids: [9007199254740993n, -1n, 0n] },
+      { idType: 'INT64' },
+      {},
+      ['9007199254740993', '-1', '0'],
+      ['OTHER', 'OTHER', 'OTHER'],
+    ],
     ['an id column named entityId', base, { idColumn: 'entityId' }, {}, ['10', '11', '12'], ['OTHER', 'OTHER', 'OTHER']],
-    ['an entityType column, a null getting the default', { ...base, types: ['TRACK', null, 'ALBUM'] }, {}, { entityType: 'ARTIST' }, ['10', '11', '12'], ['TRACK', 'ARTIST', 'ALBUM']],
+    [
+      'an entityType column, a null getting the default',
+      { ...base, types: ['TRACK', null, 'ALBUM'] },
+      {},
+      { entityType: 'ARTIST' },
+      ['10', '11', '12'],
+      ['TRACK', 'ARTIST', 'ALBUM'],
+    ],
     ['one type for all rows', base, {}, { entityType: 'TRACK' }, ['10', '11', '12'], ['TRACK', 'TRACK', 'TRACK']],
-    ['columns named by options', { ...base, types: ['TRACK', 'ALBUM', null] }, { idColumn: 'item', vectorColumn: 'factors', typeColumn: 'kind' }, { idColumn: 'item', vectorColumn: 'factors', entityTypeColumn: 'kind' }, ['10', '11', '12'], ['TRACK', 'ALBUM', 'OTHER']],
+    [
+      'columns named by options',
+      { ...base, types: ['TRACK', 'ALBUM', null] },
+      { idColumn: 'item', vectorColumn: 'factors', typeColumn: 'kind' },
+      { idColumn: 'item', vectorColumn: 'factors', entityTypeColumn: 'kind' },
+      ['10', '11', '12'],
+      ['TRACK', 'ALBUM', 'OTHER'],
+    ],
     ['other columns, ignored', { ...base, types: ['x', 'y', 'z'] }, { typeColumn: 'kind' }, {}, ['10', '11', '12'], ['OTHER', 'OTHER', 'OTHER']],
     ['an uncompressed file', base, { codec: 'UNCOMPRESSED' }, {}, ['10', '11', '12'], ['OTHER', 'OTHER', 'OTHER']],
     ['a gzip file', base, { codec: 'GZIP', compressors: { GZIP: (b) => gzipSync(b) } }, {}, ['10', '11', '12'], ['OTHER', 'OTHER', 'OTHER']],
@@ -123,12 +157,20 @@ describe('column layouts', () => {
   });
 
   it('rounds DOUBLE values to float32, as the JSONL reader does', async () => {
-    const doubles = [[0.1, 1 / 3, -2.5e-40], [1e30, -0, 7]];
+    const doubles = [
+      [0.1, 1 / 3, -2.5e-40],
+      [1e30, -0, 7],
+    ];
     const path = dir.path('doubles.parquet');
     writeFactors(path, { ids: [1, 2], vectors: doubles }, { elementType: 'DOUBLE' });
     const loaded = await readParquetSnapshot(path);
     expect(Array.from(loaded.matrix.data)).toEqual(doubles.flat().map(Math.fround));
-    expect(loaded.checksum).toBe(await jsonlChecksum('doubles', doubles.map((d, i) => ({ entityId: String(i + 1), entityType: 'OTHER', vector: Float32Array.from(d) }))));
+    expect(loaded.checksum).toBe(
+      await jsonlChecksum(
+        'doubles',
+        doubles.map((d, i) => ({ entityId: String(i + 1), entityType: 'OTHER', vector: Float32Array.from(d) })),
+      ),
+    );
   });
 });
 
@@ -138,28 +180,48 @@ describe('rejections', () => {
 
   /** Row 1 (counted from 0) is the bad one wherever a row is; messages must name it and the file. */
   it.each<[string, FactorRows, FactorFileOptions, ReadSnapshotOptions, string[]]>([
-    ['columns with other names, listing the columns found', good, { idColumn: 'user', vectorColumn: 'factors' }, {},
-      ["bad.parquet has no id column 'id' or 'entityId'", 'its columns are: user (INT32), factors (list<FLOAT>)', '--id-column']],
-    ['a vector column named by option that is not there', good, {}, { parquet: { vectorColumn: 'embedding' } },
-      ["has no vector column 'embedding'", 'its columns are: id (INT32), features (list<FLOAT>)', '--vector-column']],
-    ['an entity type column named by option that is not there', good, {}, { parquet: { entityTypeColumn: 'kind' } },
-      ["has no entity type column 'kind'"]],
+    [
+      'columns with other names, listing the columns found',
+      good,
+      { idColumn: 'user', vectorColumn: 'factors' },
+      {},
+      ["bad.parquet has no id column 'id' or 'entityId'", 'its columns are: user (INT32), factors (list<FLOAT>)', '--id-column'],
+    ],
+    [
+      'a vector column named by option that is not there',
+      good,
+      {},
+      { parquet: { vectorColumn: 'embedding' } },
+      ["has no vector column 'embedding'", 'its columns are: id (INT32), features (list<FLOAT>)', '--vector-column'],
+    ],
+    ['an entity type column named by option that is not there', good, {}, { parquet: { entityTypeColumn: 'kind' } }, ["has no entity type column 'kind'"]],
     ['NaN', rows([1, 2, 3], [4, 5, NaN], [7, 8, 9]), {}, {}, ["entity '11' (row 1, row 1 of", 'bad.parquet) has NaN at index 2']],
     ['-Infinity', rows([1, 2, 3], [-Infinity, 5, 6], [7, 8, 9]), {}, {}, ["entity '11' (row 1, row 1 of", '-Infinity at index 0']],
     ['ragged dims', rows([1, 2, 3], [4, 5], [7, 8, 9]), {}, {}, ["entity '11' (row 1, row 1 of", 'has 2 values, expected dims=3']],
     ['dims other than the manifest-free option', good, {}, { dims: 4 }, ["entity '10' (row 0, row 0 of", 'has 3 values, expected dims=4']],
-    ['an empty first vector', rows([], [4, 5, 6]), {}, {}, ["row 0 of", "entity '10' has 0 values; dims must be 1 to 65536"]],
+    ['an empty first vector', rows([], [4, 5, 6]), {}, {}, ['row 0 of', "entity '10' has 0 values; dims must be 1 to 65536"]],
     ['a duplicate id', { ...good, ids: [10, 11, 10] }, {}, {}, ["entity id '10' appears twice: rows 0 and 2 (row 2, row 2 of"]],
     ['a null vector', { ...good, vectors: [[1, 2, 3], null, [7, 8, 9]] }, {}, {}, ['row 1 of', "entity '11' has no vector (null in column 'features')"]],
     ['a null element', rows([1, 2, 3], [4, null, 6], [7, 8, 9]), { nullableElements: true }, {}, ['row 1 of', "entity '11' has null at index 1"]],
-    ['a DOUBLE outside float32', rows([1, 2, 3], [4, 5, -1e39], [7, 8, 9]), { elementType: 'DOUBLE' }, {}, ['row 1 of', "entity '11' has -1e+39 at index 2, outside the float32 range"]],
+    [
+      'a DOUBLE outside float32',
+      rows([1, 2, 3], [4, 5, -1e39], [7, 8, 9]),
+      { elementType: 'DOUBLE' },
+      {},
+      ['row 1 of', "entity '11' has -1e+39 at index 2, outside the float32 range"],
+    ],
     ['a null id', { ...good, ids: [10, null, 12] }, {}, {}, ['row 1 of', 'the entity id is null']],
     ['an id with a tab', { ...good, ids: ['a', 'b\tc', 'd'] }, { idType: 'STRING' }, {}, ['"b\\tc" (row 1, row 1 of', 'contains a tab']],
     ['a FLOAT id column', good, { idType: 'FLOAT' }, {}, ['id column id (FLOAT) must hold integers (INT32, INT64) or strings']],
     ['a vector column that is no list', good, { scalarVector: true }, {}, ['vector column features (FLOAT) must be a list of FLOAT']],
-    ['an unknown entity type', { ...good, types: ['TRACK', 'SONG', null] }, {}, {}, ['row 1 of', "entity '11' has entityType \"SONG\"", 'TRACK, ARTIST']],
-    ['a codec it cannot decompress', good, { codec: 'ZSTD', compressors: { ZSTD: (b) => b } }, {},
-      ["column 'id' is compressed with ZSTD", 'UNCOMPRESSED, SNAPPY, GZIP', '"compression", "snappy"']],
+    ['an unknown entity type', { ...good, types: ['TRACK', 'SONG', null] }, {}, {}, ['row 1 of', 'entity \'11\' has entityType "SONG"', 'TRACK, ARTIST']],
+    [
+      'a codec it cannot decompress',
+      good,
+      { codec: 'ZSTD', compressors: { ZSTD: (b) => b } },
+      {},
+      ["column 'id' is compressed with ZSTD", 'UNCOMPRESSED, SNAPPY, GZIP', '"compression", "snappy"'],
+    ],
   ])('rejects %s', async (_label, written, fileOptions, options, fragments) => {
     const path = dir.path('bad.parquet');
     writeFactors(path, written, fileOptions);
@@ -179,7 +241,11 @@ describe('rejections', () => {
   });
 
   it.each<[string, (m: SnapshotManifest) => SnapshotManifest, string[]]>([
-    ['another count, from the footers before any row is read', (m) => ({ ...m, count: 4 }), ['the manifest says count=4, but', 'manifested.parquet holds 3 rows']],
+    [
+      'another count, from the footers before any row is read',
+      (m) => ({ ...m, count: 4 }),
+      ['the manifest says count=4, but', 'manifested.parquet holds 3 rows'],
+    ],
     ['other dims', (m) => ({ ...m, dims: 2 }), ["entity '10' (row 0, row 0 of", 'has 3 values, expected dims=2']],
     ['another checksum', (m) => ({ ...m, checksum: '1'.repeat(64) }), ['checksum mismatch: the manifest says 1111']],
   ])('rejects a file that disagrees with the manifest: %s', async (_label, change, fragments) => {
@@ -193,9 +259,39 @@ describe('rejections', () => {
 
   describe('in a directory', () => {
     it.each<[string, FactorRows, string[]]>([
-      ['a NaN in the second part, naming that file and its row', { ids: [20, 21], vectors: [[1, 2, 3], [4, NaN, 6]] }, ["entity '21' (row 4, row 1 of", 'part-00001-', 'NaN at index 1']],
-      ['an id already in the first part', { ids: [20, 10], vectors: [[1, 2, 3], [4, 5, 6]] }, ["entity id '10' appears twice: rows 0 and 4 (row 4, row 1 of", 'part-00001-']],
-      ['other dims in the second part', { ids: [20, 21], vectors: [[1, 2], [3, 4]] }, ["entity '20' (row 3, row 0 of", 'part-00001-', 'has 2 values, expected dims=3']],
+      [
+        'a NaN in the second part, naming that file and its row',
+        {
+          ids: [20, 21],
+          vectors: [
+            [1, 2, 3],
+            [4, NaN, 6],
+          ],
+        },
+        ["entity '21' (row 4, row 1 of", 'part-00001-', 'NaN at index 1'],
+      ],
+      [
+        'an id already in the first part',
+        {
+          ids: [20, 10],
+          vectors: [
+            [1, 2, 3],
+            [4, 5, 6],
+          ],
+        },
+        ["entity id '10' appears twice: rows 0 and 4 (row 4, row 1 of", 'part-00001-'],
+      ],
+      [
+        'other dims in the second part',
+        {
+          ids: [20, 21],
+          vectors: [
+            [1, 2],
+            [3, 4],
+          ],
+        },
+        ["entity '20' (row 3, row 0 of", 'part-00001-', 'has 2 values, expected dims=3'],
+      ],
     ])('rejects %s', async (_label, second, fragments) => {
       const out = dir.path(`bad-dir-${_label.split(' ').join('-')}`);
       writeSparkDir(out, [good, second]);
@@ -219,7 +315,14 @@ describe('ParquetVectorReader, for any vectors keyed by id (e.g. user factors)',
   it('reads the footers first, then yields validated rows in order and ends with the count and checksum', async () => {
     const all = alsFactors(12, 5, 21);
     const out = dir.path('user-factors.parquet');
-    writeSparkDir(out, [{ ids: all.ids.slice(0, 5), vectors: all.vectors.slice(0, 5) }, { ids: all.ids.slice(5), vectors: all.vectors.slice(5) }], { rowGroupSize: 2 });
+    writeSparkDir(
+      out,
+      [
+        { ids: all.ids.slice(0, 5), vectors: all.vectors.slice(0, 5) },
+        { ids: all.ids.slice(5), vectors: all.vectors.slice(5) },
+      ],
+      { rowGroupSize: 2 },
+    );
     const reader = await ParquetVectorReader.open(out, { label: 'user factors' });
     expect(reader.rowCount).toBe(12);
     expect(reader.parts.map((p) => p.rows)).toEqual([5, 7]);
@@ -264,7 +367,13 @@ describe('ParquetVectorReader, for any vectors keyed by id (e.g. user factors)',
 
   it('names its data as told in messages', async () => {
     const path = dir.path('users-nan.parquet');
-    writeFactors(path, { ids: [1, 2], vectors: [[1, 2], [3, NaN]] });
+    writeFactors(path, {
+      ids: [1, 2],
+      vectors: [
+        [1, 2],
+        [3, NaN],
+      ],
+    });
     const reader = await ParquetVectorReader.open(path, { label: 'user factors' });
     const drain = async () => {
       for await (const _ of reader.rows()) void _;

@@ -59,9 +59,7 @@ describe('SnapshotValidator', () => {
   it('names where the entity was read', async () => {
     const v = new SnapshotValidator({ snapshotId: SNAPSHOT, dims: 2, location: (row) => `offset ${row + 100} of partition 3` });
     v.accept('ok', Float32Array.of(1, 2));
-    await expectSnapshotError(() => v.accept('x', Float32Array.of(1, Number.NaN)), [
-      "entity 'x' (row 1, offset 101 of partition 3) has NaN at index 1",
-    ]);
+    await expectSnapshotError(() => v.accept('x', Float32Array.of(1, Number.NaN)), ["entity 'x' (row 1, offset 101 of partition 3) has NaN at index 1"]);
   });
 
   it('without a manifest, reports count and checksum for building one', () => {

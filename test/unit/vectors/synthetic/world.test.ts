@@ -62,7 +62,8 @@ describe('generateWorld', () => {
     const changed = (drift: number) => {
       const w = generateWorld({ seed: 5, ...SMALL, sessionsPerUser: 12, drift });
       const plays = new Map<string, number[]>();
-      for (const e of w.events) if (!('kind' in e)) (plays.get(e.userId) ?? plays.set(e.userId, []).get(e.userId)!).push(w.clusterOf[Number(e.entityId.slice(1))]!);
+      for (const e of w.events)
+        if (!('kind' in e)) (plays.get(e.userId) ?? plays.set(e.userId, []).get(e.userId)!).push(w.clusterOf[Number(e.entityId.slice(1))]!);
       const top = (cs: number[]) => {
         const n = new Map<number, number>();
         for (const c of cs) n.set(c, (n.get(c) ?? 0) + 1);
