@@ -7,7 +7,7 @@ export * from './errors';
 // Runtime: topologies, bolts, groupings, serdes, stores, running, testing.
 export { TopologyBuilder, DEFAULT_STREAM } from './runtime/topology/topology';
 export type { Topology, SpoutOptions, BoltOptions, StoreOptions, SinkOptions, InputOptions, StreamOptions } from './runtime/topology/topology';
-export type { Bolt, BoltContext, StreamRecord, PunctuationType, Cancellable } from './runtime/topology/bolt';
+export type { Bolt, BoltContext, StreamRecord, PunctuationType, Cancellable, LogFn } from './runtime/topology/bolt';
 export { Groupings, type Grouping } from './runtime/topology/grouping';
 export { StringSerde, Int64Serde, BytesSerde, jsonSerde, type Serde, type PreparedSerde } from './runtime/serde/serde';
 export { avro, type SerdeFactory, type SerdeSpec } from './runtime/serde/serde-spec';

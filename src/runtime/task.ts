@@ -6,7 +6,7 @@ import { partitionForKey } from './partitioner';
 import { isPreparedSerde, type Serde } from './serde/serde';
 import type { CachedKeyValueStore } from './state/cached-store';
 import type { WriteOp } from './state/store';
-import type { Bolt, BoltContext, Cancellable, PunctuationType, StreamRecord } from './topology/bolt';
+import type { Bolt, BoltContext, Cancellable, LogFn, PunctuationType, StreamRecord } from './topology/bolt';
 import type { RepartitionDef, SpoutDef, SubTopology, Topology } from './topology/topology';
 import { DEFAULT_STREAM } from './topology/topology';
 import type { TopologySerdes } from './topology/topology-serdes';
@@ -30,6 +30,8 @@ export interface TaskOptions {
   onMisrouted?(record: IncomingRecord, expected: number, action: MisroutedPolicy): void;
   /** Told of every record sent to the dead-letter topic (the runner logs it). */
   onDeadLetter?(record: IncomingRecord, component: string, err: unknown, truncated: boolean): void;
+  /** The instance's logger, for bolts' own lines. Default: none. */
+  log?: LogFn;
 }
 
 /**
@@ -218,6 +220,7 @@ export class Task {
         task.commitRequested = true;
       },
       now: () => o.now(),
+      log: (level, message, fields = {}) => o.log?.(level, message, { topology: o.topology.name, task: task.id, ...fields }),
     };
   }
 

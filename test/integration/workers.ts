@@ -16,7 +16,9 @@ export class Worker {
     env: Record<string, string> = {},
     readonly logFile?: string,
   ) {
-    const { brokers, registryUrl } = stackEnv();
+    // The shared stack unless the caller names another one.
+    const { brokers, registryUrl } =
+      env.KAFKA_BROKERS && env.SCHEMA_REGISTRY_URL ? { brokers: [env.KAFKA_BROKERS], registryUrl: env.SCHEMA_REGISTRY_URL } : stackEnv();
     // node itself, not the tsx launcher: the tsx CLI runs the script in a child
     // process, and SIGKILL of the launcher would leave that child running.
     this.child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], {

@@ -26,6 +26,14 @@ export class DoormanBolt implements Bolt {
 
   async process(record: StreamRecord, ctx: BoltContext): Promise<void> {
     const log = ctx.store<string, SnapshotControl>('log');
+    const rec = record.value as SnapshotControl | null;
+    // A staging written by `vectors publish` or `rollforward` (not replayed: the doorman's own store holds the past).
+    if (rec?.kind === 'STAGE' && rec.phase === 'STAGED' && (await log.get(record.key as string))?.phase !== 'STAGED')
+      ctx.log('info', 'snapshot staged; waiting for every partition to report READY', {
+        snapshot: rec.snapshotId,
+        entities: rec.manifest?.count,
+        dims: rec.manifest?.dims,
+      });
     if (record.value === null) log.delete(record.key as string);
     else log.put(record.key as string, record.value as SnapshotControl);
     await this.decideAndWrite(ctx, ctx.now());
@@ -43,6 +51,8 @@ export class DoormanBolt implements Bolt {
     for (const w of writes) {
       log.put(w.key, w.value);
       ctx.emit(w.key, w.value);
+      if (w.key === 'active') ctx.log('info', 'snapshot activated', { snapshot: w.value.snapshotId, previous: w.value.previousSnapshotId });
+      else if (w.value.phase === 'FAILED') ctx.log('warn', 'snapshot aborted', { snapshot: w.value.snapshotId, reason: w.value.reason });
     }
   }
 }

@@ -85,12 +85,18 @@ export class SnapshotFollower {
           // e.g. this partition's user factors, validated against the manifest: a failure fails the snapshot too.
           await this.o.onLoaded?.(loaded, ctx);
         } catch (err) {
-          if (rec.phase === 'STAGED') this.report(ctx, id, 'FAILED', (err as Error).message);
+          if (rec.phase === 'STAGED') {
+            this.report(ctx, id, 'FAILED', (err as Error).message);
+            ctx.log('warn', 'snapshot failed to load; reported FAILED', { snapshot: id, partition: ctx.partition, error: (err as Error).message });
+          }
           return;
         }
         this.live.add(id);
       }
-      if (rec.phase === 'STAGED') this.report(ctx, id, 'READY', null);
+      if (rec.phase === 'STAGED') {
+        this.report(ctx, id, 'READY', null);
+        ctx.log('info', 'snapshot loaded; reported READY', { snapshot: id, partition: ctx.partition });
+      }
       return;
     }
     // RETIRED, FAILED, ROLLED_BACK: no longer live here.

@@ -213,6 +213,13 @@ export interface KafkaClientOptions {
 
 /** Factory for admins, producers and consumers on one cluster. */
 export interface KafkaClient {
+  /**
+   * Whether `err`, thrown by this client or one of its admins, producers,
+   * consumers or readers, means the cluster is unavailable for now (down,
+   * restarting, unreachable, a coordinator loading): the same work can succeed
+   * later, so a caller waits and reconnects instead of failing for good.
+   */
+  isClusterUnavailable(err: unknown): boolean;
   admin(): Promise<KafkaAdmin>;
   producer(): Promise<KafkaProducer>;
   transactionalProducer(transactionalId: string): Promise<TransactionalProducer>;

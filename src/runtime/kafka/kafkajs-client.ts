@@ -3,6 +3,7 @@
 // First, before kafkajs loads its protocol modules: see the patch's comment.
 import './kafkajs-encoder-patch';
 import {
+  type Admin,
   AssignerProtocol,
   ConfigResourceTypes,
   type PartitionAssigner,
@@ -49,13 +50,56 @@ const LEVELS = {
 /** Protocol errors that mean the group's generation moved on (kafkajs' own `isRebalancing`, plus a member the group forgot). */
 const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR_FOR_GROUP', 'FENCED_INSTANCE_ID']);
 
+/** kafkajs errors that mean the cluster did not answer (down, restarting, unreachable), not that the request was wrong. */
+const UNAVAILABLE_ERRORS = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSNoBrokerAvailableError',
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSMetadataNotLoaded',
+  'KafkaJSTopicMetadataNotLoaded',
+  'KafkaJSLockTimeout',
+]);
+/** Socket errors of Node under a kafkajs error (some paths surface them unwrapped). */
+const UNAVAILABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Whether `err` (a kafkajs error, or ours wrapping one) means the cluster is
+ * unavailable for now: a connection refused or closed, a request timed out,
+ * no broker or coordinator found, or a retriable protocol error (coordinator
+ * loading, leader moving) that kafkajs gave up retrying. The same request can
+ * succeed once the cluster is back. A request the broker refused on its merits
+ * (record too large, authorisation, an unknown topic) is not.
+ */
+export function isClusterUnavailable(err: unknown): boolean {
+  for (
+    let e: unknown = err, depth = 0;
+    e && depth < 8;
+    e = (e as { cause?: unknown; originalError?: unknown }).cause ?? (e as { originalError?: unknown }).originalError, depth++
+  ) {
+    if (e instanceof KafkaError) {
+      if (e.retriable) return true;
+      continue;
+    }
+    const name = String((e as { name?: unknown }).name);
+    if (UNAVAILABLE_ERRORS.has(name)) return true;
+    if (UNAVAILABLE_SOCKET_CODES.has(String((e as { code?: unknown }).code))) return true;
+    // A protocol error kafkajs marks retriable (COORDINATOR_LOAD_IN_PROGRESS, NOT_LEADER_OR_FOLLOWER, ...), not a rebalance.
+    if (name === 'KafkaJSProtocolError' && (e as { retriable?: unknown }).retriable === true && !REBALANCE_ERRORS.has(String((e as { type?: unknown }).type)))
+      return true;
+  }
+  return false;
+}
+
 function wrap(operation: string, err: unknown): KafkaError | GroupRebalanceError {
   if (err instanceof KafkaError || err instanceof GroupRebalanceError) return err;
   // kafkajs' retrier wraps the protocol error: look down the cause chain for its type.
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (REBALANCE_ERRORS.has(String((e as { type?: unknown }).type))) return new GroupRebalanceError(operation, err);
   }
-  return new KafkaError(operation, err, Boolean((err as { retriable?: boolean }).retriable));
+  return new KafkaError(operation, err, isClusterUnavailable(err));
 }
 
 /**
@@ -67,13 +111,22 @@ function wrap(operation: string, err: unknown): KafkaError | GroupRebalanceError
 const ROUTINE_ERRORS =
   /rebalancing|group generation id is not valid|not the correct coordinator|coordinator is (loading|not available)|does not host this topic-partition|unknown member|There is no leader for this topic-partition|Topic with this name already exists|Topic creation errors/i;
 
-/** kafkajs' console JSON logger, with routine errors demoted to debug. */
+/**
+ * Connection failures: kafkajs logs each attempt of each client at ERROR, hundreds
+ * a minute while a broker is down; the runtime says once that the cluster is
+ * unavailable and once that it reconnected.
+ */
+const CONNECTION_ERRORS =
+  /Connection error|ECONNREFUSED|ECONNRESET|Failed to connect to seed broker|Connection timeout|Closed connection|Request .* timed out/i;
+
+/** kafkajs' console JSON logger, with routine errors and connection failures demoted to debug. */
 function logCreator(configured: number) {
   return () =>
     ({ namespace, level, label, log }: { namespace: string; level: number; label: string; log: { message: string; error?: string } }) => {
       let lvl = level;
       let tag = label;
-      if (level === KafkaLogLevel.ERROR && ROUTINE_ERRORS.test(`${log.error ?? ''} ${log.message}`)) {
+      const text = `${log.error ?? ''} ${log.message}`;
+      if (level === KafkaLogLevel.ERROR && (ROUTINE_ERRORS.test(text) || CONNECTION_ERRORS.test(text))) {
         lvl = KafkaLogLevel.DEBUG;
         tag = 'DEBUG';
       }
@@ -244,6 +297,8 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
 }
 
 class KafkajsConsumer implements KafkaConsumer {
+  private closed = false;
+
   constructor(
     private readonly consumer: Consumer,
     private readonly options: ConsumerOptions,
@@ -259,6 +314,9 @@ class KafkajsConsumer implements KafkaConsumer {
 
   async run(handlers: ConsumerHandlers): Promise<void> {
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      // A consumer closed while the cluster was away can come back by itself (kafkajs restarts a
+      // crashed consumer on a timer) and would hold partitions nobody processes: make it leave.
+      if (this.closed) return void this.consumer.disconnect().catch(() => undefined);
       const assigned: TopicPartition[] = [];
       for (const [topic, partitions] of Object.entries(event.payload.memberAssignment)) {
         for (const partition of partitions) assigned.push({ topic, partition });
@@ -275,6 +333,7 @@ class KafkajsConsumer implements KafkaConsumer {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
       eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+        if (this.closed) return;
         const records: IncomingRecord[] = batch.messages.map((m) => ({
           topic: batch.topic,
           partition: batch.partition,
@@ -316,6 +375,7 @@ class KafkajsConsumer implements KafkaConsumer {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.consumer.disconnect();
   }
 }
@@ -367,8 +427,8 @@ class KafkajsPartitionReader implements PartitionReader {
       const within: { offset: string }[] = batch.messagesWithinOffset;
       const last = within[within.length - 1];
       const nextOffset = last ? (BigInt(last.offset) + 1n).toString() : offset;
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const records: IncomingRecord[] = batch.messages.map((m: any) => ({
-        // eslint-disable-line @typescript-eslint/no-explicit-any
         topic: tp.topic,
         partition: tp.partition,
         offset: m.offset,
@@ -480,9 +540,28 @@ function taskAssigner(taskOf: (topic: string, partition: number) => string, owne
   });
 }
 
+/** Waits until every topic has metadata with a leader for each partition (about 15 s at most), else throws `cause`. */
+async function waitForMetadata(admin: Admin, topics: string[], cause: unknown): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      if (found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch {
+      // not there yet
+    }
+    if (Date.now() > deadline) throw wrap('create topics', cause);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** {@link KafkaClient} on kafkajs 2. */
 export class KafkajsClient implements KafkaClient {
   private readonly kafka: Kafka;
+
+  isClusterUnavailable(err: unknown): boolean {
+    return isClusterUnavailable(err);
+  }
 
   constructor(private readonly options: KafkaClientOptions) {
     this.kafka = new Kafka({
@@ -519,7 +598,15 @@ export class KafkajsClient implements KafkaClient {
           });
         } catch (err) {
           // Another instance may have created them concurrently; that is fine.
-          if (!/already exists/i.test(String((err as Error).message))) throw wrap('create topics', err);
+          if (/already exists/i.test(String((err as Error).message))) return missing.map((s) => s.name);
+          // Created, but the broker answering the metadata request does not know them yet (KRaft
+          // propagates new topics asynchronously; kafkajs only waits out LEADER_NOT_AVAILABLE).
+          if (!/does not host this topic-partition/i.test(String((err as Error).message))) throw wrap('create topics', err);
+          await waitForMetadata(
+            admin,
+            missing.map((s) => s.name),
+            err,
+          );
         }
         return missing.map((s) => s.name);
       },

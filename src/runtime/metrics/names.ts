@@ -20,6 +20,8 @@ export const MetricNames = {
   rebalances: 'vectors_runtime_rebalances_total',
   commitsRefused: 'vectors_runtime_commits_refused_total',
   retries: 'vectors_runtime_retries_total',
+  kafkaOutages: 'vectors_runtime_kafka_outages_total',
+  kafkaConnected: 'vectors_runtime_kafka_connected',
   dlqTruncated: 'vectors_runtime_dlq_truncated_total',
   misroutedRecords: 'vectors_runtime_misrouted_records_total',
 } as const;

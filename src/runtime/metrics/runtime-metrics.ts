@@ -19,6 +19,8 @@ export class RuntimeMetrics {
   readonly rebalances: Counter<'topology'>;
   readonly commitsRefused: Counter<'topology' | 'reason'>;
   readonly retries: Counter<'topology' | 'reason'>;
+  readonly kafkaOutages: Counter<'topology'>;
+  readonly kafkaConnected: Gauge<'topology'>;
   readonly dlqTruncated: Counter<'topology'>;
   readonly misroutedRecords: Counter<'topology' | 'topic' | 'action'>;
 
@@ -107,6 +109,18 @@ export class RuntimeMetrics {
       name: MetricNames.retries,
       help: 'Input records held back by a retriable failure (registry or broker unavailable) and retried after a backoff, by error code.',
       labelNames: ['topology', 'reason'],
+      registers: r,
+    });
+    this.kafkaOutages = new Counter({
+      name: MetricNames.kafkaOutages,
+      help: 'Times the cluster became unavailable to this instance: its tasks were closed without committing and it reconnected.',
+      labelNames: ['topology'],
+      registers: r,
+    });
+    this.kafkaConnected = new Gauge({
+      name: MetricNames.kafkaConnected,
+      help: '1 while this instance is connected and running its tasks, 0 while it waits for the cluster to come back.',
+      labelNames: ['topology'],
       registers: r,
     });
     this.dlqTruncated = new Counter({

@@ -11,6 +11,7 @@ import type {
   KafkaConsumer,
   KafkaProducer,
   KafkaTransaction,
+  OutgoingRecord,
   PartitionReader,
   ProducedOffset,
   RecordBatch,
@@ -29,6 +30,7 @@ import { RocksDBBytesStore, type RocksDBStoreOptions } from '../state/rocksdb/ro
 import type { BytesStore, ReadOnlyKeyValueStore } from '../state/store';
 import { readOnlyView, reportCacheStats, typedStore } from '../state/task-stores';
 import { type MisroutedPolicy, RetriableInputError, Task, taskId } from '../task';
+import type { LogFn } from '../topology/bolt';
 import type { Topology } from '../topology/topology';
 import { TopologySerdes } from '../topology/topology-serdes';
 import { Checkpoint } from './checkpoint';
@@ -36,7 +38,7 @@ import { SerialQueue } from './serial-queue';
 
 export type ProcessingGuarantee = 'at-least-once' | 'exactly-once';
 
-export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+export type { LogFn };
 
 /** Options of a {@link TopologyRunner}. */
 export interface RunnerOptions {
@@ -50,6 +52,8 @@ export interface RunnerOptions {
   guarantee?: ProcessingGuarantee;
   /** Default 1000 ms at-least-once, 100 ms exactly-once (as Kafka Streams). */
   commitIntervalMs?: number;
+  /** How often an info line sums up the records processed and the lag, when there were any; 0: never. Default 60 000 ms. */
+  progressLogMs?: number;
   /** 'rocksdb' (default) or 'memory' (state rebuilt from the changelog on every start). */
   storeBackend?: 'rocksdb' | 'memory';
   /**
@@ -120,6 +124,36 @@ const RETRY_MAX_MS = 5000;
 const DLQ_FRAMING_BYTES = 4096;
 /** Longest stretch of processing without giving the event loop a turn. */
 const YIELD_EVERY_MS = 50;
+/** At-least-once: output sends queued behind each other before processing waits for them (see sendOutputsBehind). */
+const MAX_OUTPUT_SENDS_IN_FLIGHT = 4;
+/** Backoff between reconnection attempts while the cluster is unavailable: doubles from the first to the last. */
+const RECONNECT_FIRST_MS = 500;
+const RECONNECT_MAX_MS = 5000;
+/** start(): attempts when the cluster is unavailable (a broker restarting, a topic's metadata not yet everywhere). */
+const START_ATTEMPTS = 6;
+/**
+ * Outages in a row with no commit between them: the cause is not a cluster
+ * that comes back (e.g. an output topic deleted, which kafkajs reports as a
+ * partition no broker hosts), and the runner dies instead of reconnecting forever.
+ */
+const MAX_OUTAGES_WITHOUT_COMMIT = 10;
+/** Longest wait for one client to disconnect from an unavailable cluster. */
+const CLOSE_TIMEOUT_MS = 5000;
+
+/** Resolves after `ms`, or at once when `signal` fires. */
+function sleep(ms: number, wake: { promise: Promise<void> }): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([new Promise<void>((r) => (timer = setTimeout(r, ms))), wake.promise]).finally(() => clearTimeout(timer));
+}
+
+/** `p`, or a rejection after `ms`: a client closing towards a dead broker must not hold the runner. */
+function within<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined> {
+  if (!p) return Promise.resolve(undefined);
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
+}
 
 /**
  * Runs a topology on Kafka: one consumer-group member per instance, one task
@@ -149,16 +183,35 @@ export class TopologyRunner {
   private admin?: KafkaAdmin;
   private consumer?: KafkaConsumer;
   private producer?: KafkaProducer;
+  /** At-least-once output sends not yet acknowledged, chained in order (sendOutputsBehind). */
+  private outputSends: Promise<void> = Promise.resolve();
+  private outputSendsPending = 0;
   private reader?: PartitionReader;
   private timers: NodeJS.Timeout[] = [];
   private lastCommit = Date.now();
   private running = false;
   private stopping?: Promise<void>;
   private readonly broadcastPositions = new Map<string, string>();
+  /** Tasks of the group's latest assignment to this instance (see taskReadiness). */
+  private assigned = new Set<string>();
   /** Partition → endpoint of each sub-topology's owner, per the group coordinator; see queryMetadataForKey. */
   private owners?: { at: number; byTask: Map<string, string | null> };
   /** Set when the runner dies: stop() then commits nothing and `done` rejects with it. */
   private failure?: Error;
+  /** Bumped at every (re)connection: callbacks of the clients of an older one are ignored. */
+  private generation = 0;
+  /** Set while the cluster is unavailable and the runner waits to reconnect. */
+  private recovering?: Promise<void>;
+  private stopRequested = false;
+  private outagesSinceCommit = 0;
+  /** For the periodic progress line: records processed since `since`, and the last lag seen per input partition. */
+  private readonly progress = { since: Date.now(), records: 0, lag: new Map<string, number>() };
+  /** Resolved by stop() to cut a reconnection backoff short. */
+  private readonly stopSignal: { promise: Promise<void>; fire: () => void } = (() => {
+    let fire!: () => void;
+    const promise = new Promise<void>((r) => (fire = r));
+    return { promise, fire };
+  })();
   private dlqMaxBytes = DEFAULT_DLQ_MAX_BYTES;
   /** Per input topic: misrouted records since the last warning, and when it was. */
   private readonly misroutedSeen = new Map<string, { count: number; warnedAt: number }>();
@@ -195,11 +248,43 @@ export class TopologyRunner {
   /**
    * Checks topics, provisions internal ones, registers schemas, joins the
    * group and starts processing. Resolves once running (tasks are assigned
-   * asynchronously by the group).
+   * asynchronously by the group). While the cluster is unavailable (a broker
+   * restarting, metadata of a topic just created not yet everywhere) it tries
+   * again a few times with a backoff before it gives up.
+   *
+   * Once running, an unavailable cluster is not fatal: the runner closes its
+   * tasks without committing (as if they had moved to another instance),
+   * waits and reconnects until the cluster is back, and its tasks restore
+   * from their local state and changelogs. At-least-once, the records since
+   * the last commit are processed again; exactly-once, the open transactions
+   * are aborted. Counted in `vectors_runtime_kafka_outages_total`.
    * @throws TopologyError when input topics are missing or not co-partitioned.
    */
   async start(): Promise<void> {
+    let backoff = RECONNECT_FIRST_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.connect();
+        return;
+      } catch (err) {
+        await this.disconnect();
+        if (this.stopRequested || !this.options.kafka.isClusterUnavailable(err) || attempt >= START_ATTEMPTS) throw err;
+        this.log('warn', 'Kafka unavailable at start; retrying', {
+          topology: this.topology.name,
+          attempt,
+          error: String((err as Error).message),
+          retryInMs: backoff,
+        });
+        await sleep(backoff, this.stopSignal);
+        backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
+      }
+    }
+  }
+
+  /** One connection: clients, internal topics, schemas, group membership, broadcast readers and timers. */
+  private async connect(): Promise<void> {
     const { topology } = this;
+    const gen = ++this.generation;
     this.admin = await this.options.kafka.admin();
     await this.planPartitions(this.admin);
     await provisionTopics(this.admin, this.internalTopics());
@@ -207,7 +292,12 @@ export class TopologyRunner {
     this.serdes = new TopologySerdes(topology, this.options.registry);
     await this.serdes.prepare();
     this.reader = await this.options.kafka.partitionReader();
-    if (this.guarantee === 'at-least-once') this.producer = await this.options.kafka.producer();
+    if (this.guarantee === 'at-least-once') {
+      this.producer = await this.options.kafka.producer();
+      // Sends of a previous connection (work dropped when it was lost) are not waited for.
+      this.outputSends = Promise.resolve();
+      this.outputSendsPending = 0;
+    }
 
     const sourceTopics = topology.subtopologies.flatMap((s) => s.sourceTopics);
     const subOf = new Map(topology.subtopologies.flatMap((s) => s.sourceTopics.map((t) => [t, s.index] as const)));
@@ -228,14 +318,18 @@ export class TopologyRunner {
     for (const spout of topology.broadcastSpouts) await this.bootstrapBroadcast(spout);
     this.running = true;
     await this.consumer.run({
-      onBatch: (batch, ctx) => this.onBatch(batch, ctx),
+      onBatch: (batch, ctx) => this.onBatch(batch, ctx, gen),
       onAssignment: (assigned) => {
-        void this.queue.run(() => this.onAssignment(assigned)).catch((err) => this.die(err));
+        if (gen !== this.generation) return;
+        // Known at once, while the tasks are still being opened and restored in the queue: readiness counts them.
+        this.assigned = new Set(assigned.filter((tp) => subOf.has(tp.topic)).map((tp) => taskId(subOf.get(tp.topic)!, tp.partition)));
+        void this.queue.run(async () => (gen === this.generation && this.running ? this.onAssignment(assigned) : undefined)).catch((err) => this.die(err, gen));
       },
-      onCrash: (err) => this.die(err),
+      onCrash: (err) => this.die(err, gen),
     });
-    for (const spout of topology.broadcastSpouts) void this.readBroadcast(spout).catch((err) => this.die(err));
-    this.timers.push(setInterval(() => void this.queue.run(() => this.tick()).catch((err) => this.die(err)), Math.min(100, this.commitIntervalMs)));
+    for (const spout of topology.broadcastSpouts) void this.readBroadcast(spout, gen).catch((err) => this.die(err, gen));
+    this.timers.push(setInterval(() => void this.queue.run(() => this.tick()).catch((err) => this.die(err, gen)), Math.min(100, this.commitIntervalMs)));
+    this.metrics.kafkaConnected.set({ topology: topology.name }, 1);
     this.log('info', 'topology started', { topology: topology.name, instance: this.instanceId, guarantee: this.guarantee });
   }
 
@@ -307,6 +401,7 @@ export class TopologyRunner {
   private async onAssignment(assigned: TopicPartition[]): Promise<void> {
     this.metrics.rebalances.inc({ topology: this.topology.name });
     this.owners = undefined;
+    this.progress.lag.clear();
     const subOf = (topic: string) => this.topology.subtopologyOfTopic(topic)?.index ?? -1;
     const wanted = new Map<string, { sub: number; partition: number }>();
     for (const tp of assigned) wanted.set(taskId(subOf(tp.topic), tp.partition), { sub: subOf(tp.topic), partition: tp.partition });
@@ -368,6 +463,7 @@ export class TopologyRunner {
       dlqMaxBytes: this.dlqMaxBytes,
       misrouted: this.options.misrouted ?? 'reroute',
       onMisrouted: (record, expected, action) => this.warnMisrouted(record.topic, record.partition, expected, action),
+      log: this.log,
       onDeadLetter: (record, component, err, truncated) =>
         this.log('warn', 'record dead-lettered', {
           topology: topology.name,
@@ -473,16 +569,20 @@ export class TopologyRunner {
     }
     await state.task.close();
     for (const b of state.backends.values()) await b.close();
-    await state.producer?.close().catch(() => undefined);
+    await within(state.producer?.close(), CLOSE_TIMEOUT_MS).catch(() => undefined);
   }
 
-  /** Drops uncommitted work of a task (aborting its open transaction). */
+  /**
+   * Drops uncommitted work of a task (aborting its open transaction; while the
+   * cluster is unavailable the transaction is left to the task's next
+   * producer, whose initialisation aborts it).
+   */
   private async abandon(state: TaskState): Promise<void> {
     state.task.abandonUncommitted();
     if (state.txn) {
       const txn = state.txn;
       delete state.txn;
-      await txn.abort().catch(() => undefined);
+      if (!this.recovering) await within(txn.abort(), CLOSE_TIMEOUT_MS).catch(() => undefined);
     }
   }
 
@@ -500,12 +600,12 @@ export class TopologyRunner {
     }
   }
 
-  private async readBroadcast(spoutName: string): Promise<void> {
+  private async readBroadcast(spoutName: string, gen: number): Promise<void> {
     const spout = this.topology.spouts.get(spoutName)!;
     const offsets = await this.admin!.topicOffsets(spout.topic);
     for (const o of offsets)
       if (!this.broadcastPositions.has(`${spout.topic}:${o.partition}`)) this.broadcastPositions.set(`${spout.topic}:${o.partition}`, o.low);
-    while (this.running) {
+    while (this.running && gen === this.generation) {
       let got = 0;
       for (const o of offsets) {
         const key = `${spout.topic}:${o.partition}`;
@@ -550,9 +650,9 @@ export class TopologyRunner {
 
   // --- processing ----------------------------------------------------------------
 
-  private async onBatch(batch: RecordBatch, ctx: BatchContext): Promise<boolean> {
+  private async onBatch(batch: RecordBatch, ctx: BatchContext, gen: number): Promise<boolean> {
     const work = this.queue.run(async () => {
-      if (!ctx.isRunning() || ctx.isStale()) return false;
+      if (!ctx.isRunning() || ctx.isStale() || gen !== this.generation || !this.running) return false;
       const sub = this.topology.subtopologyOfTopic(batch.topic);
       const state = sub ? this.tasks.get(taskId(sub.index, batch.partition)) : undefined;
       if (!state) return false;
@@ -578,6 +678,8 @@ export class TopologyRunner {
       if (last) {
         const lag = BigInt(batch.highWatermark) - BigInt(last.offset) - 1n;
         this.metrics.consumerLag.set({ topology: this.topology.name, topic: batch.topic, partition: String(batch.partition) }, Number(lag < 0n ? 0n : lag));
+        this.progress.records += batch.records.length;
+        this.progress.lag.set(`${batch.topic}-${batch.partition}`, Number(lag < 0n ? 0n : lag));
       }
       await this.flushOutputs();
       if (state.task.wantsCommit || Date.now() - this.lastCommit >= this.commitIntervalMs) await this.commitAll();
@@ -588,7 +690,7 @@ export class TopologyRunner {
     try {
       return await work;
     } catch (err) {
-      this.die(err);
+      this.die(err, gen);
       return false;
     } finally {
       clearInterval(beat);
@@ -632,12 +734,38 @@ export class TopologyRunner {
       state.task.flushMetrics();
       if (!state.task.hasOutputs) continue;
       const records = state.task.drainOutputs();
-      if (this.guarantee === 'at-least-once') await this.producer!.send(records);
+      if (this.guarantee === 'at-least-once') await this.sendOutputsBehind(records);
       else {
         const txn = await this.txnOf(state);
         await txn.send(records);
       }
     }
+  }
+
+  /**
+   * At-least-once: sends `records` once the sends before them have succeeded,
+   * without waiting for it, so that the next batch is processed while they
+   * travel. At most MAX_OUTPUT_SENDS_IN_FLIGHT wait in line. A failed send
+   * fails every later one (none overtakes it: order per partition holds) and
+   * is thrown by the next {@link drainOutputSends}, which every commit runs
+   * before it writes changelogs or offsets: no input offset is committed
+   * before the outputs of its records are durable.
+   */
+  private async sendOutputsBehind(records: OutgoingRecord[]): Promise<void> {
+    if (this.outputSendsPending >= MAX_OUTPUT_SENDS_IN_FLIGHT) await this.drainOutputSends();
+    const producer = this.producer!;
+    this.outputSendsPending++;
+    const sent = this.outputSends
+      .then(() => producer.send(records))
+      .finally(() => (this.outputSendsPending = Math.max(0, this.outputSendsPending - 1)))
+      .then(() => undefined);
+    sent.catch(() => undefined); // thrown by drainOutputSends, not an unhandled rejection
+    this.outputSends = sent;
+  }
+
+  /** Waits for every output send in flight; throws the first failure (at-least-once). */
+  private async drainOutputSends(): Promise<void> {
+    await this.outputSends;
   }
 
   private async txnOf(state: TaskState): Promise<KafkaTransaction> {
@@ -648,9 +776,28 @@ export class TopologyRunner {
   private async tick(): Promise<void> {
     if (!this.running) return;
     const now = Date.now();
+    this.logProgress(now);
     for (const state of this.tasks.values()) await state.task.punctuate('wall-clock', now);
     await this.flushOutputs();
     if (now - this.lastCommit >= this.commitIntervalMs) await this.commitAll();
+  }
+
+  /** The periodic progress line: records processed since the last one, their rate, the lag (quiet when idle and caught up). */
+  private logProgress(now: number): void {
+    const every = this.options.progressLogMs ?? 60_000;
+    if (every <= 0 || now - this.progress.since < every) return;
+    const lag = [...this.progress.lag.values()].reduce((a, b) => a + b, 0);
+    if (this.progress.records > 0 || lag > 0) {
+      this.log('info', 'progress', {
+        topology: this.topology.name,
+        records: this.progress.records,
+        perSecond: Math.round((this.progress.records * 1000) / (now - this.progress.since)),
+        lag,
+        tasks: this.tasks.size,
+      });
+    }
+    this.progress.since = now;
+    this.progress.records = 0;
   }
 
   /** Entries per store, summed over this instance's tasks (for the store-size gauge, when scraped). */
@@ -670,6 +817,7 @@ export class TopologyRunner {
     const started = performance.now();
     this.lastCommit = Date.now();
     if (this.guarantee === 'at-least-once') {
+      await this.drainOutputSends();
       const prepared = [...this.tasks.values()].map((state) => ({ state, p: state.task.prepareCommit() }));
       const records = prepared.flatMap(({ p }) => p.changelog);
       const produced = await this.producer!.send(records);
@@ -685,6 +833,7 @@ export class TopologyRunner {
       [...this.tasks.values()].flatMap((s) => [...s.task.stores.values()]),
     );
     this.metrics.commits.inc({ topology: this.topology.name, guarantee: this.guarantee });
+    this.outagesSinceCommit = 0;
     this.metrics.commitLatency.observe({ topology: this.topology.name, guarantee: this.guarantee }, (performance.now() - started) / 1000);
   }
 
@@ -760,6 +909,7 @@ export class TopologyRunner {
   private async commitTask(state: TaskState): Promise<void> {
     if (this.guarantee === 'at-least-once') {
       const p = state.task.prepareCommit();
+      await this.drainOutputSends();
       await this.producer!.send(state.task.drainOutputs());
       const produced = await this.producer!.send(p.changelog);
       await this.afterDurable(state, p, produced);
@@ -839,6 +989,17 @@ export class TopologyRunner {
     return this.running && this.tasks.size > 0;
   }
 
+  /**
+   * The tasks the group assigned to this instance, and those of them not yet
+   * restored and processing (their stores still replaying the changelog, or
+   * waiting in the queue behind others). An instance is ready only when
+   * `restoring` is empty and `assigned` is not.
+   */
+  get taskReadiness(): { assigned: string[]; restoring: string[] } {
+    const assigned = this.running ? [...this.assigned].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })) : [];
+    return { assigned, restoring: assigned.filter((id) => !this.tasks.has(id)) };
+  }
+
   /** The local task holding `partition` of sub-topology `sub`, if any. */
   hasTask(sub: number, partition: number): boolean {
     return this.tasks.has(taskId(sub, partition));
@@ -849,44 +1010,121 @@ export class TopologyRunner {
    * may include records neither processed nor dead-lettered), then reject
    * {@link done}, so that the process exits non-zero and health checks fail.
    */
-  private die(err: unknown): void {
+  private die(err: unknown, gen = this.generation): void {
     const e = err instanceof Error ? err : new Error(String(err));
-    if (!this.running || this.failure) return;
+    // Errors of an older connection's clients, or any while stopping or already reconnecting, change nothing.
+    if (gen !== this.generation || !this.running || this.failure || this.stopRequested || this.recovering) return;
+    if (this.options.kafka.isClusterUnavailable(e) && ++this.outagesSinceCommit <= MAX_OUTAGES_WITHOUT_COMMIT) {
+      this.recovering = this.recover(e).finally(() => {
+        this.recovering = undefined;
+        if (this.failure) void this.stop();
+      });
+      return;
+    }
     this.failure = e;
     this.log('error', 'topology runner failed', { topology: this.topology.name, error: e.message, code: (e as VectorsError).code });
     void this.stop();
   }
 
   /**
+   * The cluster is unavailable: close every task without committing (their
+   * uncommitted work is dropped, as when a partition moves to another
+   * instance), then reconnect with a backoff until the cluster answers or the
+   * runner is stopped. A failure other than unavailability while reconnecting
+   * is fatal.
+   */
+  private async recover(cause: Error): Promise<void> {
+    const since = Date.now();
+    this.metrics.kafkaOutages.inc({ topology: this.topology.name });
+    this.metrics.kafkaConnected.set({ topology: this.topology.name }, 0);
+    this.log('warn', 'Kafka unavailable: tasks closed without committing; reconnecting', {
+      topology: this.topology.name,
+      instance: this.instanceId,
+      error: cause.message,
+    });
+    await this.shutDown(false);
+    let backoff = RECONNECT_FIRST_MS;
+    for (let attempt = 1; !this.stopRequested; attempt++) {
+      await sleep(backoff, this.stopSignal);
+      if (this.stopRequested) return;
+      try {
+        await this.connect();
+        this.log('info', 'reconnected to Kafka; tasks restore from local state and changelogs', {
+          topology: this.topology.name,
+          instance: this.instanceId,
+          unavailableMs: Date.now() - since,
+          attempts: attempt,
+        });
+        return;
+      } catch (err) {
+        this.running = false;
+        await this.disconnect();
+        if (!this.options.kafka.isClusterUnavailable(err)) {
+          this.failure = err instanceof Error ? err : new Error(String(err));
+          this.log('error', 'topology runner failed while reconnecting', { topology: this.topology.name, error: this.failure.message });
+          return;
+        }
+        this.log('warn', 'Kafka still unavailable; retrying', {
+          topology: this.topology.name,
+          attempt,
+          error: String((err as Error).message),
+          retryInMs: backoff,
+        });
+        backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
+      }
+    }
+  }
+
+  /**
+   * Stops processing and closes every task and client. With `commit`, the
+   * work in progress is committed first (at-least-once: outputs and offsets;
+   * exactly-once: each task's transaction); without, it is dropped.
+   */
+  private async shutDown(commit: boolean): Promise<void> {
+    this.running = false;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.queue.run(async () => {
+      if (commit && this.guarantee === 'at-least-once') {
+        try {
+          await this.flushOutputs();
+          await this.commitAll();
+        } catch (err) {
+          // Outputs (or DLQ copies) that were not written: commit no offset past their inputs.
+          commit = false;
+          this.log('warn', 'final commit failed; uncommitted records will be processed again', { error: String(err) });
+        }
+      }
+      for (const state of this.tasks.values()) await this.closeTask(state, commit && this.guarantee === 'exactly-once');
+      this.tasks.clear();
+      this.assigned = new Set();
+      this.metrics.tasks.set({ topology: this.topology.name }, 0);
+    });
+    await this.disconnect();
+  }
+
+  /** Closes the clients, each within a bound: towards an unavailable cluster a close can wait for long. */
+  private async disconnect(): Promise<void> {
+    const clients = [this.consumer, this.producer, this.reader, this.admin];
+    this.consumer = this.producer = this.reader = this.admin = undefined;
+    for (const c of clients) await within(c?.close(), CLOSE_TIMEOUT_MS).catch(() => undefined);
+  }
+
+  /**
    * Graceful stop: finish the batch in progress, commit, close tasks and
-   * stores, leave the group. Idempotent. After a fatal failure it commits
-   * nothing, and {@link done} rejects with that failure.
+   * stores, leave the group. Idempotent; also ends a wait for an unavailable
+   * cluster. After a fatal failure it commits nothing, and {@link done}
+   * rejects with that failure.
    */
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
+    this.stopRequested = true;
+    this.stopSignal.fire();
     this.stopping = (async () => {
-      this.running = false;
-      for (const t of this.timers) clearInterval(t);
-      this.timers = [];
-      await this.queue.run(async () => {
-        let commit = !this.failure;
-        if (commit && this.guarantee === 'at-least-once') {
-          try {
-            await this.flushOutputs();
-            await this.commitAll();
-          } catch (err) {
-            // Outputs (or DLQ copies) that were not written: commit no offset past their inputs.
-            commit = false;
-            this.log('warn', 'final commit failed; uncommitted records will be processed again', { error: String(err) });
-          }
-        }
-        for (const state of this.tasks.values()) await this.closeTask(state, commit && this.guarantee === 'exactly-once');
-        this.tasks.clear();
-      });
-      await this.consumer?.close().catch(() => undefined);
-      await this.producer?.close().catch(() => undefined);
-      await this.reader?.close().catch(() => undefined);
-      await this.admin?.close().catch(() => undefined);
+      await this.recovering;
+      // Stopped while waiting for the cluster: there are no tasks and nothing to commit.
+      await this.shutDown(!this.failure && this.consumer !== undefined);
+      this.metrics.kafkaConnected.set({ topology: this.topology.name }, 0);
       this.log(this.failure ? 'error' : 'info', 'topology stopped', {
         topology: this.topology.name,
         instance: this.instanceId,

@@ -6,6 +6,7 @@ import { MemoryBytesStore } from '../state/memory/memory-store';
 import type { ReadOnlyKeyValueStore } from '../state/store';
 import { readOnlyView, typedStore } from '../state/task-stores';
 import { Task, type MisroutedPolicy } from '../task';
+import type { LogFn } from '../topology/bolt';
 import type { Topology } from '../topology/topology';
 import { TopologySerdes } from '../topology/topology-serdes';
 
@@ -18,6 +19,8 @@ export interface TestDriverOptions {
   registry?: SchemaRegistry;
   /** What tasks do with a keyed record piped to another partition than murmur2(key) (default 'reroute', as the runner). */
   misrouted?: MisroutedPolicy;
+  /** Receives the bolts' log lines (`ctx.log`); default: dropped. */
+  log?: LogFn;
 }
 
 /** A record written to an output topic, decoded. */
@@ -109,6 +112,7 @@ export class TopologyTestDriver {
       metrics: this.metrics,
       now: () => this.clock,
       ...(this.options.misrouted ? { misrouted: this.options.misrouted } : {}),
+      ...(this.options.log ? { log: this.options.log } : {}),
     });
     await t.init();
     this.tasks.set(id, t);

@@ -21,6 +21,9 @@ export interface Cancellable {
   cancel(): void;
 }
 
+/** A structured log line: a message and fields, at a level (the CLI writes JSON lines to stderr). */
+export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
 /**
  * What the runtime gives a bolt. Valid from `init` until `close`.
  */
@@ -58,6 +61,12 @@ export interface BoltContext {
   now(): number;
   /** Asks the runtime to commit as soon as the current record is done. */
   requestCommit(): void;
+  /**
+   * Writes a log line through the instance's logger, with the topology and
+   * task added. For what an operator should see (a snapshot loaded, a
+   * decision taken), not per record.
+   */
+  log: LogFn;
 }
 
 /**

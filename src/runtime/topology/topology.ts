@@ -196,8 +196,8 @@ export class TopologyBuilder {
     return this;
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   bolt(name: string, factory: () => Bolt<any, any>, options: BoltOptions): this {
-    // eslint-disable-line @typescript-eslint/no-explicit-any
     this.checkNew('bolt', name);
     this.boltDefs.set(name, {
       name,

@@ -45,4 +45,24 @@ describe('doorman topology (test driver)', () => {
     await driver.advanceWallClockTime(2_000);
     expect(await decisions(driver)).toEqual(['snapshot/slow:ABORT:slow:FAILED']);
   });
+
+  it('logs what an operator follows: a snapshot staged, activated, aborted (once each, not on repeated records)', async () => {
+    const lines: string[] = [];
+    driver = await TopologyTestDriver.create(doorman({ timeoutMs: 60_000 }), {
+      startTime: 0,
+      log: (level, message, fields) => lines.push(`${level} ${message} ${String(fields?.snapshot)}`),
+    });
+    await pipeWrites(driver, planMember('user-vectors', 1, 0));
+    await pipeWrites(driver, planStage(emptyView(), manifest('s1'), 0));
+    await pipeWrites(driver, planStage(emptyView(), manifest('s1'), 0));
+    await pipeWrites(driver, planReport('s1', 'user-vectors', 0, 'READY', 'w', 1));
+    await pipeWrites(driver, planStage(emptyView(), manifest('bad'), 2));
+    await pipeWrites(driver, planReport('bad', 'user-vectors', 0, 'FAILED', 'w', 3, 'NaN at row 3'));
+    expect(lines).toEqual([
+      'info snapshot staged; waiting for every partition to report READY s1',
+      'info snapshot activated s1',
+      'info snapshot staged; waiting for every partition to report READY bad',
+      'warn snapshot aborted bad',
+    ]);
+  });
 });
