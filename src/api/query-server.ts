@@ -13,7 +13,10 @@ import type { DoormanView } from '../vectors/doorman/doorman-state';
 import type { LoadedSnapshot, SnapshotCatalog } from '../vectors/snapshot-catalog';
 import type { UserState } from '../vectors/user-state';
 import { DEFAULT_EXCLUDE, EXCLUDE_POLICIES, type ExcludePolicy, parseExcludePolicy } from '../vectors/candidate-search';
+import { openApiDocument } from './openapi';
 import { batchOnlyState, candidatesAnswer, MAX_K, similarAnswer, userVectorAnswer } from './queries';
+import { readinessReports, StatusSampler, timeline } from './status';
+import { STATUS_PAGE_HTML } from './status-page';
 import { type ForwardedQuery, forwardedUrl, parseRequestTarget, type RequestTarget, type Route, type UserRoute } from './request-target';
 
 /** Metric names of the query API (the runtime's are in src/runtime/metrics/names.ts). */
@@ -47,6 +50,14 @@ export interface QueryServerOptions {
   controlMaxAgeMs?: number;
   /** Timeout of a forwarded request, ms. Default 5000. */
   forwardTimeoutMs?: number;
+  /**
+   * `/metrics` URLs of the system's other processes (the doorman, candidates),
+   * whose throughput, lag and dead letters the status page shows next to this
+   * process's own. Default none.
+   */
+  metricsPeers?: string[];
+  /** How often the status page's metrics are sampled, ms. Default 2000. */
+  statusSampleMs?: number;
   log?: LogFn;
 }
 
@@ -67,8 +78,9 @@ const unavailable = (message: string) => new HttpError(503, 'UNAVAILABLE', messa
 
 /**
  * Serves `GET /v1/users/{id}/vector`, `/v1/users/{id}/candidates?k=`,
- * `/v1/entities/{id}/similar?k=`, `/v1/snapshots`, `/metrics`, `/healthz` and
- * `/readyz`. `?snapshot=` pins a live snapshot; the default is the active one.
+ * `/v1/entities/{id}/similar?k=`, `/v1/snapshots`, `/v1/status`, `/metrics`,
+ * `/healthz`, `/readyz`, `/openapi.json` (the OpenAPI 3.1 document of all of
+ * them) and, at `/`, the status page. `?snapshot=` pins a live snapshot; the default is the active one.
  * Every vector answer names its snapshot and is computed in that snapshot only.
  *
  * Status codes: 400 for a bad parameter or a malformed percent escape in the
@@ -92,6 +104,7 @@ export class QueryServer {
   private controlRefresh?: Promise<DoormanView>;
   private dead?: Error;
   private baseUrl?: string;
+  private readonly sampler: StatusSampler;
 
   constructor(private readonly o: QueryServerOptions) {
     this.usersStore = o.usersStore ?? 'users';
@@ -123,6 +136,7 @@ export class QueryServer {
       },
     });
     o.runner.done.catch((err: Error) => (this.dead = err));
+    this.sampler = new StatusSampler(this.registry, o.metricsPeers ?? []);
   }
 
   /** Where the server listens, e.g. `http://127.0.0.1:8090`. */
@@ -143,11 +157,13 @@ export class QueryServer {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : this.o.port;
     this.baseUrl = `http://${host}:${port}`;
+    this.sampler.start(this.o.statusSampleMs ?? 2000);
     return this.baseUrl;
   }
 
   async close(): Promise<void> {
     const server = this.server;
+    this.sampler.stop();
     if (!server) return;
     this.server = undefined;
     server.closeAllConnections();
@@ -190,6 +206,12 @@ export class QueryServer {
         return 200;
       case 'snapshots':
         return this.send(res, 200, this.snapshots(await this.controlView()));
+      case 'status':
+        return this.send(res, 200, await this.status());
+      case 'status_page':
+        return this.sendText(res, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML);
+      case 'openapi':
+        return this.send(res, 200, openApiDocument());
       case 'entity_similar': {
         const space = await this.space(query);
         const answer = similarAnswer(space, target.id!, kOf(query));
@@ -200,7 +222,9 @@ export class QueryServer {
       case 'user_candidates':
         return this.userQuery(route, target.id!, query, req, res);
       default:
-        throw notFound(`no such resource '${target.path}'; see GET /v1/users/{id}/vector, /v1/users/{id}/candidates, /v1/entities/{id}/similar, /v1/snapshots`);
+        throw notFound(
+          `no such resource '${target.path}'; see GET /v1/users/{id}/vector, /v1/users/{id}/candidates, /v1/entities/{id}/similar, /v1/snapshots, /v1/status, /openapi.json`,
+        );
     }
   }
 
@@ -306,17 +330,64 @@ export class QueryServer {
     };
   }
 
-  private async ready(res: ServerResponse): Promise<number> {
+  /**
+   * Why this instance cannot answer every query it gets (empty when ready): it
+   * needs every task the group assigned to it restored (one restored task of
+   * twelve is not ready: the other partitions' users would get 503s), and an
+   * active snapshot, loaded here.
+   */
+  private async readiness(): Promise<{ problems: string[]; view?: DoormanView; assigned: string[]; restoring: string[] }> {
     const problems: string[] = [];
+    const { assigned, restoring } = this.o.runner.taskReadiness;
     if (this.dead) problems.push(`the topology stopped: ${this.dead.message}`);
-    else if (!this.o.runner.serving) problems.push('no task is assigned and restored yet');
+    else if (assigned.length === 0) problems.push('no task is assigned to this instance yet (the group is forming or rebalancing)');
+    else if (restoring.length)
+      problems.push(
+        `${restoring.length} of ${assigned.length} assigned tasks are not restored yet: ${restoring.slice(0, 12).join(', ')}${restoring.length > 12 ? ', ...' : ''}`,
+      );
     const view = await this.controlView().catch((err: Error) => {
       problems.push(`the control log cannot be read: ${err.message}`);
       return undefined;
     });
+    if (view && !view.active) problems.push('no snapshot is active yet; publish one (vectors publish) and wait for the doorman to activate it');
     if (view?.active && !this.o.catalog.get(view.active)) problems.push(`the active snapshot '${view.active}' is not loaded yet`);
-    if (problems.length) return this.send(res, 503, { status: 'not ready', problems }, 1);
-    return this.send(res, 200, { status: 'ready', active: view?.active ?? null, tasks: this.o.runner.taskIds });
+    return { problems, ...(view ? { view } : {}), assigned, restoring };
+  }
+
+  private async ready(res: ServerResponse): Promise<number> {
+    const { problems, view, assigned } = await this.readiness();
+    if (problems.length) return this.send(res, 503, { status: 'not ready', active: view?.active ?? null, problems }, 1);
+    return this.send(res, 200, { status: 'ready', active: view!.active, tasks: assigned });
+  }
+
+  /** `GET /v1/status`: what the status page draws (docs/API.md). */
+  private async status() {
+    const [{ problems, view, assigned, restoring }] = await Promise.all([this.readiness(), this.sampler.sample()]);
+    const v = view ?? this.o.control.view;
+    return {
+      generatedAt: Date.now(),
+      instance: {
+        url: this.baseUrl ?? null,
+        instanceId: this.o.runner.instanceId,
+        topology: this.o.runner.topology.name,
+        ready: problems.length === 0,
+        problems,
+        tasks: { assigned, restoring },
+      },
+      active: v.active,
+      previous: v.previous,
+      snapshots: timeline(v, this.o.control.history ?? [], (id) => this.o.catalog.get(id) !== undefined),
+      readiness: readinessReports(v),
+      topologies: this.sampler.current,
+    };
+  }
+
+  private sendText(res: ServerResponse, status: number, contentType: string, body: string): number {
+    const headers: Record<string, string> = { 'content-type': contentType, 'cache-control': 'no-store' };
+    if (this.baseUrl) headers[SERVED_BY_HEADER] = this.baseUrl;
+    res.writeHead(status, headers);
+    res.end(body);
+    return status;
   }
 
   private send(res: ServerResponse, status: number, body: unknown, retryAfterS?: number): number {

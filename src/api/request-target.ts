@@ -9,7 +9,8 @@
 import type { ExcludePolicy } from '../vectors/candidate-search';
 
 /** The routes of the query API (also the `route` label of its metrics). */
-export type Route = 'user_vector' | 'user_candidates' | 'entity_similar' | 'snapshots' | 'metrics' | 'healthz' | 'readyz' | 'unknown';
+export type Route =
+  'user_vector' | 'user_candidates' | 'entity_similar' | 'snapshots' | 'status' | 'status_page' | 'openapi' | 'metrics' | 'healthz' | 'readyz' | 'unknown';
 
 /** The routes answered by the owner of the user's partition, and so forwarded. */
 export type UserRoute = 'user_vector' | 'user_candidates';
@@ -65,6 +66,7 @@ export function parseRequestTarget(target: string): RequestTarget | BadRequestTa
   }
 
   if (!path.startsWith('/')) return { ok: true, route: 'unknown', path, query };
+  if (path === '/') return { ok: true, route: 'status_page', path, query };
   const segments: string[] = [];
   for (const raw of path.slice(1).split('/')) {
     let segment: string;
@@ -90,11 +92,19 @@ function decodeQueryPart(raw: string): string | undefined {
   }
 }
 
+const ROOT_ROUTES = new Map<string, Route>([
+  ['metrics', 'metrics'],
+  ['healthz', 'healthz'],
+  ['readyz', 'readyz'],
+  ['openapi.json', 'openapi'],
+]);
+
 function routeOf(parts: string[]): Route {
   const [a, b, id, leaf, extra] = parts;
-  if (parts.length === 1) return a === 'metrics' ? 'metrics' : a === 'healthz' ? 'healthz' : a === 'readyz' ? 'readyz' : 'unknown';
+  if (parts.length === 1) return ROOT_ROUTES.get(a!) ?? 'unknown';
   if (a !== 'v1' || extra !== undefined) return 'unknown';
   if (b === 'snapshots' && id === undefined) return 'snapshots';
+  if (b === 'status' && id === undefined) return 'status';
   if (b === 'users' && id !== undefined && leaf === 'vector') return 'user_vector';
   if (b === 'users' && id !== undefined && leaf === 'candidates') return 'user_candidates';
   if (b === 'entities' && id !== undefined && leaf === 'similar') return 'entity_similar';

@@ -10,7 +10,7 @@ import { readRange } from '../runtime/kafka/read-range';
 import { AvroSerde } from '../runtime/serde/avro-serde';
 import type { SchemaRegistry } from '../runtime/serde/schema-registry';
 import { Topics, loadSchema, valueSubject } from '../vectors/contracts';
-import { buildView, type ControlWrite, type DoormanView, planStage } from '../vectors/doorman/doorman-state';
+import { buildView, ControlKeys, type ControlWrite, type DoormanView, planStage } from '../vectors/doorman/doorman-state';
 import type { EntityVector, SnapshotControl, SnapshotManifest, UserFactor, UserFactorsManifest } from '../vectors/records';
 import { ConfigError, SnapshotValidationError } from '../errors';
 import { partitionForKey } from '../runtime/partitioner';
@@ -30,7 +30,8 @@ export interface SnapshotTopics {
   prefix?: string;
 }
 
-const snapshotTopic = (id: string, t: SnapshotTopics) => (t.prefix !== undefined ? `${t.prefix}${id}` : Topics.entityVectors(id));
+/** The topic of a snapshot's entity vectors (with a prefix, `<prefix><id>`). */
+export const snapshotTopic = (id: string, t: SnapshotTopics = {}) => (t.prefix !== undefined ? `${t.prefix}${id}` : Topics.entityVectors(id));
 /** The topic of a snapshot's user factors (with a prefix, `<prefix><id>-users`). */
 export const userFactorsTopic = (id: string, t: SnapshotTopics = {}) => (t.prefix !== undefined ? `${t.prefix}${id}-users` : Topics.userFactors(id));
 
@@ -46,6 +47,19 @@ function controlSerde(registry: SchemaRegistry, topic: string) {
   return new AvroSerde<SnapshotControl>({ registry, subject: valueSubject(topic), schema: loadSchema('SnapshotControl') });
 }
 
+/** One phase change read from the control log: an `active` pointer record counts as its snapshot becoming ACTIVE. */
+export interface ControlChange {
+  snapshotId: string;
+  /** The command that wrote it (STAGE, ACTIVATE, ABORT, ROLLBACK, RETIRE, ...). */
+  kind: string;
+  phase: string;
+  /** The record's timestamp, ms. */
+  at: number;
+}
+
+/** How many phase changes a {@link ControlLog} keeps for its history. */
+export const MAX_CONTROL_CHANGES = 1000;
+
 /**
  * Follows the control log (one partition): each {@link refresh} reads what was
  * appended since the last one and rebuilds the doorman's view. For processes
@@ -57,6 +71,7 @@ export class ControlLog {
   private next: bigint | undefined;
   private current: DoormanView = buildView([]);
   private io?: Promise<{ admin: KafkaAdmin; reader: PartitionReader; serde: AvroSerde<SnapshotControl> }>;
+  private readonly changes: ControlChange[] = [];
 
   constructor(
     private readonly kafka: KafkaClient,
@@ -69,6 +84,15 @@ export class ControlLog {
   /** The view as of the last refresh. */
   get view(): DoormanView {
     return this.current;
+  }
+
+  /**
+   * Phase changes and activations in the order they were read (the latest
+   * {@link MAX_CONTROL_CHANGES}): the whole history since this process started
+   * following the log, and before that what compaction kept. For timelines.
+   */
+  get history(): readonly ControlChange[] {
+    return this.changes;
   }
 
   /** Reads the records appended since the last refresh (the whole log the first time). */
@@ -92,7 +116,12 @@ export class ControlLog {
         this.latest.delete(key);
         if (r.value === null) continue;
         await serde.prepareFor(r.value);
-        this.latest.set(key, serde.deserialize(r.value));
+        const rec = serde.deserialize(r.value);
+        this.latest.set(key, rec);
+        if (rec.snapshotId !== null && (key === ControlKeys.active || (key.startsWith('snapshot/') && rec.phase !== null))) {
+          this.changes.push({ snapshotId: rec.snapshotId, kind: rec.kind, phase: key === ControlKeys.active ? 'ACTIVE' : rec.phase!, at: rec.timestamp });
+          if (this.changes.length > MAX_CONTROL_CHANGES) this.changes.splice(0, this.changes.length - MAX_CONTROL_CHANGES);
+        }
       }
     });
     this.next = end.offset;
@@ -137,6 +166,8 @@ export interface PublishOptions {
   parquet?: ParquetColumnOptions;
   model: string;
   params?: Record<string, string>;
+  /** The dims the file must have (a check against publishing another model's vectors). */
+  dims?: number;
   topics?: SnapshotTopics;
   /** Changes to the manifest as published, e.g. a wrong checksum: only to test that workers refuse it. */
   manifestOverride?: Partial<SnapshotManifest>;
@@ -158,8 +189,12 @@ export interface PublishOptions {
  * Nothing is staged when the file is invalid.
  */
 export async function publishSnapshot(kafka: KafkaClient, registry: SchemaRegistry, o: PublishOptions): Promise<SnapshotManifest> {
-  const loaded = await readSnapshotFile(o.file, { snapshotId: o.snapshotId, parquet: o.parquet });
+  const loaded = await readSnapshotFile(o.file, { snapshotId: o.snapshotId, parquet: o.parquet, ...(o.dims !== undefined ? { dims: o.dims } : {}) });
   const matrix = loaded.matrix;
+  if (loaded.count === 0) throw new SnapshotValidationError(o.snapshotId, `${o.file} holds no entities: a snapshot needs at least one to be published`);
+  if (o.dims !== undefined && matrix.dims !== o.dims) {
+    throw new SnapshotValidationError(o.snapshotId, `${o.file} has dims=${matrix.dims}, but dims=${o.dims} were expected`);
+  }
   const t = o.topics ?? {};
   // The user factors are validated in full before anything is written.
   const users = o.users ? await planUserFactors(kafka, o.snapshotId, matrix.dims, o.users) : undefined;
@@ -210,6 +245,17 @@ export async function publishSnapshot(kafka: KafkaClient, registry: SchemaRegist
  * Loads a snapshot from its topic, validating while it streams in (dims,
  * finite values, duplicates, then count and checksum against the manifest).
  */
+/**
+ * Fails at once when a snapshot's topic is gone (deleted by `vectors retire`):
+ * asked for its offsets, the client would retry "This server does not host
+ * this topic-partition" for half a minute, for every task replaying the
+ * control log's history of that snapshot.
+ */
+async function requireTopic(admin: KafkaAdmin, topic: string, snapshotId: string): Promise<void> {
+  if (!(await admin.listTopics()).includes(topic))
+    throw new SnapshotValidationError(snapshotId, `its topic '${topic}' does not exist (a retired snapshot's topic is deleted; publish it again to use it)`);
+}
+
 export class KafkaSnapshotSource implements SnapshotSource {
   constructor(
     private readonly kafka: KafkaClient,
@@ -231,6 +277,7 @@ export class KafkaSnapshotSource implements SnapshotSource {
     const admin = await this.kafka.admin();
     const reader = await this.kafka.partitionReader({ maxBytes: 16 * 1024 * 1024 });
     try {
+      await requireTopic(admin, topic, manifest.snapshotId);
       const offsets = await admin.topicOffsets(topic);
       if (offsets.length !== 1)
         throw new Error(`snapshot topic '${topic}' must have exactly one partition (publish order is part of the checksum), found ${offsets.length}`);
@@ -266,6 +313,7 @@ export class KafkaSnapshotSource implements SnapshotSource {
     const admin = await this.kafka.admin();
     const reader = await this.kafka.partitionReader({ maxBytes: 16 * 1024 * 1024 });
     try {
+      await requireTopic(admin, topic, manifest.snapshotId);
       const offsets = (await admin.topicOffsets(topic)).find((o) => o.partition === partition);
       if (!offsets)
         throw new SnapshotValidationError(

@@ -8,7 +8,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KafkaSnapshotSource, publishSnapshot, readControlView, userFactorsTopic } from '../../src/app/snapshots';
+import { KafkaSnapshotSource, publishSnapshot, readControlView, snapshotTopic, userFactorsTopic } from '../../src/app/snapshots';
 import { SnapshotValidationError } from '../../src/errors';
 import type { KafkaAdmin, KafkaClient } from '../../src/runtime/kafka/client';
 import { writeJsonlSnapshot } from '../../src/vectors/snapshot/formats';
@@ -70,6 +70,28 @@ it('publishes user factors with the snapshot and loads each partition back exact
     for (let row = 0; row < table.size; row++) found.set(table.idAt(row), Array.from(table.get(table.idAt(row))!));
   }
   expect(Object.fromEntries(found)).toEqual(Object.fromEntries(users.map(([u, v]) => [u, v])));
+});
+
+it('refuses at once to load a snapshot whose topics were deleted by retire, naming the topic', async () => {
+  const { tag, snapTopics, entities } = await setup('uf-retired');
+  const file = join(dir, `${tag}-users.jsonl`);
+  writeFileSync(file, [line('user-1', factor()), line('user-2', factor())].join('\n'));
+  const snapshotId = `${tag}-s1`;
+  const manifest = await publishSnapshot(kafka, registry(), {
+    file: entities,
+    snapshotId,
+    model: 'als',
+    topics: snapTopics,
+    users: { file, partitions: PARTITIONS },
+  });
+  const source = new KafkaSnapshotSource(kafka, registry(), snapTopics);
+  const topics = [snapshotTopic(snapshotId, snapTopics), userFactorsTopic(snapshotId, snapTopics)];
+  await admin.deleteTopics(topics);
+  // Before, each load waited out the client's retries of "This server does not host this topic-partition" (about 30 s).
+  const started = Date.now();
+  await expect(source.load(manifest)).rejects.toThrow(new RegExp(`its topic '${topics[0]}' does not exist`));
+  await expect(source.loadUserFactors(manifest, 0)).rejects.toThrow(new RegExp(`its topic '${topics[1]}' does not exist`));
+  expect(Date.now() - started).toBeLessThan(10_000);
 });
 
 it.each([

@@ -116,3 +116,52 @@ describe('query server: malformed percent escapes', () => {
     expect(reached).toEqual([]);
   });
 });
+
+describe('query server: /readyz', () => {
+  /** A server on a fake runner with `assigned` tasks, `restoring` of them still restoring, and `active` loaded (or none active). */
+  async function readyz(o: { assigned: string[]; restoring: string[]; active: string | null }) {
+    const tasks = o.assigned.filter((id) => !o.restoring.includes(id));
+    const runner = {
+      metrics: { registry: new Registry() },
+      done: new Promise(() => {}),
+      // What the runner said before readiness counted every assigned task: serving with one task restored.
+      serving: tasks.length > 0,
+      taskIds: tasks,
+      taskReadiness: { assigned: o.assigned, restoring: o.restoring },
+    } as unknown as TopologyRunner;
+    const view = { active: o.active, previous: null, snapshots: new Map() };
+    const control = { view, refresh: async () => view } as unknown as ControlLog;
+    const catalog = { get: (id: string) => (id === o.active ? {} : undefined), ids: () => [] } as unknown as SnapshotCatalog;
+    const s = new QueryServer({ runner, catalog, control, port: 0 });
+    try {
+      const res = await fetch(`${await s.listen()}/readyz`);
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as { status: string; problems?: string[] } };
+    } finally {
+      await s.close();
+    }
+  }
+  const twelve = Array.from({ length: 12 }, (_, p) => `0_${p}`);
+
+  it('is 503 while no snapshot is active, saying so (it said 200 "ready", active null)', async () => {
+    const r = await readyz({ assigned: twelve, restoring: [], active: null });
+    expect([r.status, r.retryAfter]).toEqual([503, '1']);
+    expect(r.body).toEqual({ status: 'not ready', active: null, problems: [expect.stringContaining('no snapshot is active yet')] });
+  });
+
+  it('is 503 while 11 of 12 assigned tasks still restore, naming them (it said ready with one)', async () => {
+    const r = await readyz({ assigned: twelve, restoring: twelve.slice(1), active: 's1' });
+    expect(r.status).toBe(503);
+    expect(r.body.problems).toEqual([`11 of 12 assigned tasks are not restored yet: ${twelve.slice(1).join(', ')}`]);
+  });
+
+  it('is 503 before the group assigned any task', async () => {
+    const r = await readyz({ assigned: [], restoring: [], active: 's1' });
+    expect(r.status).toBe(503);
+    expect(r.body.problems).toEqual([expect.stringContaining('no task is assigned to this instance yet')]);
+  });
+
+  it('is 200 once every assigned task runs and the active snapshot is loaded', async () => {
+    const r = await readyz({ assigned: twelve, restoring: [], active: 's1' });
+    expect([r.status, r.body]).toEqual([200, { status: 'ready', active: 's1', tasks: twelve }]);
+  });
+});

@@ -17,6 +17,11 @@ describe('parseRequestTarget', () => {
     ['/v1/snapshots', 'snapshots', undefined],
     ['/metrics', 'metrics', undefined],
     ['/healthz?x=1', 'healthz', undefined],
+    ['/readyz', 'readyz', undefined],
+    ['/v1/status', 'status', undefined],
+    ['/openapi.json', 'openapi', undefined],
+    ['/', 'status_page', undefined],
+    ['/?poll=1', 'status_page', undefined],
     ['http://any.host:1/v1/users/u1/vector', 'user_vector', 'u1'],
   ])('%s is route %s, id %s', (target, route, id) => {
     const t = parsed(target);
@@ -38,7 +43,7 @@ describe('parseRequestTarget', () => {
     ['/v1/users/../vector'],
     ['/v1/users/%2e%2E/vector'],
     ['/v1/users/%2E/vector'],
-    ['/'],
+    ['//'],
     ['*'],
   ])('%s, with an empty or dot segment (or no path), matches no route', (target) => {
     expect(parsed(target).route).toBe('unknown');
