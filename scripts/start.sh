@@ -1,24 +1,23 @@
 #!/usr/bin/env bash
-# The main job (`npm start`): the local stack, the core topics and schemas,
-# then the doorman, the user-vectors and the candidates topologies, each its
-# own process, until Ctrl-C (SIGINT) or SIGTERM, which stops all three gracefully.
-# The user-vectors process serves the query API on 127.0.0.1:${VECTORS_HTTP_PORT:-8090}
-# (docs/API.md, /metrics there too); the doorman's metrics are on :9101, the
-# candidates' on :9102. Publish a snapshot from another terminal:
-#   eval "$(bash scripts/stack.sh env)"; npx vectors publish vectors.jsonl --snapshot-id s1 --model als
+# The main job (`npm start`): the local stack (started here when it is not
+# running), then `vectors demo`: the doorman, user-vectors (query API and status
+# page on 127.0.0.1:8090) and candidates; with no snapshot active yet, a
+# generated world streamed through them with a snapshot switch halfway, and a
+# summary. `npm start -- --no-demo` starts the services only; other options:
+# `npx vectors demo --help`. Ctrl-C or SIGTERM stops every process it started,
+# the stack included when this script started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/stack.sh up
+if ! bash scripts/stack.sh status >/dev/null 2>&1; then
+  if ! bash scripts/stack.sh up; then
+    # Leave nothing half-started behind (e.g. Kafka up, the registry's port taken).
+    bash scripts/stack.sh down >/dev/null 2>&1 || true
+    echo "npm start: the local stack did not start (the lines above say why; ports: README \"Prerequisites\")" >&2
+    exit 1
+  fi
+  export VECTORS_STOP_STACK=1
+fi
 eval "$(bash scripts/stack.sh env)"
 export KAFKA_BROKERS SCHEMA_REGISTRY_URL
-cli=(node --import tsx src/cli/main.ts)
-"${cli[@]}" provision --partitions "${VECTORS_PARTITIONS:-12}"
-"${cli[@]}" run doorman --guarantee exactly-once --state-dir .state/doorman --metrics 127.0.0.1:9101 &
-doorman=$!
-"${cli[@]}" run user-vectors --state-dir .state/user-vectors --http "127.0.0.1:${VECTORS_HTTP_PORT:-8090}" &
-workers=$!
-"${cli[@]}" run candidates --state-dir .state/candidates --metrics 127.0.0.1:9102 &
-candidates=$!
-stop() { kill -TERM "$doorman" "$workers" "$candidates" 2>/dev/null || true; }
-trap stop INT TERM
-wait "$doorman" "$workers" "$candidates"
+# exec: the demo is this process, so signals reach it and it stops what it started.
+exec node bin/vectors.js demo "$@"

@@ -26,6 +26,9 @@ export const ErrorCodes = {
   ILLEGAL_TRANSITION: 'VEC_ERR_ILLEGAL_TRANSITION',
   INDEX_ARGUMENT_INVALID: 'VEC_ERR_INDEX_ARGUMENT_INVALID',
   EVENT_TIME: 'VEC_ERR_EVENT_TIME',
+  EVENT_FILE_INVALID: 'VEC_ERR_EVENT_FILE_INVALID',
+  API_UNREACHABLE: 'VEC_ERR_API_UNREACHABLE',
+  STATE_DECODE: 'VEC_ERR_STATE_DECODE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -49,6 +52,13 @@ export class ConfigError extends VectorsError {
     super(ErrorCodes.CONFIG_INVALID, message);
   }
 }
+
+/**
+ * A command line that cannot be run as given: an unknown command, a missing or
+ * malformed argument, a file of an unsupported kind. The CLI exits with 2 on
+ * it (1 is for commands that ran and failed).
+ */
+export class UsageError extends ConfigError {}
 
 /** One field of a value that does not match its schema. */
 export interface FieldProblem {
@@ -122,6 +132,20 @@ export class UnknownSchemaIdError extends VectorsError {
 export class WireFormatError extends VectorsError {
   constructor(detail: string) {
     super(ErrorCodes.WIRE_FORMAT, `record bytes are not in the Confluent wire format: ${detail}. Produce with a schema-registry serializer.`);
+  }
+}
+
+/**
+ * A state store value (a local store or its changelog) that cannot be read:
+ * truncated or corrupt bytes, or a format version newer than this code knows.
+ * Not retriable: the same bytes fail the same way.
+ */
+export class StateDecodeError extends VectorsError {
+  constructor(what: string, detail: string) {
+    super(
+      ErrorCodes.STATE_DECODE,
+      `cannot read ${what} from the state store: ${detail}. Restore the store from its changelog, or run the version that wrote it.`,
+    );
   }
 }
 
@@ -277,5 +301,26 @@ export class IllegalTransitionError extends VectorsError {
 export class NeighbourIndexError extends VectorsError {
   constructor(index: string, detail: string) {
     super(ErrorCodes.INDEX_ARGUMENT_INVALID, `${index}: ${detail}`);
+  }
+}
+
+/** A line of an event file (JSONL or CSV) that is not a valid event for its topic. */
+export class EventFileError extends VectorsError {
+  /** 1-based line of the file. */
+  readonly lineNo: number;
+  /** What was wrong, one item per field (or one for the line). */
+  readonly problems: string[];
+
+  constructor(source: string, lineNo: number, problems: string[]) {
+    super(ErrorCodes.EVENT_FILE_INVALID, `line ${lineNo} of ${source}: ${problems.join('; ')}`);
+    this.lineNo = lineNo;
+    this.problems = problems;
+  }
+}
+
+/** The query API did not answer (not running, wrong address), or answered with something that is not the API. */
+export class ApiUnreachableError extends VectorsError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.API_UNREACHABLE, message, { retriable: true, cause });
   }
 }

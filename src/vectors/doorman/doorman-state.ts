@@ -101,7 +101,8 @@ export function applyControl(view: DoormanView, key: string, rec: SnapshotContro
       manifest: rec.manifest ?? prev?.manifest ?? null,
       phase: rec.phase as Phase,
       reason: rec.reason,
-      stagedAt: prev?.stagedAt ?? rec.timestamp,
+      // Staged again after a rollback: its timeout counts from now.
+      stagedAt: prev && !(rec.phase === 'STAGED' && prev.phase !== 'STAGED') ? prev.stagedAt : rec.timestamp,
     });
     if (rec.phase === 'RETIRED') view.reports.delete(id);
     return undefined;
@@ -246,6 +247,25 @@ export function planRollback(view: DoormanView, now: number): ControlWrite[] {
     phaseRecord(current, rolledBack, 'ROLLBACK', now),
     phaseRecord(previous, reinstated, 'ROLLBACK', now),
   ];
+}
+
+/**
+ * Records that stage a rolled-back snapshot again (roll forward): first a
+ * LOADING report for every partition of every member, which voids the READY
+ * reports of its first staging, then its STAGED phase. Workers load it,
+ * compute their users in its space and report READY afresh; the doorman
+ * activates it like any staged snapshot (I1). Its topic must still exist.
+ * @throws IllegalTransitionError unless the snapshot is ROLLED_BACK.
+ */
+export function planRestage(view: DoormanView, id: string, now: number): ControlWrite[] {
+  const s = snapshotOf(view, id);
+  const phase = transition(id, s.phase, 'restage');
+  const writes: ControlWrite[] = [];
+  for (const [topology, partitions] of view.members) {
+    for (let p = 0; p < partitions; p++) writes.push(planReport(id, topology, p, 'LOADING', 'doorman', now, 'staged again; report afresh'));
+  }
+  writes.push({ key: ControlKeys.snapshot(id), value: control({ kind: 'STAGE', snapshotId: id, phase, manifest: s.manifest, timestamp: now }) });
+  return writes;
 }
 
 /** Records that retire a snapshot that is not active: workers drop its state, its topic can be deleted. */

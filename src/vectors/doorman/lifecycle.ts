@@ -4,30 +4,35 @@ import { IllegalTransitionError } from '../../errors';
  * The phases of a snapshot, as the doorman records them.
  *
  * ```
- * STAGED ──activate──▶ ACTIVE ──supersede──▶ READY ──retire──▶ RETIRED
- *   │                    │  ▲                  │
- *   │ abort              │  └────reinstate─────┘ (rollback to it)
- *   ▼                    │ rollback
- * FAILED ──retire──▶     ▼
- *                   ROLLED_BACK ──retire──▶ RETIRED
+ *   ┌──────────────────────restage──────────────────┐
+ *   ▼                                               │
+ * STAGED ──activate──▶ ACTIVE ──supersede──▶ READY ─┼─retire──▶ RETIRED
+ *   │                    │  ▲                  │    │
+ *   │ abort              │  └────reinstate─────┘    │
+ *   ▼                    │ rollback                 │
+ * FAILED ──retire──▶     ▼                          │
+ *                   ROLLED_BACK ────────────────────┘ (and ──retire──▶ RETIRED)
  * ```
  *
  * READY is a loaded snapshot that is not active: the one an ACTIVATE replaced.
  * It stays queryable, and can be reinstated by a rollback, until retired.
+ * A ROLLED_BACK snapshot (its topic kept) can be staged again (`restage`,
+ * `vectors rollforward`): workers load it and report afresh, and the doorman
+ * activates it under the same rule as any staged snapshot (I1).
  */
 export type Phase = 'STAGED' | 'ACTIVE' | 'READY' | 'FAILED' | 'ROLLED_BACK' | 'RETIRED';
 
-export type LifecycleEvent = 'activate' | 'abort' | 'supersede' | 'rollback' | 'reinstate' | 'retire';
+export type LifecycleEvent = 'activate' | 'abort' | 'supersede' | 'rollback' | 'reinstate' | 'retire' | 'restage';
 
 export const PHASES: readonly Phase[] = ['STAGED', 'ACTIVE', 'READY', 'FAILED', 'ROLLED_BACK', 'RETIRED'];
-export const EVENTS: readonly LifecycleEvent[] = ['activate', 'abort', 'supersede', 'rollback', 'reinstate', 'retire'];
+export const EVENTS: readonly LifecycleEvent[] = ['activate', 'abort', 'supersede', 'rollback', 'reinstate', 'retire', 'restage'];
 
 const TRANSITIONS: Readonly<Record<Phase, Partial<Record<LifecycleEvent, Phase>>>> = {
   STAGED: { activate: 'ACTIVE', abort: 'FAILED' },
   ACTIVE: { supersede: 'READY', rollback: 'ROLLED_BACK' },
   READY: { reinstate: 'ACTIVE', retire: 'RETIRED' },
   FAILED: { retire: 'RETIRED' },
-  ROLLED_BACK: { retire: 'RETIRED' },
+  ROLLED_BACK: { retire: 'RETIRED', restage: 'STAGED' },
   RETIRED: {},
 };
 

@@ -189,7 +189,7 @@ export async function readJsonlSnapshot(path: string, options: ReadSnapshotOptio
     builder!.add(id, entityType as EntityType, scratch);
   }
   if (!validator || !builder) {
-    return fail(`${path} holds no entities; give the expected dims (or a manifest) to read an empty snapshot`);
+    return fail(`${path} holds no entities (to be published a snapshot needs at least one; to read an empty one, give the expected dims or a manifest)`);
   }
   const result = validator.finish(manifest);
   return { ...result, matrix: builder.build() };
@@ -367,8 +367,8 @@ function checkType(label: string, e: SnapshotEntity, row: number): void {
   }
 }
 
-/** Shortest decimal that parses back to the same double, hence the same float32; `-0` kept. */
-function formatFloats(vector: Float32Array): string {
+/** Shortest decimal that parses back to the same double, hence the same float32; `-0` kept. Comma-separated. */
+export function formatFloats(vector: Float32Array): string {
   let s = '';
   for (let i = 0; i < vector.length; i++) {
     const x = vector[i]!;

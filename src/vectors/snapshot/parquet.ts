@@ -244,7 +244,10 @@ export class ParquetVectorReader {
     }
     if (!this.validator) {
       if (this.dimsSeen === undefined) {
-        throw new SnapshotValidationError(label, `${this.path} holds no entities; give the expected dims (or a manifest) to read an empty snapshot`);
+        throw new SnapshotValidationError(
+          label,
+          `${this.path} holds no entities (to be published a snapshot needs at least one; to read an empty one, give the expected dims or a manifest)`,
+        );
       }
       this.validator = new SnapshotValidator({ snapshotId: label, dims: this.dimsSeen, expectedCount: this.options.expectedCount });
     }

@@ -2,8 +2,8 @@
  * A synthetic listening world: entities in a latent space, users whose taste
  * drifts between clusters of it, and the listening and feedback events they
  * produce. Pure and seeded (no I/O, no clock): the same options give the same
- * world, bit for bit. It backs the evaluation (`npm run eval`), and is meant
- * to back a command that writes a world to the topics.
+ * world, bit for bit. It backs the evaluation (`npm run eval`) and
+ * `vectors generate` (src/app/tools/generate.ts), which writes a world to files.
  */
 import { ConfigError } from '../../errors';
 import type { FeedbackEvent, ListenEvent } from '../records';
@@ -41,6 +41,19 @@ export interface WorldOptions {
   startTime: number;
   /** Length of the world in days; users are active in a window of it. > 0. */
   days: number;
+  /**
+   * Share of skips reported as a feedback SKIP instead of a short listen (the
+   * product weighs both alike). Drawn from a stream of its own, so every other
+   * event of the world is the same whatever this share. In [0, 1]; default 0.
+   */
+  skipFeedback: number;
+  /**
+   * Record each user's taste as of this time (epoch ms) in {@link World.tastes}
+   * (users who played something by then): the ground truth a batch trainer
+   * with this cut-off would approximate. No
+   * random draws: the events do not change. Default: not recorded.
+   */
+  tastesAt?: number;
 }
 
 export const WORLD_DEFAULTS: Readonly<WorldOptions> = Object.freeze({
@@ -57,6 +70,7 @@ export const WORLD_DEFAULTS: Readonly<WorldOptions> = Object.freeze({
   replay: 0.1,
   startTime: Date.UTC(2024, 0, 1),
   days: 120,
+  skipFeedback: 0,
 });
 
 /** How a play's outcome follows from the user's current affinity a = tasteᵀv (plus noise) to the entity. */
@@ -96,6 +110,18 @@ export interface World {
   readonly userIds: readonly string[];
   /** Every event, by timestamp; ties in the order they were generated (a LIKE after its listen). */
   readonly events: readonly WorldEvent[];
+  /** With {@link WorldOptions.tastesAt}: each user's taste then. */
+  readonly tastes?: WorldTastes;
+}
+
+/** The users' tastes at one time (see {@link WorldOptions.tastesAt}). */
+export interface WorldTastes {
+  /** Epoch ms. */
+  readonly at: number;
+  /** Unit vectors, row-major (`userIds.length × dims`), in the world's space; rows of users not yet active are 0. */
+  readonly vectors: Float32Array;
+  /** 1 where the user played something at or before `at`, else 0. */
+  readonly known: Uint8Array;
 }
 
 function checkOptions(o: WorldOptions): void {
@@ -113,6 +139,8 @@ function checkOptions(o: WorldOptions): void {
     ['replay', o.replay >= 0 && o.replay < 1, 'a number in [0, 1)'],
     ['startTime', Number.isSafeInteger(o.startTime), 'an integer number of epoch ms'],
     ['days', Number.isFinite(o.days) && o.days > 0, 'a number > 0'],
+    ['skipFeedback', o.skipFeedback >= 0 && o.skipFeedback <= 1, 'a number in [0, 1]'],
+    ['tastesAt', o.tastesAt === undefined || Number.isFinite(o.tastesAt), 'a finite number of epoch ms'],
   ];
   for (const [field, ok, expected] of rules) {
     if (!ok) throw new ConfigError(`synthetic world option '${field}' must be ${expected}, got ${String(o[field])}`);
@@ -194,6 +222,9 @@ export function generateWorld(options: Partial<WorldOptions> = {}): World {
   const userIds: string[] = [];
   let seq = 0;
   const eventId = () => `w${o.seed}-${seq++}`;
+  // A stream of its own: reporting skips as feedback changes no other draw.
+  const skipRandom = new SeededRandom((o.seed ^ 0x5bd1e995) >>> 0);
+  const tastes = o.tastesAt === undefined ? undefined : { at: o.tastesAt, vectors: new Float32Array(o.users * d), known: new Uint8Array(o.users) };
 
   for (let u = 0; u < o.users; u++) {
     const userId = `u${u}`;
@@ -248,8 +279,17 @@ export function generateWorld(options: Partial<WorldOptions> = {}): World {
         const completion = a >= out.fullFrom ? 1 : a < out.skipBelow ? 0.1 * random.next() : 0.1 + (0.7 * (a - out.skipBelow)) / (out.fullFrom - out.skipBelow);
         const msPlayed = Math.round(durationMs[e]! * completion);
         t += msPlayed + 1000;
+        // The taste only changes between sessions: as of `at` it is that of the user's last play by then.
+        if (tastes && t <= tastes.at) {
+          tastes.vectors.set(taste, u * d);
+          tastes.known[u] = 1;
+        }
         const entityId = `e${e}`;
-        raw.push({ eventId: eventId(), userId, entityId, msPlayed, durationMs: durationMs[e]!, context: 'synthetic', timestamp: t });
+        if (completion < 0.1 && o.skipFeedback > 0 && skipRandom.chance(o.skipFeedback)) {
+          raw.push({ eventId: eventId(), userId, entityId, kind: 'SKIP', surface: 'synthetic', timestamp: t });
+        } else {
+          raw.push({ eventId: eventId(), userId, entityId, msPlayed, durationMs: durationMs[e]!, context: 'synthetic', timestamp: t });
+        }
         if (completion === 1) {
           loved.push(e);
           if (!liked.has(e) && random.chance(out.like)) {
@@ -281,6 +321,7 @@ export function generateWorld(options: Partial<WorldOptions> = {}): World {
     durationMs,
     userIds,
     events,
+    ...(tastes ? { tastes } : {}),
   };
 }
 
@@ -289,4 +330,59 @@ export function worldMatrix(world: World, snapshotId: string): EntityMatrix {
   const b = new EntityMatrixBuilder({ snapshotId, dims: world.dims, expectedCount: world.entityIds.length });
   world.entityIds.forEach((id, r) => b.add(id, 'TRACK', world.vectors.subarray(r * world.dims, (r + 1) * world.dims)));
   return b.build();
+}
+
+/** A second vector space for the same world: what retraining the model would give. */
+export interface RetrainedSpace {
+  readonly dims: number;
+  /** The entity vectors in the new space, unit length, row-major, in the world's row order. */
+  readonly vectors: Float32Array;
+  /** Maps a vector of the world's space into the new one (the rotation alone, no noise). */
+  map(v: ArrayLike<number>): Float32Array;
+}
+
+/**
+ * The world's entities in another space, as a retrained model would place
+ * them: a random rotation of the true space (factor models are identified
+ * only up to one, so a retrain lands anywhere) plus noise of relative size
+ * `noise` per entity. Same ids, same neighbourhoods roughly, but a vector of
+ * one space means nothing in the other: what a snapshot switch is for.
+ * Seeded and pure.
+ */
+export function retrainedSpace(world: World, options: { seed: number; noise?: number }): RetrainedSpace {
+  const noise = options.noise ?? 0.05;
+  if (!(noise >= 0) || !Number.isFinite(noise)) throw new ConfigError(`retrained space: noise must be a finite number ≥ 0, got ${noise}`);
+  const random = new SeededRandom(options.seed);
+  const d = world.dims;
+  // A random orthogonal matrix: Gram–Schmidt on Gaussian rows.
+  const q: Float64Array[] = [];
+  while (q.length < d) {
+    const row = gaussian(random, d, 1);
+    for (const prev of q) {
+      let dot = 0;
+      for (let i = 0; i < d; i++) dot += row[i]! * prev[i]!;
+      for (let i = 0; i < d; i++) row[i] = row[i]! - dot * prev[i]!;
+    }
+    let n = 0;
+    for (const x of row) n += x * x;
+    if (n > 1e-12) q.push(unitInPlace(row));
+  }
+  const map = (v: ArrayLike<number>): Float32Array => {
+    const out = new Float32Array(d);
+    for (let r = 0; r < d; r++) {
+      let s = 0;
+      for (let i = 0; i < d; i++) s += q[r]![i]! * v[i]!;
+      out[r] = s;
+    }
+    return out;
+  };
+  const n = world.entityIds.length;
+  const vectors = new Float32Array(n * d);
+  const scratch = new Float64Array(d);
+  for (let e = 0; e < n; e++) {
+    const rotated = map(world.vectors.subarray(e * d, (e + 1) * d));
+    for (let i = 0; i < d; i++) scratch[i] = rotated[i]! + (noise * random.normal()) / Math.sqrt(d);
+    vectors.set(unitInPlace(scratch), e * d);
+  }
+  return { dims: d, vectors, map };
 }

@@ -10,6 +10,7 @@ import {
   planMember,
   planReport,
   planRetire,
+  planRestage,
   planRollback,
   planStage,
   readiness,
@@ -120,6 +121,32 @@ describe('doorman state', () => {
     log.write(planRetire(log.view, 's2', 4));
     expect(log.view.snapshots.get('s2')!.phase).toBe('RETIRED');
     expect(liveSnapshots(log.view)).toEqual(['s1']);
+  });
+
+  it('rolls forward to a rolled-back snapshot: staged again, activated only once every partition reported READY afresh', () => {
+    const log = withMembers(1);
+    for (const [id, t] of [
+      ['s1', 1],
+      ['s2', 10],
+    ] as const) {
+      log.write(planStage(log.view, manifest(id), t));
+      allReady(log, id);
+      log.write(decide(log.view, t + 1, 60_000));
+    }
+    log.write(planRollback(log.view, 20));
+    expect(() => planActivate(log.view, 's2', 21)).toThrow(IllegalTransitionError);
+    expect(() => planRestage(log.view, 's1', 21)).toThrow(/'restage' is not allowed in phase ACTIVE/);
+    log.write(planRestage(log.view, 's2', 100_000));
+    expect(log.view.snapshots.get('s2')).toMatchObject({ phase: 'STAGED', stagedAt: 100_000 });
+    expect(liveSnapshots(log.view).sort()).toEqual(['s1', 's2']);
+    // The READY reports of its first staging no longer count.
+    expect(readiness(log.view, 's2')).toMatchObject({ ready: false, missing: ['user-vectors/0', 'candidates/0'] });
+    expect(decide(log.view, 100_001, 60_000)).toEqual([]);
+    allReady(log, 's2');
+    log.write(decide(log.view, 100_002, 60_000));
+    expect(log.view).toMatchObject({ active: 's2', previous: 's1' });
+    expect(log.compacted()).toMatchObject({ active: 's2', previous: 's1' });
+    expect(() => planRestage(log.view, 's9', 1)).toThrow(/never staged/);
   });
 
   it('refuses to stage an id twice', () => {

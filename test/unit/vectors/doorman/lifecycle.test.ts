@@ -10,6 +10,7 @@ const legal: [Phase, LifecycleEvent, Phase][] = [
   ['READY', 'retire', 'RETIRED'],
   ['FAILED', 'retire', 'RETIRED'],
   ['ROLLED_BACK', 'retire', 'RETIRED'],
+  ['ROLLED_BACK', 'restage', 'STAGED'],
 ];
 
 const illegal = PHASES.flatMap((p) => EVENTS.map((e) => [p, e] as [Phase, LifecycleEvent])).filter(([p, e]) => !legal.some(([lp, le]) => lp === p && le === e));

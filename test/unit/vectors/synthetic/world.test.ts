@@ -1,7 +1,7 @@
 import { ConfigError } from '../../../../src/errors';
 import { norm } from '../../../../src/vectors/math';
 import { interactionOf } from '../../../../src/vectors/signals';
-import { generateWorld, worldMatrix, type WorldEvent } from '../../../../src/vectors/synthetic/world';
+import { generateWorld, retrainedSpace, worldMatrix, type WorldEvent } from '../../../../src/vectors/synthetic/world';
 
 const SMALL = { users: 120, entities: 400, clusters: 8, dims: 8, sessionsPerUser: 6 };
 
@@ -88,5 +88,47 @@ describe('generateWorld', () => {
   ])('refuses %s', (_label, options, message) => {
     expect(() => generateWorld(options)).toThrow(ConfigError);
     expect(() => generateWorld(options)).toThrow(message);
+  });
+});
+
+describe('generateWorld for the generator (skip feedback, tastes at a cut-off, a retrained space)', () => {
+  const base = generateWorld({ seed: 6, ...SMALL });
+
+  it('reports a share of skips as feedback SKIP and changes nothing else', () => {
+    const w = generateWorld({ seed: 6, ...SMALL, skipFeedback: 0.5 });
+    expect(w.events.length).toBe(base.events.length);
+    const changed = base.events.map((e, i) => [e, w.events[i]!] as const).filter(([a, b]) => JSON.stringify(a) !== JSON.stringify(b));
+    const skips = base.events.filter((e) => kindOf(e) === 'skip').length;
+    expect(changed.length).toBeGreaterThan(skips * 0.3);
+    expect(changed.length).toBeLessThan(skips * 0.7);
+    for (const [a, b] of changed) {
+      expect(kindOf(a)).toBe('skip');
+      expect(b).toEqual({ eventId: a.eventId, userId: a.userId, entityId: a.entityId, kind: 'SKIP', surface: 'synthetic', timestamp: a.timestamp });
+      expect(interactionOf(b)!.weight).toBe(interactionOf(a)!.weight);
+    }
+  });
+
+  it('records the tastes at a time without changing the events: unit vectors for the users who played by then', () => {
+    const at = base.events[Math.floor(base.events.length / 2)]!.timestamp;
+    const w = generateWorld({ seed: 6, ...SMALL, tastesAt: at });
+    expect(w.events).toEqual(base.events);
+    const active = new Set(base.events.filter((e) => e.timestamp <= at).map((e) => e.userId));
+    w.userIds.forEach((u, i) => {
+      expect(w.tastes!.known[i] === 1).toBe(active.has(u));
+      const v = w.tastes!.vectors.subarray(i * w.dims, (i + 1) * w.dims);
+      expect(norm(v)).toBeCloseTo(active.has(u) ? 1 : 0, 5);
+    });
+  });
+
+  it('places the entities of a retrained space elsewhere, keeping inner products up to the noise', () => {
+    const space = retrainedSpace(base, { seed: 2, noise: 0 });
+    const d = base.dims;
+    const a = base.vectors.subarray(0, d);
+    const b = base.vectors.subarray(d, 2 * d);
+    const dot = (x: ArrayLike<number>, y: ArrayLike<number>) => Array.from(x).reduce((s, v, i) => s + v * y[i]!, 0);
+    expect(dot(space.vectors.subarray(0, d), space.vectors.subarray(d, 2 * d))).toBeCloseTo(dot(a, b), 5);
+    expect(dot(space.map(a), space.vectors.subarray(d, 2 * d))).toBeCloseTo(dot(a, b), 5);
+    expect(Math.abs(dot(a, space.vectors.subarray(0, d)))).toBeLessThan(0.99);
+    expect(retrainedSpace(base, { seed: 2 }).vectors).toEqual(retrainedSpace(base, { seed: 2 }).vectors);
   });
 });

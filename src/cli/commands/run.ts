@@ -1,0 +1,177 @@
+import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
+import { ConfigError } from '../../errors';
+import { TopologyRunner, type ProcessingGuarantee } from '../../runtime/runner/topology-runner';
+import type { MisroutedPolicy } from '../../runtime/task';
+import { ControlLog, KafkaSnapshotSource } from '../../app/snapshots';
+import { QueryServer } from '../../api/query-server';
+import { startMetricsServer } from '../../runtime/metrics/metrics-server';
+import { SnapshotCatalog } from '../../vectors/snapshot-catalog';
+import { topologies, type TopologyContext } from '../../../topologies';
+import { catalogOptions } from '../model-options';
+import {
+  addKafkaOptions,
+  addSnapshotTopicOptions,
+  kafkaFrom,
+  keyValue,
+  listenAddress,
+  logLine,
+  positiveInt,
+  registryFrom,
+  type KafkaOptions,
+  type SnapshotTopicOptions,
+} from '../common';
+
+const SHUTDOWN_DEADLINE_MS = 10_000;
+
+/** Repeatable `--metrics-peer http://HOST:PORT/metrics`. */
+function metricsPeer(raw: string, previous: string[] = []): string[] {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InvalidArgumentError(`expected an http(s) URL such as http://127.0.0.1:9101/metrics, got '${raw}'`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError(`expected an http(s) URL, got '${raw}'`);
+  return [...previous, url.toString()];
+}
+
+interface RunOptions extends KafkaOptions, SnapshotTopicOptions {
+  opt?: Record<string, string>;
+  http?: { host: string; port: number };
+  advertise?: string;
+  metrics?: { host: string; port: number };
+  metricsPeer?: string[];
+  stateDir: string;
+  guarantee: ProcessingGuarantee;
+  store: 'rocksdb' | 'memory';
+  applicationId?: string;
+  commitIntervalMs?: number;
+  sessionTimeoutMs: number;
+  misrouted: MisroutedPolicy;
+}
+
+/** `vectors run <topology>`: one topology instance (and its query API) until SIGTERM or SIGINT. */
+export function registerRun(program: Command): void {
+  const cmd = program
+    .command('run')
+    .summary('run a topology instance until SIGTERM/SIGINT')
+    .description(
+      'Run one instance of a topology; instances of one application id share its partitions. Runs until SIGTERM or SIGINT, then stops gracefully ' +
+        '(commits, closes stores) within 10 s. Topology options are --opt key=value: topic names (topic.listens=..., topic.control=..., ' +
+        'snapshot-prefix=...), model and index settings (model=decayed|fold-in, tau-ms, fold-in-lambda, fold-in-alpha, fold-in-max-entities, ' +
+        'prior-weight, lifetime-variant, index=hnsw|exact), and per topology (name=..., k, ef-search, exclude, timeout-ms, ...).',
+    )
+    .addArgument(new Argument('<topology>', 'the topology to run').choices(Object.keys(topologies)))
+    .addOption(new Option('--opt <key=value>', 'a topology option; repeatable').argParser(keyValue))
+    .addOption(
+      new Option('--http <[host:]port>', 'user-vectors: serve the query API there (GET /v1/users/{id}/vector, ..., /metrics)')
+        .env('VECTORS_HTTP')
+        .argParser(listenAddress),
+    )
+    .addOption(new Option('--advertise <url>', 'the query API URL other instances forward to (default http://HOST:PORT of --http)').env('VECTORS_ADVERTISE'))
+    .addOption(new Option('--metrics <[host:]port>', 'serve GET /metrics and /healthz there').env('VECTORS_METRICS').argParser(listenAddress))
+    .addOption(
+      new Option(
+        '--metrics-peer <url>',
+        "with --http: another process's /metrics URL (the doorman's, candidates'), shown on the status page at / beside this one; repeatable",
+      ).argParser(metricsPeer),
+    )
+    .addOption(new Option('--state-dir <dir>', 'where the local state stores live').env('VECTORS_STATE_DIR').default('./.state'))
+    .addOption(
+      new Option('--guarantee <guarantee>', 'processing guarantee')
+        .env('VECTORS_GUARANTEE')
+        .choices(['at-least-once', 'exactly-once'])
+        .default('at-least-once'),
+    )
+    .addOption(new Option('--store <backend>', 'state store backend').env('VECTORS_STORE').choices(['rocksdb', 'memory']).default('rocksdb'))
+    .addOption(new Option('--application-id <id>', 'consumer group and state prefix (default the topology name)').env('VECTORS_APPLICATION_ID'))
+    .addOption(
+      new Option('--commit-interval-ms <ms>', 'how often to commit (default 1000 at-least-once, 100 exactly-once)')
+        .env('VECTORS_COMMIT_INTERVAL_MS')
+        .argParser(positiveInt),
+    )
+    .addOption(
+      new Option('--session-timeout-ms <ms>', 'consumer group session timeout').env('VECTORS_SESSION_TIMEOUT_MS').default(30_000).argParser(positiveInt),
+    )
+    .addOption(
+      new Option('--misrouted <policy>', 'keyed input records not on their murmur2 partition')
+        .env('VECTORS_MISROUTED')
+        .choices(['reroute', 'dead-letter', 'process'])
+        .default('reroute'),
+    );
+  addKafkaOptions(cmd);
+  addSnapshotTopicOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    '\nExamples:\n  vectors run doorman --guarantee exactly-once --metrics 9101\n  vectors run user-vectors --http 127.0.0.1:8090 --opt model=fold-in\n  vectors run candidates --opt k=100',
+  );
+  cmd.action(async (name: string, o: RunOptions) => runTopology(name, o));
+}
+
+async function runTopology(name: string, o: RunOptions): Promise<void> {
+  const factory = topologies[name]!;
+  const options: Record<string, string> = { ...o.opt };
+  // --control-topic / --snapshot-prefix are the same settings as these options (an --opt given too wins).
+  if (o.controlTopic) options['topic.control'] ??= o.controlTopic;
+  if (o.snapshotPrefix) options['snapshot-prefix'] ??= o.snapshotPrefix;
+  const kafka = kafkaFrom(o, `vectors-${name}`);
+  const registry = registryFrom(o);
+  const snapshotTopics = {
+    ...(options['topic.control'] ? { control: options['topic.control'] } : {}),
+    ...(options['snapshot-prefix'] ? { prefix: options['snapshot-prefix'] } : {}),
+  };
+  // One catalog per process, shared by the topology's tasks and the query API.
+  let catalog: SnapshotCatalog | undefined;
+  const ctx: TopologyContext = {
+    options,
+    catalog: () => (catalog ??= new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), catalogOptions(options))),
+  };
+  const topology = factory(ctx);
+  const http = o.http && { ...o.http, advertised: o.advertise ?? `http://${o.http.host}:${o.http.port}` };
+  if (http && (!catalog || !topology.stores.has('users')))
+    throw new ConfigError(`--http serves the query API of a topology with user state (user-vectors); '${name}' has none`);
+  const runner = new TopologyRunner({
+    topology,
+    kafka,
+    registry,
+    stateDir: o.stateDir,
+    guarantee: o.guarantee,
+    storeBackend: o.store,
+    ...(o.commitIntervalMs !== undefined ? { commitIntervalMs: o.commitIntervalMs } : {}),
+    ...(o.applicationId ? { applicationId: o.applicationId } : {}),
+    sessionTimeoutMs: o.sessionTimeoutMs,
+    log: logLine,
+    ...(http ? { endpoint: http.advertised } : {}),
+    misrouted: o.misrouted,
+  });
+  const control = http ? new ControlLog(kafka, registry, snapshotTopics) : undefined;
+  const api =
+    http && catalog && control
+      ? new QueryServer({ runner, catalog, control, host: http.host, port: http.port, log: logLine, metricsPeers: o.metricsPeer ?? [] })
+      : undefined;
+  let failed: string | undefined;
+  runner.done.catch((err: Error) => (failed = `the topology stopped: ${err.message}`));
+  const metrics = o.metrics ? await startMetricsServer({ registry: runner.metrics.registry, ...o.metrics, problem: () => failed }) : undefined;
+  if (metrics) logLine('info', 'metrics listening', { url: `${metrics.url}/metrics` });
+  let signalled = false;
+  const shutdown = (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    logLine('info', `received ${signal}; stopping`, { topology: topology.name });
+    const deadline = setTimeout(() => {
+      logLine('error', `shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms; exiting`);
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    void Promise.all([api?.close(), metrics?.close(), runner.stop()])
+      .then(() => control?.close())
+      .then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  // Listen first: the endpoint the runner advertises to the group must answer.
+  if (api) logLine('info', 'query API listening', { url: await api.listen(), advertised: http!.advertised });
+  await runner.start();
+  logLine('info', 'running', { topology: topology.name, instance: runner.instanceId, guarantee: o.guarantee });
+  await runner.done;
+}
