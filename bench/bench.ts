@@ -1,0 +1,590 @@
+/**
+ * `npm run bench -- [--events N] ...`: our topologies against their Kafka
+ * Streams peer (bench/anchors, Java, one stream thread, Processor API, RocksDB
+ * stores with changelogs), in one run on the same broker and the same
+ * records, with the raw kafkajs passthrough for context:
+ *
+ * - `counting`: events counted per key (topologies/event-counter.ts vs the
+ *   peer's `counting` job) over the same pre-loaded CountedEvents;
+ * - `user-vectors`: the user-vector update of the decayed model
+ *   (topologies/user-vectors.ts vs the peer's `user-vectors` job) over the
+ *   same ListenEvents and the same snapshot; afterwards every user's last
+ *   vector from the peer is compared with ours (cosine ≥ 0.999), so that the
+ *   two ran the same job;
+ * - `latency` (with `user-vectors`, on its state): p99 event → user vector
+ *   at `--rate` events/s offered for 10 s (scenario `latency-p99-5k` at the
+ *   default 5000/s), each system in turn, offered and measured by
+ *   bench/latency-probe.ts in a process of its own.
+ *
+ * Writes `docs/benchmarks.json` (or `--out`): an array of
+ * `{ scenario, run, value, unit, anchor, ratio }`, anchor = the peer's value
+ * in the same scenario, ratio = value / anchor. Rows of scenarios not run
+ * this time are kept. Builds bench/anchors/target/anchors.jar with Maven when
+ * it is missing or older than its sources.
+ *
+ * Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL (the local stack's by
+ * default); BENCH_JAVA_OPTS (JVM options of the peer, e.g. a JFR recording);
+ * BENCH_PEER_CONFIG='k=v,k=v' (Kafka Streams settings of the peer; its
+ * defaults otherwise); BENCH_PEER_TAU_MS (another τ for the peer: the vector
+ * check must then fail).
+ */
+// First: the anchor (raw kafkajs) and the topologies use the same kafkajs, with the runtime's pooled encoder.
+import '../src/runtime/kafka/kafkajs-encoder-patch';
+import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KafkaSnapshotSource, publishSnapshot, readControlView, writeControl } from '../src/app/snapshots';
+import type { KafkaAdmin } from '../src/runtime/kafka/client';
+import { KafkajsClient } from '../src/runtime/kafka/kafkajs-client';
+import { TopologyRunner, type ProcessingGuarantee } from '../src/runtime/runner/topology-runner';
+import { AvroSerde } from '../src/runtime/serde/avro-serde';
+import { ConfluentSchemaRegistry } from '../src/runtime/serde/confluent-registry';
+import { loadSchema } from '../src/vectors/contracts';
+import { planMember } from '../src/vectors/doorman/doorman-state';
+import { cosine } from '../src/vectors/math';
+import type { ListenEvent, UserVector } from '../src/vectors/records';
+import { SnapshotCatalog } from '../src/vectors/snapshot-catalog';
+import { EntityMatrixBuilder } from '../src/vectors/snapshot/entity-matrix';
+import { writeBinarySnapshot } from '../src/vectors/snapshot/formats';
+import { mulberry32 } from '../test/support/random';
+import { doorman } from '../topologies/doorman';
+import { CountedEventSchema, eventCounter, type CountedEvent } from '../topologies/event-counter';
+import { userVectors } from '../topologies/user-vectors';
+import { drain, machine, passthrough, sleep } from './common';
+import type { ProbeOptions, ProbeResult } from './latency-probe';
+
+const ROOT = join(__dirname, '..');
+const ANCHORS = join(__dirname, 'anchors');
+const JAR = join(ANCHORS, 'target', 'anchors.jar');
+const SCENARIOS = ['counting', 'user-vectors', 'latency'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const USAGE = `usage: npm run bench -- [--events N] [--users N] [--entities N] [--dims N] [--partitions N]
+  [--guarantee at-least-once|exactly-once] [--scenarios counting,user-vectors,latency] [--rate N] [--out FILE]
+defaults: --events 200000 --users 100000 --entities 100000 --dims 128 --partitions 12 --guarantee at-least-once
+  --scenarios counting,user-vectors,latency --rate 5000 --out docs/benchmarks.json`;
+
+/** One row of docs/benchmarks.json. */
+export interface BenchmarkRow {
+  scenario: string;
+  /** `vectors` (ours), `kafka-streams` (the peer), `kafkajs-passthrough` (raw client, for context). */
+  run: string;
+  value: number;
+  unit: string;
+  /** The peer's value in the same scenario and run; null when it has none. */
+  anchor: number | null;
+  /** value / anchor. */
+  ratio: number | null;
+}
+
+interface Options {
+  events: number;
+  users: number;
+  entities: number;
+  dims: number;
+  partitions: number;
+  rate: number;
+  guarantee: ProcessingGuarantee;
+  scenarios: Scenario[];
+  out: string;
+}
+
+function fail(message: string): never {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+function options(): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        events: { type: 'string', default: '200000' },
+        users: { type: 'string', default: '100000' },
+        entities: { type: 'string', default: '100000' },
+        dims: { type: 'string', default: '128' },
+        partitions: { type: 'string', default: '12' },
+        rate: { type: 'string', default: '5000' },
+        guarantee: { type: 'string', default: 'at-least-once' },
+        scenarios: { type: 'string', default: SCENARIOS.join(',') },
+        out: { type: 'string', default: join('docs', 'benchmarks.json') },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (err) {
+    fail(`${(err as Error).message}\n${USAGE}`);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const int = (name: 'events' | 'users' | 'entities' | 'dims' | 'partitions' | 'rate') => {
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < 1) fail(`--${name} must be an integer ≥ 1, got '${values[name]}'`);
+    return n;
+  };
+  if (values.guarantee !== 'at-least-once' && values.guarantee !== 'exactly-once') {
+    fail(`--guarantee must be at-least-once or exactly-once, got '${values.guarantee}'`);
+  }
+  const scenarios = values.scenarios.split(',').map((s) => s.trim());
+  const unknown = scenarios.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+  if (unknown.length > 0 || scenarios.length === 0)
+    fail(`--scenarios takes a comma-separated list of ${SCENARIOS.join(', ')}; unknown: '${unknown.join(',')}'`);
+  if (scenarios.includes('latency') && !scenarios.includes('user-vectors')) fail('--scenarios latency runs on the state of user-vectors: name both');
+  return {
+    events: int('events'),
+    users: int('users'),
+    entities: int('entities'),
+    dims: int('dims'),
+    partitions: int('partitions'),
+    rate: int('rate'),
+    guarantee: values.guarantee,
+    scenarios: scenarios as Scenario[],
+    out: values.out,
+  };
+}
+
+/** The jar, built with Maven when missing or older than its sources; fails with one line saying what to install when Java or Maven is missing. */
+function ensureJar(): void {
+  const has = (cmd: string, arg: string) => spawnSync(cmd, [arg], { stdio: 'ignore' }).status === 0;
+  if (!has('java', '-version')) fail('Java is missing: the Kafka Streams peer needs Java 17+ (Debian: apt-get install -y openjdk-17-jdk-headless maven)');
+  const newest = (dir: string): number =>
+    readdirSync(dir, { withFileTypes: true }).reduce(
+      (m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs),
+      0,
+    );
+  if (existsSync(JAR) && statSync(JAR).mtimeMs >= Math.max(newest(join(ANCHORS, 'src')), statSync(join(ANCHORS, 'pom.xml')).mtimeMs)) return;
+  if (!has('mvn', '-v')) fail(`Maven is missing: it builds the Kafka Streams peer (${JAR}) (Debian: apt-get install -y maven)`);
+  console.log(`building ${JAR} with Maven (offline from ~/.m2 first; online on a first build)`);
+  for (const offline of [true, false]) {
+    const r = spawnSync('mvn', ['-B', '-q', ...(offline ? ['-o'] : []), 'package'], { cwd: ANCHORS, stdio: offline ? 'ignore' : 'inherit' });
+    if (r.status === 0 && existsSync(JAR)) return;
+  }
+  fail(`Maven could not build ${JAR}; run 'mvn package' in bench/anchors to see why (a first build needs Maven Central)`);
+}
+
+interface PeerResult {
+  job: string;
+  guarantee: string;
+  events: number;
+  elapsedMs: number;
+  processedMs: number;
+  eventsPerSec: number;
+  peakRssMiB: number;
+}
+
+/** Runs one job of the peer to its end; its last stdout line is its JSON result. */
+async function runPeer(job: 'counting' | 'user-vectors', args: Record<string, string | number>, logFile: string, signal?: AbortSignal): Promise<PeerResult> {
+  // BENCH_PEER_TAU_MS: another decay constant for the peer, to see the vector check fail.
+  const tau = process.env.BENCH_PEER_TAU_MS ? { 'tau-ms': process.env.BENCH_PEER_TAU_MS } : {};
+  // BENCH_PEER_CONFIG='k=v,k=v': Kafka Streams settings for the peer (e.g. producer.linger.ms=5); its defaults otherwise.
+  const config = (process.env.BENCH_PEER_CONFIG ?? '')
+    .split(',')
+    .filter(Boolean)
+    .flatMap((kv) => ['--config', kv.trim()]);
+  const argv = ['-jar', JAR, job, ...Object.entries({ ...args, ...(job === 'user-vectors' ? tau : {}) }).flatMap(([k, v]) => [`--${k}`, String(v)]), ...config];
+  const extra = process.env.BENCH_JAVA_OPTS ? process.env.BENCH_JAVA_OPTS.split(/\s+/).filter(Boolean) : [];
+  const child = spawn('java', [...extra, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
+  child.on('error', () => undefined); // an abort; 'exit' follows
+  const log = createWriteStream(logFile);
+  child.stderr.pipe(log);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const last = out.trim().split('\n').pop() ?? '';
+  let parsed: (PeerResult & { error?: string }) | undefined;
+  try {
+    parsed = JSON.parse(last) as PeerResult & { error?: string };
+  } catch {
+    parsed = undefined;
+  }
+  if (code !== 0 || !parsed || parsed.error) throw new Error(`Kafka Streams peer '${job}' failed (exit ${code}): ${parsed?.error ?? last} — see ${logFile}`);
+  rmSync(logFile, { force: true });
+  return parsed;
+}
+
+const sum = (offsets: { low: string; high: string }[]) => offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+
+async function main(): Promise<void> {
+  const o = options();
+  ensureJar();
+  const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+  const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
+  const tag = `bench-${Date.now().toString(36)}`;
+  const dir = mkdtempSync(join(tmpdir(), 'vectors-bench-'));
+  const kafka = new KafkajsClient({ brokers, clientId: 'bench', logLevel: 'nothing' });
+  const reg = new ConfluentSchemaRegistry(registryUrl);
+  const admin = await kafka.admin();
+  const rows: BenchmarkRow[] = [];
+  const suffix = o.guarantee === 'exactly-once' ? '-eos' : '';
+  console.log(
+    `${machine()}; load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}; ${o.events} events, ${o.partitions} partitions, ${o.guarantee}; topics ${tag}-*`,
+  );
+  const peerArgs = (name: string) => ({
+    bootstrap: brokers.join(','),
+    registry: registryUrl,
+    'app-id': name,
+    'state-dir': join(dir, name),
+    guarantee: o.guarantee,
+    expected: o.events,
+    'commit-interval-ms': 1000, // as our runner's default
+  });
+  const record = (scenario: string, results: Measured[], unit = 'events/s') => {
+    const peer = results.find((r) => r.run === 'kafka-streams')!.value;
+    for (const r of results)
+      rows.push({ scenario, run: r.run, value: Math.round(r.value), unit, anchor: Math.round(peer), ratio: Number((r.value / peer).toFixed(3)) });
+    console.log(results.map((r) => `  ${scenario} ${r.run}: ${r.value.toFixed(0)} ${unit}, ${(r.value / peer).toFixed(2)} of kafka-streams`).join('\n'));
+  };
+
+  try {
+    if (o.scenarios.includes('counting')) record(`counting${suffix}`, await counting(o, kafka, reg, admin, brokers, tag, dir, peerArgs));
+    if (o.scenarios.includes('user-vectors')) {
+      const r = await vectorsScenario(o, kafka, reg, admin, brokers, registryUrl, tag, dir, peerArgs);
+      record(`user-vectors${suffix}`, r.throughput);
+      if (r.latency) record(`latency-p99-${o.rate % 1000 === 0 ? `${o.rate / 1000}k` : o.rate}${suffix}`, r.latency, 'ms');
+    }
+  } finally {
+    const mine = (await admin.listTopics()).filter((t) => t.startsWith(tag));
+    await admin.deleteTopics(mine).catch((err) => console.error(`could not delete topics ${tag}-*: ${String(err)}`));
+    await deleteSubjects(registryUrl, tag).catch((err) => console.error(`could not delete registry subjects ${tag}-*: ${String(err)}`));
+    await admin.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const out = resolve(ROOT, o.out);
+  const kept = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as BenchmarkRow[]).filter((r) => !rows.some((n) => n.scenario === r.scenario)) : [];
+  writeFileSync(out, `${JSON.stringify([...kept, ...rows], null, 2)}\n`);
+  console.log(
+    `wrote ${out}; load average now ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+}
+
+/** Deletes (soft, then for good) the registry subjects of this run's topics. */
+async function deleteSubjects(registryUrl: string, prefix: string): Promise<void> {
+  const subjects = (await (await fetch(`${registryUrl}/subjects`)).json()) as string[];
+  for (const subject of subjects.filter((x) => x.startsWith(prefix))) {
+    const url = `${registryUrl}/subjects/${encodeURIComponent(subject)}`;
+    await fetch(url, { method: 'DELETE' });
+    await fetch(`${url}?permanent=true`, { method: 'DELETE' });
+  }
+}
+
+type PeerArgs = (name: string) => Record<string, string | number>;
+interface Measured {
+  run: string;
+  value: number;
+}
+
+async function counting(
+  o: Options,
+  kafka: KafkajsClient,
+  reg: ConfluentSchemaRegistry,
+  admin: KafkaAdmin,
+  brokers: string[],
+  tag: string,
+  dir: string,
+  peerArgs: PeerArgs,
+): Promise<{ run: string; value: number }[]> {
+  const input = `${tag}-count-in`;
+  const ours = `${tag}-count-vectors`;
+  const peer = `${tag}-count-ks`;
+  await admin.createTopics([input, `${tag}-count-raw-out`, `${ours}-out`, `${peer}-out`].map((name) => ({ name, partitions: o.partitions })));
+  const serde = new AvroSerde<CountedEvent>({ registry: reg, subject: `${input}-value`, schema: CountedEventSchema });
+  await serde.prepare();
+  console.log(`counting: filling ${input} with ${o.events} events (keys: ${o.users})`);
+  const producer = await kafka.producer();
+  for (let i = 0; i < o.events; i += 5000) {
+    const batch = [];
+    for (let j = i; j < Math.min(o.events, i + 5000); j++) {
+      const key = `user-${j % o.users}`;
+      batch.push({ topic: input, key, value: serde.serialize({ id: String(j), key, timestamp: 1_700_000_000_000 + j }) });
+    }
+    await producer.send(batch);
+  }
+  await producer.close();
+
+  const raw = await passthrough(brokers, input, `${tag}-count-raw-out`, o.events);
+  console.log(`counting: raw kafkajs passthrough ${raw.toFixed(0)} events/s`);
+
+  const runner = new TopologyRunner({
+    topology: eventCounter({ name: ours, input, output: `${ours}-out` }),
+    kafka,
+    registry: reg,
+    stateDir: join(dir, ours),
+    guarantee: o.guarantee,
+  });
+  await runner.start();
+  const seconds = await drain(admin, runner, 'events', ours, input);
+  await runner.stop();
+  const vectors = o.events / seconds;
+  console.log(`counting: ours ${vectors.toFixed(0)} events/s`);
+
+  const ks = await runPeer('counting', { ...peerArgs(peer), input, output: `${peer}-out` }, join(dir, '..', `${tag}-peer-counting.log`));
+  console.log(
+    `counting: kafka-streams ${ks.eventsPerSec.toFixed(0)} events/s (last record processed after ${(ks.processedMs / 1000).toFixed(1)} s, all committed after ${(ks.elapsedMs / 1000).toFixed(1)} s; peak RSS of its JVM ${ks.peakRssMiB.toFixed(0)} MiB)`,
+  );
+  // Both wrote one count per event.
+  const written = { ours: sum(await admin.topicOffsets(`${ours}-out`)), peer: sum(await admin.topicOffsets(`${peer}-out`)) };
+  // (Exactly-once, transaction markers take offsets too: at least one per event then.)
+  if (written.ours < o.events || written.peer < o.events)
+    console.warn(`counting: outputs hold ${written.ours} (ours) and ${written.peer} (peer) counts for ${o.events} events`);
+  return [
+    { run: 'kafkajs-passthrough', value: raw },
+    { run: 'vectors', value: vectors },
+    { run: 'kafka-streams', value: ks.eventsPerSec },
+  ];
+}
+
+function snapshotMatrix(id: string, o: Options, seed: number) {
+  const r = mulberry32(seed);
+  const clusters = Math.min(1000, o.entities);
+  const centres = Array.from({ length: clusters }, () => Float32Array.from({ length: o.dims }, () => r() * 2 - 1));
+  const b = new EntityMatrixBuilder({ snapshotId: id, dims: o.dims, expectedCount: o.entities });
+  const v = new Float32Array(o.dims);
+  for (let i = 0; i < o.entities; i++) {
+    const c = centres[i % clusters]!;
+    let s = 0;
+    for (let j = 0; j < o.dims; j++) s += (v[j] = c[j]! + (r() - 0.5) * 0.4) ** 2;
+    for (let j = 0; j < o.dims; j++) v[j]! /= Math.sqrt(s);
+    b.add(`e${i}`, 'TRACK', v);
+  }
+  return b.build();
+}
+
+async function vectorsScenario(
+  o: Options,
+  kafka: KafkajsClient,
+  reg: ConfluentSchemaRegistry,
+  admin: KafkaAdmin,
+  brokers: string[],
+  registryUrl: string,
+  tag: string,
+  dir: string,
+  peerArgs: PeerArgs,
+): Promise<{ throughput: Measured[]; latency?: Measured[] }> {
+  const uvName = `${tag}-uv-vectors`;
+  const peer = `${tag}-uv-ks`;
+  const t = {
+    listens: `${tag}-listens`,
+    feedback: `${tag}-feedback`,
+    control: `${tag}-control`,
+    userVectors: `${uvName}-out`,
+    candidateRequests: `${tag}-cand-req`,
+  };
+  const snapTopics = { control: t.control, prefix: `${tag}-ev.` };
+  await admin.createTopics([
+    ...[t.listens, t.feedback, t.userVectors, t.candidateRequests, `${tag}-uv-raw-out`, `${peer}-out`].map((name) => ({ name, partitions: o.partitions })),
+    { name: t.control, partitions: 1, config: { 'cleanup.policy': 'compact' } },
+  ]);
+  await writeControl(kafka, reg, [planMember(uvName, o.partitions, Date.now())], snapTopics);
+  const snapshotId = `${tag}-s1`;
+  const snapshotBase = join(dir, 's1');
+  await writeBinarySnapshot(snapshotBase, snapshotMatrix(snapshotId, o, 1));
+
+  // The snapshot becomes active (published, loaded and reported READY by a first user-vectors runner), before any event.
+  const catalog = new SnapshotCatalog(new KafkaSnapshotSource(kafka, reg, snapTopics), { index: 'exact' }); // the update path does no search
+  const door = new TopologyRunner({
+    topology: doorman({ name: `${tag}-doorman`, controlTopic: t.control }),
+    kafka,
+    registry: reg,
+    stateDir: join(dir, 'doorman'),
+    guarantee: 'exactly-once',
+  });
+  await door.start();
+  await publishSnapshot(kafka, reg, { file: snapshotBase, snapshotId, model: 'bench', topics: snapTopics });
+  const mkRunner = () =>
+    new TopologyRunner({
+      topology: userVectors({ catalog, name: uvName, topics: t }),
+      kafka,
+      registry: reg,
+      stateDir: join(dir, uvName),
+      guarantee: o.guarantee,
+    });
+  const first = mkRunner();
+  await first.start();
+  while ((await readControlView(kafka, reg, snapTopics)).active !== snapshotId) await sleep(200);
+  await first.stop();
+  await door.stop();
+
+  // Listens with varied completions (skips, partial and full plays) and times spread over two weeks, out of order, so that the check below tests the weights and the decay.
+  const serde = new AvroSerde<ListenEvent>({ registry: reg, subject: `${t.listens}-value`, schema: loadSchema('ListenEvent') });
+  await serde.prepare();
+  const r = mulberry32(7);
+  const now = Date.now();
+  const producer = await kafka.producer();
+  console.log(`user-vectors: snapshot ${o.entities} × ${o.dims} active; filling ${t.listens} with ${o.events} listens of ${o.users} users`);
+  for (let i = 0; i < o.events; i += 5000) {
+    const batch = [];
+    for (let seq = i; seq < Math.min(o.events, i + 5000); seq++) {
+      const userId = `u${seq % o.users}`;
+      const e: ListenEvent = {
+        eventId: `ev${seq}`,
+        userId,
+        entityId: `e${Math.floor(r() * o.entities)}`,
+        msPlayed: Math.floor(r() * 220_000),
+        durationMs: 200_000,
+        context: 'radio',
+        timestamp: now - Math.floor(r() * 14 * 86_400_000),
+      };
+      batch.push({ topic: t.listens, key: userId, value: serde.serialize(e) });
+    }
+    await producer.send(batch);
+  }
+  await producer.close();
+
+  const raw = await passthrough(brokers, t.listens, `${tag}-uv-raw-out`, o.events);
+  console.log(`user-vectors: raw kafkajs passthrough ${raw.toFixed(0)} events/s`);
+
+  const runner = mkRunner();
+  await runner.start();
+  const seconds = await drain(admin, runner, 'listens', uvName, t.listens);
+  await runner.stop();
+  const vectors = o.events / seconds;
+  console.log(`user-vectors: ours ${vectors.toFixed(0)} events/s (each update also writes a candidate request)`);
+
+  const ks = await runPeer(
+    'user-vectors',
+    { ...peerArgs(peer), input: t.listens, output: `${peer}-out`, schemas: join(ROOT, 'schemas'), snapshot: snapshotBase, 'snapshot-id': snapshotId },
+    join(dir, '..', `${tag}-peer-user-vectors.log`),
+  );
+  console.log(
+    `user-vectors: kafka-streams ${ks.eventsPerSec.toFixed(0)} events/s (last record processed after ${(ks.processedMs / 1000).toFixed(1)} s, all committed after ${(ks.elapsedMs / 1000).toFixed(1)} s; peak RSS of its JVM ${ks.peakRssMiB.toFixed(0)} MiB)`,
+  );
+
+  await checkSameVectors(kafka, reg, t.userVectors, `${peer}-out`);
+  const throughput = [
+    { run: 'kafkajs-passthrough', value: raw },
+    { run: 'vectors', value: vectors },
+    { run: 'kafka-streams', value: ks.eventsPerSec },
+  ];
+  if (!o.scenarios.includes('latency')) return { throughput };
+
+  // Latency, on the users just computed: each system reads a latency topic of its own (empty, so it starts at once), in turn.
+  const lat = { ours: `${tag}-lat-vectors`, peer: `${tag}-lat-ks` };
+  await admin.createTopics([lat.ours, `${lat.ours}-out`, lat.peer, `${lat.peer}-out`].map((name) => ({ name, partitions: o.partitions })));
+  const probe = (input: string) =>
+    runProbe({ brokers, registryUrl, input, output: `${input}-out`, rate: o.rate, seconds: 10, warmup: 100, users: o.users, entities: o.entities });
+  const live = new TopologyRunner({
+    topology: userVectors({ catalog, name: uvName, topics: { ...t, listens: lat.ours, userVectors: `${lat.ours}-out` } }),
+    kafka,
+    registry: reg,
+    stateDir: join(dir, uvName),
+    guarantee: o.guarantee,
+  });
+  await live.start();
+  const oursLatency = await probe(lat.ours).finally(() => live.stop());
+  console.log(
+    `latency at ${o.rate}/s, ours: p50 ${oursLatency.p50} ms, p99 ${oursLatency.p99} ms, max ${oursLatency.max} ms (${oursLatency.seen} of ${oursLatency.offered} seen${oursLatency.seen < oursLatency.offered ? '; the others counted at their age 60 s after the last send: lower bounds' : ''})`,
+  );
+  const abort = new AbortController();
+  const [peerLatency] = await Promise.all([
+    probe(lat.peer).catch((err: unknown) => {
+      abort.abort();
+      throw err;
+    }),
+    runPeer(
+      'user-vectors',
+      // Stops by itself after the probe's warm-up and offered events.
+      {
+        ...peerArgs(peer),
+        expected: 100 + Math.round(o.rate / 10) * 100,
+        'timeout-s': 600,
+        input: lat.peer,
+        output: `${lat.peer}-out`,
+        schemas: join(ROOT, 'schemas'),
+        snapshot: snapshotBase,
+        'snapshot-id': snapshotId,
+      },
+      join(dir, '..', `${tag}-peer-latency.log`),
+      abort.signal,
+    ),
+  ]);
+  console.log(
+    `latency at ${o.rate}/s, kafka-streams: p50 ${peerLatency.p50} ms, p99 ${peerLatency.p99} ms, max ${peerLatency.max} ms (${peerLatency.seen} of ${peerLatency.offered} seen${peerLatency.seen < peerLatency.offered ? '; the others counted at their age 60 s after the last send: lower bounds' : ''})`,
+  );
+  return {
+    throughput,
+    latency: [
+      { run: 'vectors', value: oursLatency.p99 },
+      { run: 'kafka-streams', value: peerLatency.p99 },
+    ],
+  };
+}
+
+/** Runs bench/latency-probe.ts in a process of its own; its last stdout line is its result. */
+async function runProbe(o: ProbeOptions): Promise<ProbeResult> {
+  const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(__dirname, 'latency-probe.ts'), JSON.stringify(o)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`latency probe failed (exit ${code}) on ${o.input}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as ProbeResult;
+}
+
+/** Each user's latest vector on `topic` (highest version). */
+async function latestVectors(kafka: KafkajsClient, reg: ConfluentSchemaRegistry, topic: string): Promise<Map<string, UserVector>> {
+  const serde = new AvroSerde<UserVector>({ registry: reg, subject: `${topic}-value`, schema: loadSchema('UserVector') });
+  const reader = await kafka.partitionReader();
+  const admin = await kafka.admin();
+  const latest = new Map<string, UserVector>();
+  try {
+    for (const p of await admin.topicOffsets(topic)) {
+      let offset = p.low;
+      while (BigInt(offset) < BigInt(p.high)) {
+        const f = await reader.fetch({ topic, partition: p.partition }, offset, 100);
+        for (const rec of f.records) {
+          await serde.prepareFor(rec.value!);
+          const uv = serde.deserialize(rec.value!);
+          if ((latest.get(uv.userId)?.version ?? -1) < uv.version) latest.set(uv.userId, uv);
+        }
+        offset = f.nextOffset;
+      }
+    }
+  } finally {
+    await reader.close();
+    await admin.close();
+  }
+  return latest;
+}
+
+/**
+ * The peer computes the same vectors as ours: for every user, the last vector
+ * of each (same event count) has cosine ≥ 0.999. Throws when not, since the
+ * throughput comparison would then be of different jobs.
+ */
+async function checkSameVectors(kafka: KafkajsClient, reg: ConfluentSchemaRegistry, oursTopic: string, peerTopic: string): Promise<void> {
+  const [ours, peer] = [await latestVectors(kafka, reg, oursTopic), await latestVectors(kafka, reg, peerTopic)];
+  let min = 1;
+  let worst = '';
+  const problems: string[] = [];
+  for (const [userId, a] of ours) {
+    const b = peer.get(userId);
+    if (!b) {
+      problems.push(`${userId}: no vector from the peer`);
+      continue;
+    }
+    if (a.eventCount !== b.eventCount) problems.push(`${userId}: ${a.eventCount} events in ours, ${b.eventCount} in the peer's`);
+    const c = cosine(a.vector, b.vector);
+    if (c < min) [min, worst] = [c, userId];
+    if (c < 0.999) problems.push(`${userId}: cosine ${c.toFixed(6)}`);
+  }
+  if (peer.size !== ours.size) problems.push(`${ours.size} users in ours, ${peer.size} in the peer's output`);
+  console.log(`user-vectors check: ${ours.size} users compared, lowest cosine ${min.toFixed(6)}${worst ? ` (${worst})` : ''}`);
+  if (problems.length > 0) throw new Error(`the peer's user vectors differ from ours (${problems.length} problems): ${problems.slice(0, 5).join('; ')}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,133 @@
+/**
+ * The load generator and latency meter of `npm run bench`'s latency scenario,
+ * in a process of its own so that it shares an event loop with neither
+ * system under test: offers ListenEvents at a fixed rate to `input` (event
+ * time = send time) and measures, at a consumer of `output`, how long each
+ * took to come out as a UserVector (now − updatedAt). First it sends
+ * `warmup` events and waits until each has come out, so that assignment,
+ * restore and snapshot loading are over before the clock runs.
+ *
+ * Usage: tsx bench/latency-probe.ts '<json ProbeOptions>'; prints one line of
+ * JSON: { offered, seen, p50, p99, max } (ms). An event not seen within 60 s
+ * of the last send counts with its age then, so that percentiles over fewer
+ * than all events are never reported as if complete (they are lower bounds
+ * then, and `seen` < `offered` says so).
+ */
+import '../src/runtime/kafka/kafkajs-encoder-patch';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { AvroSerde } from '../src/runtime/serde/avro-serde';
+import { ConfluentSchemaRegistry } from '../src/runtime/serde/confluent-registry';
+import { loadSchema } from '../src/vectors/contracts';
+import type { ListenEvent, UserVector } from '../src/vectors/records';
+import { sleep } from './common';
+
+/** What the probe is told (as JSON in argv[2]). */
+export interface ProbeOptions {
+  brokers: string[];
+  registryUrl: string;
+  input: string;
+  output: string;
+  /** Events per second offered, for `seconds`. */
+  rate: number;
+  seconds: number;
+  warmup: number;
+  users: number;
+  entities: number;
+}
+
+export interface ProbeResult {
+  offered: number;
+  seen: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+async function main(o: ProbeOptions): Promise<ProbeResult> {
+  const reg = new ConfluentSchemaRegistry(o.registryUrl);
+  const listens = new AvroSerde<ListenEvent>({ registry: reg, subject: `${o.input}-value`, schema: loadSchema('ListenEvent') });
+  const vectors = new AvroSerde<UserVector>({ registry: reg, subject: `${o.output}-value`, schema: loadSchema('UserVector') });
+  await listens.prepare();
+  const kafka = new Kafka({ clientId: 'bench-latency', brokers: o.brokers, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const consumer = kafka.consumer({ groupId: `${o.output}-probe-${Date.now().toString(36)}`, maxWaitTimeInMs: 5 });
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topics: [o.output], fromBeginning: true });
+  const warm = new Set<string>();
+  const latencies: number[] = [];
+  /** Events sent and not yet seen, by event time (= send time): a vector is told to its event by updatedAt. */
+  const pending = new Map<number, number>();
+  let measureFrom = Number.POSITIVE_INFINITY;
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      const now = Date.now();
+      for (const m of batch.messages) {
+        await vectors.prepareFor(m.value!);
+        const uv = vectors.deserialize(m.value!);
+        const left = pending.get(uv.updatedAt) ?? 0;
+        if (uv.updatedAt < measureFrom) warm.add(uv.userId);
+        else if (left > 0) {
+          // Not a repeat (exactly-once retries, at-least-once replays).
+          pending.set(uv.updatedAt, left - 1);
+          latencies.push(now - uv.updatedAt);
+        }
+      }
+    },
+  });
+  let seq = 0;
+  const event = (userId: string) => {
+    const e: ListenEvent = {
+      eventId: `lat${seq}`,
+      userId,
+      entityId: `e${(seq * 7919) % o.entities}`,
+      msPlayed: 180_000,
+      durationMs: 200_000,
+      context: 'radio',
+      timestamp: Date.now(),
+    };
+    seq++;
+    pending.set(e.timestamp, (pending.get(e.timestamp) ?? 0) + 1);
+    return { key: userId, value: listens.serialize(e) };
+  };
+
+  // Warm-up users of their own, so that their vectors are told apart from any earlier output.
+  const warmUsers = Array.from({ length: o.warmup }, (_, i) => `warm${i}`);
+  await producer.send({ topic: o.input, messages: warmUsers.map(event) });
+  const warmDeadline = Date.now() + 300_000;
+  while (warmUsers.some((u) => !warm.has(u))) {
+    if (Date.now() > warmDeadline)
+      throw new Error(`latency probe: ${warmUsers.filter((u) => !warm.has(u)).length} of ${o.warmup} warm-up events never came out on ${o.output}`);
+    await sleep(100);
+  }
+
+  measureFrom = Date.now();
+  const perTick = Math.round(o.rate / 10);
+  for (let i = 0; i < o.seconds * 10; i++) {
+    const tick = Date.now();
+    await producer.send({ topic: o.input, messages: Array.from({ length: perTick }, () => event(`u${Math.floor(Math.random() * o.users)}`)) });
+    await sleep(Math.max(0, 100 - (Date.now() - tick)));
+  }
+  const offered = perTick * o.seconds * 10;
+  const deadline = Date.now() + 60_000;
+  while (latencies.length < offered && Date.now() < deadline) await sleep(100);
+  await consumer.disconnect();
+  await producer.disconnect();
+  const seen = latencies.length;
+  const end = Date.now();
+  for (const [at, left] of pending) if (at >= measureFrom) for (let i = 0; i < left; i++) latencies.push(end - at);
+  const sorted = latencies.sort((a, b) => a - b);
+  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+  return { offered, seen, p50: pct(50), p99: pct(99), max: sorted[sorted.length - 1] ?? NaN };
+}
+
+main(JSON.parse(process.argv[2] ?? '{}') as ProbeOptions).then(
+  (r) => {
+    console.log(JSON.stringify(r));
+    process.exit(0);
+  },
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
