@@ -36,7 +36,7 @@ afterAll(() => {
 
 it('npm start: the demo to its summary, then SIGTERM to npm leaves no process', async () => {
   execFileSync('bash', ['scripts/stack.sh', 'reset'], { cwd: ROOT, env: { ...process.env, STACK_DIR: stackDir, ...ports }, stdio: 'ignore' });
-  const env = { ...process.env, STACK_DIR: stackDir, ...ports };
+  const env: NodeJS.ProcessEnv = { ...process.env, STACK_DIR: stackDir, ...ports };
   delete env.KAFKA_BROKERS;
   delete env.SCHEMA_REGISTRY_URL;
   npm = spawn(
