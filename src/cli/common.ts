@@ -17,6 +17,7 @@ import { ConfluentSchemaRegistry } from '../runtime/serde/confluent-registry';
 import type { SnapshotTopics } from '../app/snapshots';
 import { Topics } from '../vectors/contracts';
 import { isValidSnapshotId } from '../vectors/snapshot/manifest';
+import { addKafkaSecurityOptions, kafkaSecurityFrom, type KafkaSecurityOptions, registryAuthFrom } from './security';
 
 /** Exit codes scripts can rely on. */
 export const ExitCodes = {
@@ -94,16 +95,22 @@ export function list(raw: string): string[] {
 
 // ---- option groups
 
-/** `--brokers` and `--registry`: every command that talks to Kafka. */
-export interface KafkaOptions {
+/** `--brokers`, `--registry` and the Kafka TLS/SASL flags (./security.ts): every command that talks to Kafka. */
+export interface KafkaOptions extends KafkaSecurityOptions {
   brokers?: string;
   registry?: string;
 }
 
 export function addKafkaOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--brokers <host:port,...>', 'Kafka bootstrap brokers').env('KAFKA_BROKERS'))
-    .addOption(new Option('--registry <url>', 'Confluent-compatible schema registry URL').env('SCHEMA_REGISTRY_URL'));
+  return addKafkaSecurityOptions(
+    cmd
+      .addOption(new Option('--brokers <host:port,...>', 'Kafka bootstrap brokers').env('KAFKA_BROKERS'))
+      .addOption(
+        new Option('--registry <url>', 'Confluent-compatible schema registry URL (credentials: SCHEMA_REGISTRY_USER/_PASSWORD or _TOKEN)').env(
+          'SCHEMA_REGISTRY_URL',
+        ),
+      ),
+  );
 }
 
 function required(value: string | undefined, flag: string, env: string): string {
@@ -116,11 +123,17 @@ function required(value: string | undefined, flag: string, env: string): string 
  * failure is reported once, as their own error line, not also as kafkajs's.
  */
 export function kafkaFrom(o: KafkaOptions, clientId: string, quiet = false): KafkajsClient {
-  return new KafkajsClient({ brokers: list(required(o.brokers, 'brokers', 'KAFKA_BROKERS')), clientId, logLevel: quiet ? 'nothing' : 'error' });
+  return new KafkajsClient({
+    brokers: list(required(o.brokers, 'brokers', 'KAFKA_BROKERS')),
+    clientId,
+    logLevel: quiet ? 'nothing' : 'error',
+    ...kafkaSecurityFrom(o),
+  });
 }
 
 export function registryFrom(o: KafkaOptions): ConfluentSchemaRegistry {
-  return new ConfluentSchemaRegistry(required(o.registry, 'registry', 'SCHEMA_REGISTRY_URL'));
+  const auth = registryAuthFrom();
+  return new ConfluentSchemaRegistry(required(o.registry, 'registry', 'SCHEMA_REGISTRY_URL'), auth ? { auth } : {});
 }
 
 /** `--control-topic` and `--snapshot-prefix`: where the doorman's log and the snapshots are (several systems on one cluster, tests). */

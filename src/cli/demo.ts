@@ -16,6 +16,7 @@ import { generateWorldFiles, type GenerateResult } from '../app/tools/generate';
 import { produceEvents, type ProduceProgress } from '../app/tools/produce';
 import type { KafkaClient } from '../runtime/kafka/client';
 import type { SchemaRegistry } from '../runtime/serde/schema-registry';
+import { redactUrl } from '../runtime/serde/confluent-registry';
 import { Topics } from '../vectors/contracts';
 import { bar, type CliIo, type KafkaOptions, kafkaFrom, ProgressLine, registryFrom } from './common';
 import { waitUntilActive } from './wait-active';
@@ -142,7 +143,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function getJson<T>(href: string): Promise<{ status: number; body: T } | undefined> {
   try {
-    const res = await fetch(href, { signal: AbortSignal.timeout(5000) });
+    // The services inherit VECTORS_API_TOKEN from this process: ask with it too.
+    const token = process.env.VECTORS_API_TOKEN;
+    const res = await fetch(href, { signal: AbortSignal.timeout(5000), headers: token ? { authorization: `Bearer ${token}` } : {} });
     return { status: res.status, body: (await res.json()) as T };
   } catch {
     return undefined;
@@ -202,7 +205,9 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<number> {
   const kafka = kafkaFrom(o, 'vectors-demo', true);
   const registry = registryFrom(o);
   try {
-    say(`vectors ${o.demo ? 'demo' : 'up'}: Kafka ${o.brokers ?? ''}, registry ${o.registry ?? ''}; logs in ${relative(process.cwd(), logDir) || '.'}/`);
+    say(
+      `vectors ${o.demo ? 'demo' : 'up'}: Kafka ${o.brokers ?? ''}, registry ${redactUrl(o.registry ?? '')}; logs in ${relative(process.cwd(), logDir) || '.'}/`,
+    );
     say('• provisioning the topics, schemas and switch members');
     const provision = spawnSync(process.execPath, [BIN, 'provision', '--partitions', String(o.partitions), ...connection(o)], {
       cwd: ROOT,
@@ -367,8 +372,10 @@ function whereToLook(say: (s?: string) => void, o: DemoOptions, api: string, log
   say(`status page   ${api}/            (snapshots, throughput, lag, readiness, a user lookup)`);
   say(`query API     curl ${api}/v1/users/u1/candidates?k=10   · ${api}/v1/users/u1/vector · ${api}/openapi.json`);
   say(`metrics       ${api}/metrics · ${url(o.doormanMetrics)}/metrics (doorman) · ${url(o.candidatesMetrics)}/metrics (candidates)`);
-  say('CLI           (in another terminal: eval "$(bash scripts/stack.sh env)")');
-  say('              npx vectors status · npx vectors tail candidates --limit 3 · npx vectors query user u1');
+  say(`CLI           in another terminal: export KAFKA_BROKERS=${o.brokers ?? ''} SCHEMA_REGISTRY_URL=${o.registry ?? ''}`);
+  say(
+    `              npx vectors status · npx vectors tail candidates --from beginning --limit 3 · npx vectors query user u1${api === 'http://127.0.0.1:8090' ? '' : ` --api ${api}`}`,
+  );
   say('              npx vectors rollback · npx vectors rollforward <id> · npx vectors --help');
   say(`logs          ${relative(process.cwd(), logDir) || logDir}/{doorman,user-vectors,candidates}.log`);
 }

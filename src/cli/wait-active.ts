@@ -38,7 +38,9 @@ export async function waitUntilActive(
       }
       if (waited > o.timeoutMs)
         throw new ConfigError(
-          `snapshot '${id}' is not active after ${o.timeoutMs} ms (${JSON.stringify(readiness(view, id))}); the doorman aborts it at its own timeout`,
+          s
+            ? `snapshot '${id}' is not active after ${o.timeoutMs} ms (${JSON.stringify(readiness(view, id))}); the doorman aborts it at its own timeout`
+            : `snapshot '${id}' was not staged within ${o.timeoutMs} ms: publish it first, vectors publish <file> --snapshot-id ${id}`,
         );
       await new Promise((r) => setTimeout(r, POLL_MS));
     }

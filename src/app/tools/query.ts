@@ -16,6 +16,8 @@ export interface QueryParams {
   snapshot?: string;
   /** Give up after this long, ms. Default 10,000. */
   timeoutMs?: number;
+  /** The API's bearer token, when it requires one (docs/SECURITY.md). */
+  token?: string;
 }
 
 /** The API's answer: its status and JSON body; for an error status, the body's `error`. */
@@ -31,17 +33,17 @@ export interface QueryResult {
 export async function queryUser(baseUrl: string, userId: string, what: 'vector' | 'candidates', params: QueryParams = {}): Promise<QueryResult> {
   if (what !== 'vector' && what !== 'candidates') throw new ConfigError(`query: what must be vector or candidates, got '${String(what)}'`);
   const search = what === 'candidates' ? pick(params, ['k', 'exclude', 'snapshot']) : pick(params, ['snapshot']);
-  return get(baseUrl, `/v1/users/${segment('user id', userId)}/${what}`, search, params.timeoutMs);
+  return get(baseUrl, `/v1/users/${segment('user id', userId)}/${what}`, search, params.timeoutMs, params.token);
 }
 
 /** An entity's nearest entities: `GET /v1/entities/{id}/similar`. */
 export async function querySimilar(baseUrl: string, entityId: string, params: Omit<QueryParams, 'exclude'> = {}): Promise<QueryResult> {
-  return get(baseUrl, `/v1/entities/${segment('entity id', entityId)}/similar`, pick(params, ['k', 'snapshot']), params.timeoutMs);
+  return get(baseUrl, `/v1/entities/${segment('entity id', entityId)}/similar`, pick(params, ['k', 'snapshot']), params.timeoutMs, params.token);
 }
 
 /** The snapshots as the doorman's log has them: `GET /v1/snapshots`. */
-export async function querySnapshots(baseUrl: string, params: Pick<QueryParams, 'timeoutMs'> = {}): Promise<QueryResult> {
-  return get(baseUrl, '/v1/snapshots', {}, params.timeoutMs);
+export async function querySnapshots(baseUrl: string, params: Pick<QueryParams, 'timeoutMs' | 'token'> = {}): Promise<QueryResult> {
+  return get(baseUrl, '/v1/snapshots', {}, params.timeoutMs, params.token);
 }
 
 function segment(what: string, id: string): string {
@@ -57,7 +59,7 @@ function pick(params: QueryParams, names: (keyof QueryParams)[]): Record<string,
   return out;
 }
 
-async function get(baseUrl: string, path: string, search: Record<string, string>, timeoutMs = 10_000): Promise<QueryResult> {
+async function get(baseUrl: string, path: string, search: Record<string, string>, timeoutMs = 10_000, token?: string): Promise<QueryResult> {
   let base: URL;
   try {
     base = new URL(baseUrl);
@@ -67,10 +69,13 @@ async function get(baseUrl: string, path: string, search: Record<string, string>
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new ConfigError(`query: '${baseUrl}' is not an http(s) URL`);
   const qs = new URLSearchParams(search).toString();
   const url = `${base.origin}${path}${qs ? `?${qs}` : ''}`;
-  const hint = `is the query API running there? \`npm start\` serves it at ${DEFAULT_API_URL}; otherwise give its address`;
+  const hint = `is the query API running there? \`npm start\` serves it at ${DEFAULT_API_URL}; otherwise give its address with --api URL (or VECTORS_API)`;
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+    res = await fetch(url, {
+      signal: AbortSignal.timeout(timeoutMs),
+      headers: { accept: 'application/json', ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) },
+    });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
     const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);

@@ -2,16 +2,29 @@ import { Option, type Command } from 'commander';
 import { ConfigError, UsageError } from '../../errors';
 import { DEFAULT_API_URL, querySimilar, querySnapshots, queryUser, type QueryResult } from '../../app/tools/query';
 import { positiveInt, printJson, type CliIo } from '../common';
+import { apiTokenFrom } from '../security';
 
 interface ApiOptions {
   api: string;
   timeoutMs: number;
+  apiTokenFile?: string;
+}
+
+/** The request settings every query shares: its timeout and, when the API needs one, the token. */
+function requestOf(o: ApiOptions): { timeoutMs: number; token?: string } {
+  const token = apiTokenFrom(o.apiTokenFile);
+  return { timeoutMs: o.timeoutMs, ...(token !== undefined ? { token } : {}) };
 }
 
 function addApiOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--api <url>', 'the query API (vectors run user-vectors --http ...)').env('VECTORS_API').default(DEFAULT_API_URL))
-    .addOption(new Option('--timeout-ms <ms>', 'give up after this long').default(10_000).argParser(positiveInt));
+    .addOption(new Option('--timeout-ms <ms>', 'give up after this long').default(10_000).argParser(positiveInt))
+    .addOption(
+      new Option('--api-token-file <file>', "file holding the API's bearer token, when it requires one (or set VECTORS_API_TOKEN)").env(
+        'VECTORS_API_TOKEN_FILE',
+      ),
+    );
 }
 
 /** The body on stdout; an error status fails the command (exit 1) with the API's code and message. */
@@ -52,7 +65,7 @@ export function registerQuery(program: Command, io: CliIo): void {
           ...(o.k !== undefined ? { k: o.k } : {}),
           ...(o.exclude ? { exclude: o.exclude } : {}),
           ...(o.snapshot ? { snapshot: o.snapshot } : {}),
-          timeoutMs: o.timeoutMs,
+          ...requestOf(o),
         }),
       );
     },
@@ -70,12 +83,12 @@ export function registerQuery(program: Command, io: CliIo): void {
       await querySimilar(o.api, entityId, {
         ...(o.k !== undefined ? { k: o.k } : {}),
         ...(o.snapshot ? { snapshot: o.snapshot } : {}),
-        timeoutMs: o.timeoutMs,
+        ...requestOf(o),
       }),
     );
   });
 
   const snapshots = query.command('snapshots').description("the snapshots as the query API's doorman log has them");
-  addApiOptions(snapshots).action(async (o: ApiOptions) => answer(io, await querySnapshots(o.api, { timeoutMs: o.timeoutMs })));
+  addApiOptions(snapshots).action(async (o: ApiOptions) => answer(io, await querySnapshots(o.api, requestOf(o))));
   query.addHelpText('after', '\nExamples:\n  vectors query user u1 --k 10\n  vectors query user u1 --vector\n  vectors query similar e42 --k 5');
 }

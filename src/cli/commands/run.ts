@@ -5,6 +5,7 @@ import type { MisroutedPolicy } from '../../runtime/task';
 import { ControlLog, KafkaSnapshotSource } from '../../app/snapshots';
 import { QueryServer } from '../../api/query-server';
 import { startMetricsServer } from '../../runtime/metrics/metrics-server';
+import { apiTokenFrom, exposureWarnings } from '../security';
 import { SnapshotCatalog } from '../../vectors/snapshot-catalog';
 import { topologies, type TopologyContext } from '../../../topologies';
 import { catalogOptions } from '../model-options';
@@ -22,6 +23,12 @@ import {
 } from '../common';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
+
+function nonNegativeInt(raw: string): number {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer >= 0');
+  return n;
+}
 
 /** Repeatable `--metrics-peer http://HOST:PORT/metrics`. */
 function metricsPeer(raw: string, previous: string[] = []): string[] {
@@ -41,6 +48,8 @@ interface RunOptions extends KafkaOptions, SnapshotTopicOptions {
   advertise?: string;
   metrics?: { host: string; port: number };
   metricsPeer?: string[];
+  apiTokenFile?: string;
+  apiRateLimit: number;
   stateDir: string;
   guarantee: ProcessingGuarantee;
   store: 'rocksdb' | 'memory';
@@ -75,6 +84,18 @@ export function registerRun(program: Command): void {
         '--metrics-peer <url>',
         "with --http: another process's /metrics URL (the doorman's, candidates'), shown on the status page at / beside this one; repeatable",
       ).argParser(metricsPeer),
+    )
+    .addOption(
+      new Option(
+        '--api-token-file <file>',
+        'file holding the bearer token the query API and /metrics require (or set VECTORS_API_TOKEN); /healthz and /readyz stay open',
+      ).env('VECTORS_API_TOKEN_FILE'),
+    )
+    .addOption(
+      new Option('--api-rate-limit <per-second>', 'requests per second the query API answers before 429 (0: no limit)')
+        .env('VECTORS_API_RATE_LIMIT')
+        .default(1000)
+        .argParser(nonNegativeInt),
     )
     .addOption(new Option('--state-dir <dir>', 'where the local state stores live').env('VECTORS_STATE_DIR').default('./.state'))
     .addOption(
@@ -145,13 +166,33 @@ async function runTopology(name: string, o: RunOptions): Promise<void> {
     misrouted: o.misrouted,
   });
   const control = http ? new ControlLog(kafka, registry, snapshotTopics) : undefined;
+  const apiToken = apiTokenFrom(o.apiTokenFile);
+  for (const warning of exposureWarnings({ '--http': o.http, '--metrics': o.metrics }, apiToken))
+    logLine('warn', warning, { fix: 'set VECTORS_API_TOKEN or --api-token-file (docs/SECURITY.md)' });
   const api =
     http && catalog && control
-      ? new QueryServer({ runner, catalog, control, host: http.host, port: http.port, log: logLine, metricsPeers: o.metricsPeer ?? [] })
+      ? new QueryServer({
+          runner,
+          catalog,
+          control,
+          host: http.host,
+          port: http.port,
+          log: logLine,
+          metricsPeers: o.metricsPeer ?? [],
+          rateLimitPerSecond: o.apiRateLimit,
+          ...(apiToken !== undefined ? { apiToken } : {}),
+        })
       : undefined;
   let failed: string | undefined;
   runner.done.catch((err: Error) => (failed = `the topology stopped: ${err.message}`));
-  const metrics = o.metrics ? await startMetricsServer({ registry: runner.metrics.registry, ...o.metrics, problem: () => failed }) : undefined;
+  const metrics = o.metrics
+    ? await startMetricsServer({
+        registry: runner.metrics.registry,
+        ...o.metrics,
+        problem: () => failed,
+        ...(apiToken !== undefined ? { token: apiToken } : {}),
+      })
+    : undefined;
   if (metrics) logLine('info', 'metrics listening', { url: `${metrics.url}/metrics` });
   let signalled = false;
   const shutdown = (signal: string) => {
