@@ -15,6 +15,8 @@
 #      KAFKA_READY_TIMEOUT (60, seconds `up` waits for readiness);
 #      KAFKA_HEAP_OPTS (-Xms256m -Xmx512m); KAFKA_JVM_OPTS (extra JVM flags of the broker);
 #      KAFKA_TOOLS_HEAP_OPTS (-Xmx256m, for run-class).
+#      KAFKA_EXTRA_PROPERTIES: a file of server.properties lines appended to the rendered config
+#      (later keys win), e.g. an extra SASL_SSL listener (test/integration/kafka-security.test.ts).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
@@ -103,6 +105,12 @@ render_config() {
       -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
       -e "s|@DATA_DIR@|$KAFKA_DATA|g" \
       "$KAFKA_SRC_DIR/server.properties.template" >"$KAFKA_CONFIG.tmp"
+  if [[ -n "${KAFKA_EXTRA_PROPERTIES:-}" ]]; then
+    # Appended: a key given again here overrides the template's (e.g. listeners for a SASL_SSL one).
+    [[ -f "$KAFKA_EXTRA_PROPERTIES" ]] || die "KAFKA_EXTRA_PROPERTIES names '$KAFKA_EXTRA_PROPERTIES', which is not a file"
+    printf '\n# from KAFKA_EXTRA_PROPERTIES (%s)\n' "$KAFKA_EXTRA_PROPERTIES" >>"$KAFKA_CONFIG.tmp"
+    cat "$KAFKA_EXTRA_PROPERTIES" >>"$KAFKA_CONFIG.tmp"
+  fi
   mv "$KAFKA_CONFIG.tmp" "$KAFKA_CONFIG"
 }
 

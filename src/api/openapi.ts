@@ -139,7 +139,9 @@ const queryErrors = {
   '400': error('A bad parameter (BAD_PARAMETER) or a malformed percent escape (BAD_ENCODING).'),
   '404': error('Unknown user, entity or snapshot, or a snapshot no longer live here.'),
   '503': error('Nothing active yet, the partition is between owners, or the snapshot is not loaded here yet; retry after Retry-After.'),
-  default: error('Any other error (405 for a method other than GET/HEAD).'),
+  default: error(
+    'Any other error: 401 without the bearer token when the API requires one, 405 for a method other than GET/HEAD, 414 for a request target over 4096 characters, 429 past the rate limit.',
+  ),
 };
 
 /** The query API as an OpenAPI 3.1 document (docs/API.md describes the same). */
@@ -237,6 +239,8 @@ export function openApiDocument() {
         },
       },
     },
-    components: { schemas },
+    // When the server has a token (docs/SECURITY.md), every route but /healthz and /readyz needs it; without one, none does.
+    security: [{}, { bearer: [] }],
+    components: { schemas, securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
   };
 }

@@ -18,6 +18,7 @@ import { batchOnlyState, candidatesAnswer, MAX_K, similarAnswer, userVectorAnswe
 import { readinessReports, StatusSampler, timeline } from './status';
 import { STATUS_PAGE_HTML } from './status-page';
 import { type ForwardedQuery, forwardedUrl, parseRequestTarget, type RequestTarget, type Route, type UserRoute } from './request-target';
+import { HttpGuard, MAX_HEADER_BYTES } from '../runtime/http/http-guard';
 
 /** Metric names of the query API (the runtime's are in src/runtime/metrics/names.ts). */
 export const ApiMetricNames = {
@@ -58,6 +59,14 @@ export interface QueryServerOptions {
   metricsPeers?: string[];
   /** How often the status page's metrics are sampled, ms. Default 2000. */
   statusSampleMs?: number;
+  /**
+   * Bearer token every route but `/healthz` and `/readyz` needs (401
+   * otherwise); sent when forwarding to other instances and when scraping
+   * `metricsPeers`, which must therefore share it. Default none: open.
+   */
+  apiToken?: string;
+  /** Requests per second this process answers before it answers 429 (probes exempt). Default 1000; 0: no limit. */
+  rateLimitPerSecond?: number;
   log?: LogFn;
 }
 
@@ -105,8 +114,10 @@ export class QueryServer {
   private dead?: Error;
   private baseUrl?: string;
   private readonly sampler: StatusSampler;
+  private readonly guard: HttpGuard;
 
   constructor(private readonly o: QueryServerOptions) {
+    this.guard = new HttpGuard({ ...(o.apiToken !== undefined ? { token: o.apiToken } : {}), ratePerSecond: o.rateLimitPerSecond ?? 1000 });
     this.usersStore = o.usersStore ?? 'users';
     this.registry = o.registry ?? o.runner.metrics.registry;
     const registers = [this.registry];
@@ -137,6 +148,7 @@ export class QueryServer {
     });
     o.runner.done.catch((err: Error) => (this.dead = err));
     this.sampler = new StatusSampler(this.registry, o.metricsPeers ?? []);
+    this.sampler.peerHeaders = this.guard.authorization;
   }
 
   /** Where the server listens, e.g. `http://127.0.0.1:8090`. */
@@ -148,7 +160,7 @@ export class QueryServer {
   /** Binds and starts serving. Resolves with the URL. */
   async listen(): Promise<string> {
     const host = this.o.host ?? '127.0.0.1';
-    const server = createServer((req, res) => void this.handle(req, res));
+    const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => void this.handle(req, res));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -172,6 +184,14 @@ export class QueryServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
+    const refused = this.guard.check(req);
+    if (refused) {
+      // Counted under route 'unknown': the target of a refused request is not parsed.
+      this.requests.inc({ route: 'unknown', status: String(refused.status) });
+      res.writeHead(refused.status, { 'content-type': 'application/json', ...refused.headers });
+      res.end(JSON.stringify({ error: { code: refused.code, message: refused.message } }));
+      return;
+    }
     const target = parseRequestTarget(req.url ?? '/');
     let route: Route = 'unknown';
     let status = 500;
@@ -270,7 +290,7 @@ export class QueryServer {
     let upstream: Response;
     try {
       upstream = await fetch(url, {
-        headers: { [FORWARDED_HEADER]: this.baseUrl ?? 'unknown' },
+        headers: { [FORWARDED_HEADER]: this.baseUrl ?? 'unknown', ...this.guard.authorization },
         signal: AbortSignal.timeout(this.o.forwardTimeoutMs ?? 5000),
       });
     } catch (err) {

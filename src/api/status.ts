@@ -108,6 +108,8 @@ export class StatusSampler {
   private readonly topologies = new Map<string, TopologyStatus & { marks: { at: number; processed: number }[] }>();
   private timer?: NodeJS.Timeout;
   private sampling?: Promise<void>;
+  /** Headers sent with every scrape of a peer (its bearer token, when the peers need one). */
+  peerHeaders: Record<string, string> = {};
 
   constructor(
     private readonly registry: Registry,
@@ -152,7 +154,7 @@ export class StatusSampler {
       { source: 'local', samples: localSamples(this.registry) },
       ...this.peers.map((url) => ({
         source: url,
-        samples: fetch(url, { signal: AbortSignal.timeout(this.timeoutMs) }).then(async (r) => {
+        samples: fetch(url, { headers: this.peerHeaders, signal: AbortSignal.timeout(this.timeoutMs) }).then(async (r) => {
           if (!r.ok) throw new Error(`HTTP ${r.status}`);
           return parsePrometheusText(await r.text(), WANTED);
         }),

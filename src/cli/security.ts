@@ -33,22 +33,25 @@ function saslMechanism(raw: string): KafkaSaslMechanism {
 
 /** Adds the Kafka TLS and SASL flags (each also from its environment variable). */
 export function addKafkaSecurityOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--kafka-tls', 'connect to the brokers over TLS (implied by --kafka-ca/--kafka-cert)').env('KAFKA_TLS'))
-    .addOption(
-      new Option('--kafka-ca <file>', "PEM CA certificate that signed the brokers' certificates (TLS; default: the system's CAs)").env('KAFKA_CA_FILE'),
-    )
-    .addOption(new Option('--kafka-cert <file>', 'PEM client certificate for mutual TLS (with --kafka-key)').env('KAFKA_CERT_FILE'))
-    .addOption(new Option('--kafka-key <file>', 'PEM private key of the client certificate (unencrypted)').env('KAFKA_KEY_FILE'))
-    .addOption(
-      new Option('--kafka-sasl-mechanism <mechanism>', `SASL mechanism: ${SASL_MECHANISMS.join(', ')}`).env('KAFKA_SASL_MECHANISM').argParser(saslMechanism),
-    )
-    .addOption(new Option('--kafka-sasl-username <name>', 'SASL user name').env('KAFKA_SASL_USERNAME'))
-    .addOption(
-      new Option('--kafka-sasl-password-file <file>', 'file holding the SASL password (or set KAFKA_SASL_PASSWORD; never a flag)').env(
-        'KAFKA_SASL_PASSWORD_FILE',
-      ),
-    );
+  return (
+    cmd
+      // Not commander's .env(): it would take KAFKA_TLS=false as true.
+      .addOption(new Option('--kafka-tls', 'connect to the brokers over TLS (implied by --kafka-ca/--kafka-cert; env KAFKA_TLS=true)'))
+      .addOption(
+        new Option('--kafka-ca <file>', "PEM CA certificate that signed the brokers' certificates (TLS; default: the system's CAs)").env('KAFKA_CA_FILE'),
+      )
+      .addOption(new Option('--kafka-cert <file>', 'PEM client certificate for mutual TLS (with --kafka-key)').env('KAFKA_CERT_FILE'))
+      .addOption(new Option('--kafka-key <file>', 'PEM private key of the client certificate (unencrypted)').env('KAFKA_KEY_FILE'))
+      .addOption(
+        new Option('--kafka-sasl-mechanism <mechanism>', `SASL mechanism: ${SASL_MECHANISMS.join(', ')}`).env('KAFKA_SASL_MECHANISM').argParser(saslMechanism),
+      )
+      .addOption(new Option('--kafka-sasl-username <name>', 'SASL user name').env('KAFKA_SASL_USERNAME'))
+      .addOption(
+        new Option('--kafka-sasl-password-file <file>', 'file holding the SASL password (or set KAFKA_SASL_PASSWORD; never a flag)').env(
+          'KAFKA_SASL_PASSWORD_FILE',
+        ),
+      )
+  );
 }
 
 /** A secret from a file: its content without the trailing newline. Fails naming the file, never showing its content. */
@@ -87,7 +90,7 @@ export function kafkaSecurityFrom(o: KafkaSecurityOptions, env: NodeJS.ProcessEn
       ...(o.kafkaCert ? { cert: readPem(o.kafkaCert, '--kafka-cert') } : {}),
       ...(o.kafkaKey ? { key: readPem(o.kafkaKey, '--kafka-key') } : {}),
     };
-  } else if (o.kafkaTls) {
+  } else if (o.kafkaTls || /^(1|true|yes)$/i.test(env.KAFKA_TLS ?? '')) {
     out.tls = true;
   }
   const passwordFromFile = o.kafkaSaslPasswordFile !== undefined && o.kafkaSaslPasswordFile !== '';

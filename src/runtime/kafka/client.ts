@@ -204,11 +204,38 @@ export interface PartitionReader {
   close(): Promise<void>;
 }
 
+/**
+ * TLS to the brokers. PEM contents, not file names (the CLI reads the files).
+ * Without `ca` the system's trusted CAs verify the brokers' certificates.
+ */
+export interface KafkaTlsOptions {
+  /** CA certificate(s) that signed the brokers' certificates. */
+  ca?: string | Buffer;
+  /** Client certificate, for brokers that require mutual TLS (`ssl.client.auth=required`); needs `key`. */
+  cert?: string | Buffer;
+  /** The client certificate's private key (unencrypted PEM). */
+  key?: string | Buffer;
+}
+
+export type KafkaSaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+/** SASL authentication (listeners of type SASL_SSL or SASL_PLAINTEXT). */
+export interface KafkaSaslOptions {
+  mechanism: KafkaSaslMechanism;
+  username: string;
+  /** Never logged nor put in an error message. */
+  password: string;
+}
+
 export interface KafkaClientOptions {
   brokers: string[];
   clientId: string;
   /** Log level of the client library: 'nothing' | 'error' | 'warn' | 'info' | 'debug'. Default 'error'. */
   logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+  /** TLS to the brokers: `true` for the system's CAs, or the CA and client certificate to use. Plaintext when absent. */
+  tls?: KafkaTlsOptions | boolean;
+  /** SASL credentials; none when absent. Over a connection without `tls` they travel in clear (SASL_PLAINTEXT). */
+  sasl?: KafkaSaslOptions;
 }
 
 /** Factory for admins, producers and consumers on one cluster. */

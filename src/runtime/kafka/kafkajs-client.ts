@@ -14,6 +14,7 @@ import {
   Partitioners,
   type Producer,
   type RecordMetadata,
+  type SASLOptions,
 } from 'kafkajs';
 import { GroupRebalanceError, KafkaError } from '../../errors';
 import type {
@@ -27,6 +28,7 @@ import type {
   KafkaAdmin,
   KafkaClient,
   KafkaClientOptions,
+  KafkaTlsOptions,
   KafkaConsumer,
   KafkaProducer,
   KafkaTransaction,
@@ -99,7 +101,31 @@ function wrap(operation: string, err: unknown): KafkaError | GroupRebalanceError
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (REBALANCE_ERRORS.has(String((e as { type?: unknown }).type))) return new GroupRebalanceError(operation, err);
   }
+  if (isAuthenticationFailure(err)) operation = `${operation} (authentication refused: check the SASL mechanism, username and password)`;
   return new KafkaError(operation, err, isClusterUnavailable(err));
+}
+
+function isAuthenticationFailure(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { name?: unknown }).name === 'KafkaJSSASLAuthenticationError') return true;
+  }
+  return false;
+}
+
+/** kafkajs' `ssl` and `sasl` settings from ours; the same for the client and the partition readers' clusters. */
+function securityOf(options: KafkaClientOptions): { ssl?: boolean | KafkaTlsOptions; sasl?: SASLOptions } {
+  const out: { ssl?: boolean | KafkaTlsOptions; sasl?: SASLOptions } = {};
+  if (options.tls === true) out.ssl = true;
+  else if (options.tls) {
+    const { ca, cert, key } = options.tls;
+    out.ssl = { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) };
+  }
+  if (options.sasl) {
+    const { mechanism, username, password } = options.sasl;
+    // kafkajs types each mechanism apart; ours are exactly its plain and SCRAM ones.
+    out.sasl = { mechanism, username, password } as SASLOptions;
+  }
+  return out;
 }
 
 /**
@@ -567,6 +593,7 @@ export class KafkajsClient implements KafkaClient {
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
+      ...securityOf(options),
       logLevel: LEVELS[options.logLevel ?? 'error'],
       // kafkajs filters by logLevel before the creator; the creator demotes routine errors below it.
       logCreator: logCreator(LEVELS[options.logLevel ?? 'error']) as never,
@@ -718,6 +745,7 @@ export class KafkajsClient implements KafkaClient {
       logger: createLogger({ level: LEVELS[this.options.logLevel ?? 'error'], logCreator: logCreator(LEVELS[this.options.logLevel ?? 'error']) }),
       socketFactory: defaultSocketFactory(),
       brokers: this.options.brokers,
+      ...securityOf(this.options),
       clientId: `${this.options.clientId}-reader`,
       connectionTimeout: 3000,
       requestTimeout: 30000,

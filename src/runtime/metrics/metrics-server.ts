@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import { HttpGuard, MAX_HEADER_BYTES } from '../http/http-guard';
 
 /** A running {@link startMetricsServer}. */
 export interface MetricsServer {
@@ -16,6 +17,8 @@ export interface MetricsServerOptions {
   port: number;
   /** What `/healthz` reports: undefined when healthy, else the problem (503). */
   problem?: () => string | undefined;
+  /** Bearer token `/metrics` needs (401 otherwise); `/healthz` stays open for probes. Default none. */
+  token?: string;
 }
 
 /**
@@ -24,9 +27,15 @@ export interface MetricsServerOptions {
  * candidates): `vectors run <topology> --metrics 127.0.0.1:9101`.
  */
 export async function startMetricsServer(o: MetricsServerOptions): Promise<MetricsServer> {
-  const server: Server = createServer((req, res) => {
+  const guard = new HttpGuard({ ...(o.token !== undefined ? { token: o.token } : {}), ratePerSecond: 100 });
+  const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    const refused = guard.check(req);
+    if (refused) {
+      res
+        .writeHead(refused.status, { 'content-type': 'application/json', ...refused.headers })
+        .end(JSON.stringify({ error: { code: refused.code, message: refused.message } }));
+    } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { 'content-type': 'text/plain' }).end('only GET\n');
     } else if (path === '/metrics') {
       o.registry.metrics().then(
