@@ -14,7 +14,7 @@ import { loadSchema, Topics } from '../src/vectors/contracts';
 import { checkEfSearch } from '../src/vectors/index/ann-index';
 import type { CandidateRequest } from '../src/vectors/records';
 import type { SnapshotCatalog } from '../src/vectors/snapshot-catalog';
-import { CandidatesBolt } from './bolts/candidates-bolt';
+import { CandidatesBolt, wholeConsumedSerde } from './bolts/candidates-bolt';
 import { REPORTS_STREAM } from './bolts/snapshot-follower';
 
 export interface CandidatesTopologyOptions {
@@ -53,6 +53,7 @@ export function candidates(o: CandidatesTopologyOptions): Topology {
   const efSearch = o.efSearch ?? CANDIDATES_EF_SEARCH;
   checkEfSearch(efSearch);
   const refresh = refreshPolicy(o.refresh);
+  // Store `consumed`: the last whole consumed set per user, from writers that send it in every N-th request only (CandidateRequest.consumedEvery).
   return new TopologyBuilder(name)
     .spout('requests', {
       topic: t.candidateRequests,
@@ -62,12 +63,13 @@ export function candidates(o: CandidatesTopologyOptions): Topology {
     })
     .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
     .store('marks', { key: StringSerde, value: typedJsonSerde<CandidateMark>(), cacheEntries: 2500 })
+    .store('consumed', { key: StringSerde, value: wholeConsumedSerde, cacheEntries: 250 })
     .bolt('candidates', () => new CandidatesBolt({ catalog: o.catalog, k, efSearch, refresh, ...(o.exclude ? { exclude: o.exclude } : {}) }), {
       inputs: [
         { from: 'requests', grouping: Groupings.fields('userId') },
         { from: 'control', grouping: Groupings.all() },
       ],
-      stores: ['marks'],
+      stores: ['marks', 'consumed'],
       outputs: { default: { keyedBy: 'userId' }, [REPORTS_STREAM]: {} },
     })
     .sink('candidates-out', { topic: t.candidates, from: 'candidates', value: avro(loadSchema('Candidates')) })

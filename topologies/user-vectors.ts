@@ -5,13 +5,14 @@
  * off this update path.
  */
 import { avro, Groupings, StringSerde, TopologyBuilder, type Topology } from '../src';
-import { typedJsonSerde } from '../src/runtime/serde/typed-json';
 import { loadSchema, Topics } from '../src/vectors/contracts';
 import { eventTimeWindow, timestampProblem, type EventTimeWindow } from '../src/vectors/event-time';
 import type { FeedbackEvent, ListenEvent } from '../src/vectors/records';
 import type { SnapshotCatalog } from '../src/vectors/snapshot-catalog';
 import type { SignalWeights } from '../src/vectors/signals';
-import type { UserState } from '../src/vectors/user-state';
+import { userStateSerde } from '../src/vectors/user-state-serde';
+import { RECENT_CONSUMED } from '../src/vectors/user-state';
+import { ConfigError } from '../src/errors';
 import { REPORTS_STREAM } from './bolts/snapshot-follower';
 import { UserStateBolt } from './bolts/user-state-bolt';
 
@@ -23,6 +24,17 @@ export interface UserVectorsOptions {
   historyCapacity?: number;
   /** Bound of each user's consumed set, for candidates under exclude=consumed (default DEFAULT_CONSUMED_CAPACITY). */
   consumedCapacity?: number;
+  /**
+   * How often a candidate request carries the user's whole consumed set
+   * (up to 40 KiB): 1 (default) in every request; N in 2..RECENT_CONSUMED,
+   * only when the version is 1 modulo N, and the candidates topology keeps
+   * the last one per user (CandidateRequest.consumedEvery). Fewer bytes per
+   * update for users who consumed much; a candidates consumer that starts
+   * from the latest requests excludes only the recent entities of a user
+   * until that user's next whole set.
+   * @throws ConfigError (from `userVectors`) for a value out of range.
+   */
+  consumedEvery?: number;
   /**
    * Event times accepted, around the wall clock (default: at most 365 days
    * old, at most 1 hour ahead; see {@link EventTimeWindow}). An event outside
@@ -48,6 +60,12 @@ const eventProblem = (key: string, e: { userId: string; entityId: string; timest
 
 export function userVectors(o: UserVectorsOptions): Topology {
   const name = o.name ?? 'user-vectors';
+  const consumedEvery = o.consumedEvery ?? 1;
+  if (!Number.isInteger(consumedEvery) || consumedEvery < 1 || consumedEvery > RECENT_CONSUMED) {
+    throw new ConfigError(
+      `user-vectors option consumedEvery must be an integer from 1 to ${RECENT_CONSUMED} (the recent entities cover the gap), got ${consumedEvery}`,
+    );
+  }
   const eventTime = eventTimeWindow(o.eventTime, { maxAgeMs: 'eventTime.maxAgeMs', maxFutureMs: 'eventTime.maxFutureMs' });
   const t = {
     listens: Topics.listens,
@@ -63,7 +81,8 @@ export function userVectors(o: UserVectorsOptions): Topology {
       .spout('feedback', { topic: t.feedback, value: avro<FeedbackEvent>(loadSchema('FeedbackEvent')), keyedBy: 'userId', validate: eventProblem })
       .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
       // ~3.5 KiB per cached user (history, one model state per live snapshot): 2,500 per task keeps 12 tasks near 100 MiB.
-      .store('users', { key: StringSerde, value: typedJsonSerde<UserState>(), cacheEntries: 2500 })
+      // Binary (user-state-serde.ts): about half the changelog bytes of typed JSON; states written as JSON before still restore.
+      .store('users', { key: StringSerde, value: userStateSerde(), cacheEntries: 2500 })
       .bolt(
         'user-state',
         () =>
@@ -73,6 +92,7 @@ export function userVectors(o: UserVectorsOptions): Topology {
             ...(o.weights ? { weights: o.weights } : {}),
             ...(o.historyCapacity ? { historyCapacity: o.historyCapacity } : {}),
             ...(o.consumedCapacity ? { consumedCapacity: o.consumedCapacity } : {}),
+            consumedEvery,
           }),
         {
           inputs: [

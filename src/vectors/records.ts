@@ -62,8 +62,15 @@ export interface CandidateRequest {
   version: number;
   banned: string[];
   recent: string[];
-  /** The consumed set's hashes, as encodeConsumed writes them (empty from older writers). */
+  /** The consumed set's hashes, as encodeConsumed writes them (empty from older writers, and between whole sets when consumedEvery > 1). */
   consumed: Buffer;
+  /**
+   * 1: every request carries the whole consumed set (the default, and what
+   * writers that predate the field did). N > 1: only requests whose version is
+   * 1 modulo N do; the reader keeps the last one per user, and `recent` covers
+   * what was consumed since (N ≤ RECENT_CONSUMED).
+   */
+  consumedEvery?: number;
   /** Event time of the change. */
   at: number;
   /** Recompute even if the vector did not move (the banned set changed). */

@@ -15,8 +15,11 @@ export interface UserStateOptions {
   historyCapacity?: number;
   /** Bound of each user's consumed set (entities). Default DEFAULT_CONSUMED_CAPACITY. */
   consumedCapacity?: number;
+  /** Whole consumed set in every request (1, default) or in every N-th ({@link CandidateRequest.consumedEvery}); checked by `userVectors`. */
+  consumedEvery?: number;
 }
 
+const EMPTY = Buffer.alloc(0);
 const isStream = (r: StreamRecord, component: string) => r.source.component === component;
 
 /**
@@ -61,6 +64,9 @@ export class UserStateBolt implements Bolt {
     const vector = space.model.vector(state.spaces[id]);
     const uv: UserVector = { userId: state.userId, snapshotId: id, vector, updatedAt: state.updatedAt, eventCount: state.eventCount, version: state.version };
     ctx.emit(state.userId, uv, { stream: 'user-vectors' });
+    const every = this.o.consumedEvery ?? 1;
+    // Between whole sets, `recent` holds what was consumed since the last one (every ≤ RECENT_CONSUMED).
+    const whole = every === 1 || (state.version - 1) % every === 0;
     const request: CandidateRequest = {
       userId: state.userId,
       snapshotId: id,
@@ -68,7 +74,8 @@ export class UserStateBolt implements Bolt {
       version: state.version,
       banned: [...state.banned],
       recent: [...state.recent],
-      consumed: encodeConsumed(mergedConsumed(consumedOf(state))),
+      consumed: whole ? encodeConsumed(mergedConsumed(consumedOf(state))) : EMPTY,
+      consumedEvery: every,
       at: state.updatedAt,
       force,
     };

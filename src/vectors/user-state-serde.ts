@@ -1,0 +1,472 @@
+/**
+ * The binary format of a {@link UserState} in the `users` store and its
+ * changelog, instead of typed JSON (about half the bytes, and no base64 or
+ * JSON text to build and parse on every commit and restore).
+ *
+ * Byte 0 is the format version. JSON documents start with `{` (0x7b), so
+ * values written by the JSON serde of earlier versions are still read: old
+ * changelogs restore, and are rewritten in binary at the next change.
+ *
+ * Version 1, after the version byte (varuint: LEB128; num: see writeNum):
+ * - userId; eventCount, version, updatedAt (num)
+ * - a string table (entity ids of the history, recent and banned, each once),
+ *   then history (capacity; items: table index, weight num, timestamp as a
+ *   num delta to the previous one), recent and banned (table indices)
+ * - seen event ids, each as the length of the prefix it shares with the
+ *   previous one plus the rest (sequential ids cost a byte or two)
+ * - consumed: absent, or both generations as zigzag varint deltas of the
+ *   sorted hashes (about 3 bytes a hash instead of 4 at 5,000 hashes)
+ * - spaces: id and the model state, in a tagged encoding of plain data whose
+ *   typed arrays are copied as raw little-endian bytes: the decayed model's
+ *   Float64Array sum stays double, as the model needs (decayed.ts)
+ * - any other own property of the state, tagged, so that a field added to
+ *   UserState survives even before this format learns it.
+ *
+ * Every number is kept exactly (doubles stay doubles); decode(encode(s)) is
+ * deep-equal to s (test/unit/vectors/user-state-serde.test.ts).
+ */
+import { StateDecodeError } from '../errors';
+import type { Serde } from '../runtime/serde/serde';
+import { typedJsonSerde } from '../runtime/serde/typed-json';
+import type { ConsumedSet } from './consumed';
+import type { Interaction } from './signals';
+import type { UserState } from './user-state';
+
+/** The format version written. */
+export const USER_STATE_FORMAT = 1;
+const JSON_FIRST_BYTE = 0x7b; // '{'
+
+const KNOWN = new Set(['userId', 'history', 'spaces', 'banned', 'recent', 'consumed', 'seen', 'eventCount', 'version', 'updatedAt']);
+
+// Tags of the plain-data encoding (model states, unknown fields).
+const T = { undef: 0, nul: 1, no: 2, yes: 3, num: 4, str: 5, arr: 6, obj: 7, f64: 8, f32: 9, u32: 10, i32: 11, u8: 12 } as const;
+const TYPED = [
+  [T.f64, Float64Array],
+  [T.f32, Float32Array],
+  [T.u32, Uint32Array],
+  [T.i32, Int32Array],
+  [T.u8, Uint8Array],
+] as const;
+
+class Writer {
+  private buf: Buffer;
+  private pos = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.pos++] = v;
+  }
+
+  /** LEB128 of a non-negative integer up to 2⁵³ (arithmetic, not 32-bit bit operations). */
+  varuint(v: number): void {
+    this.room(8);
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  /**
+   * A number, exactly: an integer of magnitude < 2⁵⁰ as varuint(zigzag·4);
+   * else a float32-exact value as varuint 2 + float32, anything else (NaN,
+   * ±Infinity, -0 included) as varuint 1 + float64.
+   */
+  num(v: number): void {
+    if (Number.isInteger(v) && Math.abs(v) < 2 ** 50 && !Object.is(v, -0)) this.varuint((v >= 0 ? v * 2 : -v * 2 - 1) * 4);
+    else if (Math.fround(v) === v && !Object.is(v, -0)) {
+      this.varuint(2);
+      this.room(4);
+      this.pos = this.buf.writeFloatLE(v, this.pos);
+    } else {
+      this.varuint(1);
+      this.room(8);
+      this.pos = this.buf.writeDoubleLE(v, this.pos);
+    }
+  }
+
+  /** `cur` as a delta to `prev` when both are safe integers (exact), else as itself (varuint 3 + float64). */
+  delta(cur: number, prev: number): void {
+    if (Number.isSafeInteger(cur) && !Object.is(cur, -0) && Number.isSafeInteger(prev) && Math.abs(cur - prev) < 2 ** 50) this.num(cur - prev);
+    else {
+      this.varuint(3);
+      this.room(8);
+      this.pos = this.buf.writeDoubleLE(cur, this.pos);
+    }
+  }
+
+  str(s: string): void {
+    const n = Buffer.byteLength(s, 'utf8');
+    this.varuint(n);
+    this.room(n);
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+
+  bytes(a: ArrayBufferView): void {
+    this.varuint(a.byteLength);
+    this.room(a.byteLength);
+    this.buf.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), this.pos);
+    this.pos += a.byteLength;
+  }
+
+  value(v: unknown): void {
+    if (v === undefined) return this.u8(T.undef);
+    if (v === null) return this.u8(T.nul);
+    if (v === false) return this.u8(T.no);
+    if (v === true) return this.u8(T.yes);
+    if (typeof v === 'number') {
+      this.u8(T.num);
+      return this.num(v);
+    }
+    if (typeof v === 'string') {
+      this.u8(T.str);
+      return this.str(v);
+    }
+    if (Array.isArray(v)) {
+      this.u8(T.arr);
+      this.varuint(v.length);
+      for (const x of v) this.value(x);
+      return;
+    }
+    if (ArrayBuffer.isView(v)) {
+      const tag = TYPED.find(([, C]) => v.constructor === C)?.[0];
+      if (tag === undefined) throw new TypeError(`user state holds a ${v.constructor.name}, which the state format cannot keep`);
+      this.u8(tag);
+      return this.bytes(v);
+    }
+    if (typeof v === 'object') {
+      const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined);
+      this.u8(T.obj);
+      this.varuint(keys.length);
+      for (const k of keys) {
+        this.str(k);
+        this.value((v as Record<string, unknown>)[k]);
+      }
+      return;
+    }
+    throw new TypeError(`user state holds a ${typeof v}, which the state format cannot keep`);
+  }
+
+  /** Sorted hashes (as consumed sets keep them) as plain deltas; any other order as zigzag deltas, after a flag byte. */
+  hashes(a: Uint32Array): void {
+    this.varuint(a.length);
+    let sorted = true;
+    for (let i = 1; i < a.length && sorted; i++) sorted = a[i - 1]! <= a[i]!;
+    this.u8(sorted ? 0 : 1);
+    let prev = 0;
+    for (let i = 0; i < a.length; i++) {
+      const d = a[i]! - prev;
+      this.varuint(sorted ? d : d >= 0 ? d * 2 : -d * 2 - 1);
+      prev = a[i]!;
+    }
+  }
+
+  /** A copy of the bytes written (the scratch buffer is reused). */
+  done(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+
+  reset(): void {
+    this.pos = 0;
+  }
+}
+
+class Reader {
+  pos = 0;
+
+  constructor(private readonly buf: Buffer) {}
+
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new RangeError(`truncated at byte ${this.pos} of ${this.buf.length}`);
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+
+  varuint(): number {
+    let v = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.u8();
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) return v;
+      scale *= 0x80;
+      if (scale > 2 ** 56) throw new RangeError(`varint too long at byte ${this.pos}`);
+    }
+  }
+
+  private f32(): number {
+    this.need(4);
+    const v = this.buf.readFloatLE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  private f64(): number {
+    this.need(8);
+    const v = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  num(): number {
+    const h = this.varuint();
+    if (h % 4 === 0) {
+      const z = h / 4;
+      return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+    }
+    if (h === 1) return this.f64();
+    if (h === 2) return this.f32();
+    throw new RangeError(`bad number header ${h} at byte ${this.pos}`);
+  }
+
+  delta(prev: number): number {
+    if (this.buf[this.pos] === 3) {
+      this.pos++;
+      return this.f64();
+    }
+    return prev + this.num();
+  }
+
+  str(): string {
+    const n = this.varuint();
+    this.need(n);
+    const s = this.buf.toString('utf8', this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
+
+  /** A fresh, aligned copy: a view into the record's bytes could be misaligned and would pin them. */
+  typed<A extends ArrayBufferView>(C: { new (n: number): A; BYTES_PER_ELEMENT: number }): A {
+    const n = this.varuint();
+    this.need(n);
+    if (n % C.BYTES_PER_ELEMENT !== 0) throw new RangeError(`typed array of ${n} bytes at byte ${this.pos}`);
+    const out = new C(n / C.BYTES_PER_ELEMENT);
+    new Uint8Array(out.buffer).set(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return out;
+  }
+
+  value(): unknown {
+    const tag = this.u8();
+    switch (tag) {
+      case T.undef:
+        return undefined;
+      case T.nul:
+        return null;
+      case T.no:
+        return false;
+      case T.yes:
+        return true;
+      case T.num:
+        return this.num();
+      case T.str:
+        return this.str();
+      case T.arr: {
+        const n = this.varuint();
+        const a: unknown[] = [];
+        for (let i = 0; i < n; i++) a.push(this.value());
+        return a;
+      }
+      case T.obj: {
+        const n = this.varuint();
+        // Entries, not assignments: a key '__proto__' must stay an own property, as JSON.parse keeps it.
+        const entries: [string, unknown][] = [];
+        for (let i = 0; i < n; i++) {
+          const k = this.str();
+          entries.push([k, this.value()]);
+        }
+        return Object.fromEntries(entries);
+      }
+      default: {
+        const C = TYPED.find(([t]) => t === tag)?.[1];
+        if (!C) throw new RangeError(`unknown value tag ${tag} at byte ${this.pos - 1}`);
+        return this.typed(C as unknown as { new (n: number): ArrayBufferView; BYTES_PER_ELEMENT: number });
+      }
+    }
+  }
+
+  hashes(): Uint32Array {
+    const n = this.varuint();
+    const sorted = this.u8() === 0;
+    const a = new Uint32Array(n);
+    let prev = 0;
+    for (let i = 0; i < n; i++) {
+      const z = this.varuint();
+      prev += sorted ? z : z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+      a[i] = prev;
+    }
+    return a;
+  }
+
+  get atEnd(): boolean {
+    return this.pos === this.buf.length;
+  }
+}
+
+// One scratch buffer for every encode: states are encoded one at a time, on the event loop.
+const scratch = new Writer(4096);
+
+/** The binary encoding of `s` (format {@link USER_STATE_FORMAT}). */
+export function encodeUserState(s: UserState): Buffer {
+  const w = scratch;
+  w.reset();
+  w.u8(USER_STATE_FORMAT);
+  w.str(s.userId);
+  w.num(s.eventCount);
+  w.num(s.version);
+  w.num(s.updatedAt);
+  const table = new Map<string, number>();
+  const ref = (id: string) => {
+    if (!table.has(id)) table.set(id, table.size);
+  };
+  for (const it of s.history.items) ref(it.entityId);
+  for (const id of s.recent) ref(id);
+  for (const id of s.banned) ref(id);
+  w.varuint(table.size);
+  for (const id of table.keys()) w.str(id);
+  w.num(s.history.capacity);
+  w.varuint(s.history.items.length);
+  let prev = 0;
+  for (const it of s.history.items) {
+    w.varuint(table.get(it.entityId)!);
+    w.num(it.weight);
+    w.delta(it.timestamp, prev);
+    prev = it.timestamp;
+  }
+  for (const list of [s.recent, s.banned]) {
+    w.varuint(list.length);
+    for (const id of list) w.varuint(table.get(id)!);
+  }
+  w.varuint(s.seen.length);
+  let last = '';
+  for (const id of s.seen) {
+    let p = 0;
+    const max = Math.min(id.length, last.length);
+    while (p < max && id.charCodeAt(p) === last.charCodeAt(p)) p++;
+    // Never split a surrogate pair: the rest is written as UTF-8.
+    if (p > 0 && p < id.length && id.charCodeAt(p) >= 0xdc00 && id.charCodeAt(p) <= 0xdfff) p--;
+    w.varuint(p);
+    w.str(id.slice(p));
+    last = id;
+  }
+  if (s.consumed === undefined) w.u8(0);
+  else {
+    w.u8(1);
+    w.hashes(s.consumed.current);
+    w.hashes(s.consumed.previous);
+  }
+  const spaces = Object.keys(s.spaces).filter((id) => s.spaces[id] !== undefined);
+  w.varuint(spaces.length);
+  for (const id of spaces) {
+    w.str(id);
+    w.value(s.spaces[id]);
+  }
+  const extra: Record<string, unknown> = {};
+  let extras = 0;
+  for (const k of Object.keys(s)) {
+    const v = (s as unknown as Record<string, unknown>)[k];
+    if (!KNOWN.has(k) && v !== undefined) {
+      extra[k] = v;
+      extras++;
+    }
+  }
+  w.value(extras > 0 ? extra : undefined);
+  return w.done();
+}
+
+const legacy = typedJsonSerde<UserState>();
+
+/**
+ * Reads a user state in this binary format or in the typed JSON of earlier versions.
+ * @throws StateDecodeError on bytes in neither (truncated, corrupt, or a newer format).
+ */
+export function decodeUserState(data: Buffer): UserState {
+  if (data.length === 0) throw new StateDecodeError('a user state', 'the value is empty');
+  if (data[0] === JSON_FIRST_BYTE) {
+    try {
+      return legacy.deserialize(data);
+    } catch (err) {
+      throw new StateDecodeError('a user state', `JSON of an earlier version that does not parse (${(err as Error).message})`);
+    }
+  }
+  if (data[0] !== USER_STATE_FORMAT)
+    throw new StateDecodeError('a user state', `format version ${data[0]} is unknown here (this version writes ${USER_STATE_FORMAT})`);
+  try {
+    return readV1(new Reader(data));
+  } catch (err) {
+    throw new StateDecodeError('a user state', (err as Error).message);
+  }
+}
+
+function readV1(r: Reader): UserState {
+  r.u8();
+  const userId = r.str();
+  const eventCount = r.num();
+  const version = r.num();
+  const updatedAt = r.num();
+  const table: string[] = [];
+  for (let i = r.varuint(); i > 0; i--) table.push(r.str());
+  const at = (i: number) => {
+    const id = table[i];
+    if (id === undefined) throw new RangeError(`string index ${i} out of a table of ${table.length}`);
+    return id;
+  };
+  const capacity = r.num();
+  const items: Interaction[] = [];
+  let prev = 0;
+  for (let i = r.varuint(); i > 0; i--) {
+    const entityId = at(r.varuint());
+    const weight = r.num();
+    prev = r.delta(prev);
+    items.push({ entityId, weight, timestamp: prev });
+  }
+  const ids = () => {
+    const out: string[] = [];
+    for (let i = r.varuint(); i > 0; i--) out.push(at(r.varuint()));
+    return out;
+  };
+  const recent = ids();
+  const banned = ids();
+  const seen: string[] = [];
+  let last = '';
+  for (let i = r.varuint(); i > 0; i--) {
+    const p = r.varuint();
+    last = last.slice(0, p) + r.str();
+    seen.push(last);
+  }
+  let consumed: ConsumedSet | undefined;
+  if (r.u8() === 1) consumed = { current: r.hashes(), previous: r.hashes() };
+  const entries: [string, unknown][] = [];
+  for (let i = r.varuint(); i > 0; i--) {
+    const id = r.str();
+    entries.push([id, r.value()]);
+  }
+  const spaces = Object.fromEntries(entries) as Record<string, unknown>;
+  const extra = r.value() as Record<string, unknown> | undefined;
+  if (!r.atEnd) throw new RangeError('bytes left over after the state');
+  const state: UserState = { ...extra, userId, history: { capacity, items }, spaces, banned, recent, seen, eventCount, version, updatedAt };
+  if (consumed) state.consumed = consumed;
+  return state;
+}
+
+/**
+ * The serde of the `users` store: writes {@link encodeUserState}, reads it and
+ * the typed JSON of earlier versions ({@link decodeUserState}).
+ */
+export function userStateSerde(): Serde<UserState> {
+  return { serialize: encodeUserState, deserialize: decodeUserState };
+}
