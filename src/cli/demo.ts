@@ -7,7 +7,7 @@
  * started.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createReadStream, mkdirSync, openSync } from 'node:fs';
+import { createReadStream, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
@@ -107,7 +107,10 @@ class Services {
     const pending = new Set(this.list);
     while (pending.size) {
       for (const s of pending) {
-        if (s.child.exitCode !== null) throw new Error(`'${s.name}' exited (${s.child.exitCode}) while starting: see ${relative(process.cwd(), s.log)}`);
+        if (s.child.exitCode !== null)
+          throw new Error(
+            `'${s.name}' exited (${s.child.exitCode}) while starting: see ${relative(process.cwd(), s.log)}; its last lines:\n${lastLines(s.log, 8)}`,
+          );
         if (await logHas(s.log, /"message":"running"/)) pending.delete(s);
       }
       if (Date.now() > deadline)
@@ -128,6 +131,17 @@ class Services {
       }),
     );
   }
+}
+
+/** The last `n` lines of a log file that are not debug lines, indented (for a failure message). */
+function lastLines(file: string, n: number): string {
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l && !/"level":"(debug|DEBUG)"/.test(l));
+  return lines
+    .slice(-n)
+    .map((l) => `    ${l.slice(0, 400)}`)
+    .join('\n');
 }
 
 async function logHas(file: string, re: RegExp): Promise<boolean> {

@@ -138,6 +138,10 @@ it('keeps both guarantees running through a broker outage and processes what com
   await waitFor(() => atLeast('outage-alos-counts'), 120_000, 'at-least-once counts after the outage');
   expect(alos.child.exitCode).toBeNull();
   expect(eos.child.exitCode).toBeNull();
+  // Each application has one instance: after reconnecting it holds every task. The consumer closed during the outage
+  // must not come back into the group (kafkajs restarts crashed consumers by itself) and hold half of them.
+  const lastAssignment = (w: Worker) => [...w.logs.matchAll(/"tasks assigned".*?"tasks":(\[[^\]]*\])/g)].pop()?.[1];
+  expect({ alos: lastAssignment(alos), eos: lastAssignment(eos) }).toEqual({ alos: '["0_0","0_1","0_2","0_3"]', eos: '["0_0","0_1","0_2","0_3"]' });
   // A fatal failure logs this; an outage must not.
   expect(alos.logs + eos.logs).not.toMatch(/topology runner failed/);
 });

@@ -323,12 +323,16 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
 }
 
 class KafkajsConsumer implements KafkaConsumer {
-  private closed = false;
-
   constructor(
     private readonly consumer: Consumer,
     private readonly options: ConsumerOptions,
+    /** Shared with the consumer's `restartOnFailure` and its assigner: a closed consumer is never restarted and holds no partition. */
+    private readonly lifecycle: { closed: boolean },
   ) {}
+
+  private get closed(): boolean {
+    return this.lifecycle.closed;
+  }
 
   async subscribe(topics: string[]): Promise<void> {
     try {
@@ -359,7 +363,8 @@ class KafkajsConsumer implements KafkaConsumer {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
       eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
-        if (this.closed) return;
+        // A closed consumer back in the group: fail its batch so that kafkajs stops it (it does not restart a closed one).
+        if (this.closed) throw new Error('consumer closed by the runtime');
         const records: IncomingRecord[] = batch.messages.map((m) => ({
           topic: batch.topic,
           partition: batch.partition,
@@ -401,7 +406,7 @@ class KafkajsConsumer implements KafkaConsumer {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.lifecycle.closed = true;
     await this.consumer.disconnect();
   }
 }
@@ -491,6 +496,8 @@ const TASK_ASSIGNOR = 'VectorsStickyTaskAssignor';
 interface MemberData {
   owned: string[];
   endpoint: string | null;
+  /** A consumer the runner closed (kafkajs can bring one back into the group by itself): it gets no partition. */
+  closed?: boolean;
 }
 
 function decodeMemberData(memberMetadata: Buffer): MemberData {
@@ -500,7 +507,11 @@ function decodeMemberData(memberMetadata: Buffer): MemberData {
     // Members of earlier versions sent just the array of owned task ids.
     if (Array.isArray(data)) return { owned: data.map(String), endpoint: null };
     const d = data as Partial<MemberData>;
-    return { owned: Array.isArray(d.owned) ? d.owned.map(String) : [], endpoint: typeof d.endpoint === 'string' ? d.endpoint : null };
+    return {
+      owned: Array.isArray(d.owned) ? d.owned.map(String) : [],
+      endpoint: typeof d.endpoint === 'string' ? d.endpoint : null,
+      closed: d.closed === true,
+    };
   } catch {
     return { owned: [], endpoint: null };
   }
@@ -511,7 +522,12 @@ function decodeMemberData(memberMetadata: Buffer): MemberData {
  * balanced to within one task per member, keeping each task with the member
  * that owned it before when that member still has room.
  */
-function taskAssigner(taskOf: (topic: string, partition: number) => string, ownedTasks: () => string[], endpoint: string | undefined): PartitionAssigner {
+function taskAssigner(
+  taskOf: (topic: string, partition: number) => string,
+  ownedTasks: () => string[],
+  endpoint: string | undefined,
+  lifecycle: { closed: boolean },
+): PartitionAssigner {
   return ({ cluster }) => ({
     name: TASK_ASSIGNOR,
     version: 1,
@@ -525,7 +541,9 @@ function taskAssigner(taskOf: (topic: string, partition: number) => string, owne
           tps.push({ topic, partition: meta.partitionId });
         }
       }
-      const memberIds = members.map((m) => m.memberId).sort();
+      // Members that were closed hold nothing (unless every member is: then the group has no other).
+      const open = members.filter((m) => !decodeMemberData(m.memberMetadata).closed);
+      const memberIds = (open.length ? open : members).map((m) => m.memberId).sort();
       const previous = new Map<string, string>();
       for (const m of members) {
         for (const t of decodeMemberData(m.memberMetadata).owned) if (tasks.has(t) && !previous.has(t)) previous.set(t, m.memberId);
@@ -545,9 +563,9 @@ function taskAssigner(taskOf: (topic: string, partition: number) => string, owne
         for (const id of memberIds) if (load.get(id)!.length < load.get(best)!.length) best = id;
         load.get(best)!.push(t);
       }
-      return memberIds.map((memberId) => {
+      return members.map(({ memberId }) => {
         const assignment: Record<string, number[]> = {};
-        for (const t of load.get(memberId)!) {
+        for (const t of load.get(memberId) ?? []) {
           for (const tp of tasks.get(t)!) (assignment[tp.topic] ??= []).push(tp.partition);
         }
         return { memberId, memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment, userData: Buffer.alloc(0) }) };
@@ -559,7 +577,7 @@ function taskAssigner(taskOf: (topic: string, partition: number) => string, owne
         metadata: AssignerProtocol.MemberMetadata.encode({
           version: 1,
           topics,
-          userData: Buffer.from(JSON.stringify({ owned: ownedTasks(), endpoint: endpoint ?? null } satisfies MemberData), 'utf8'),
+          userData: Buffer.from(JSON.stringify({ owned: ownedTasks(), endpoint: endpoint ?? null, closed: lifecycle.closed } satisfies MemberData), 'utf8'),
         }),
       };
     },
@@ -720,6 +738,7 @@ export class KafkajsClient implements KafkaClient {
   }
 
   async consumer(options: ConsumerOptions): Promise<KafkaConsumer> {
+    const lifecycle = { closed: false };
     const consumer = this.kafka.consumer({
       groupId: options.groupId,
       readUncommitted: !(options.readCommitted ?? true),
@@ -728,15 +747,17 @@ export class KafkajsClient implements KafkaClient {
       heartbeatInterval: options.heartbeatIntervalMs ?? 3000,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1048576,
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 100,
-      retry: { retries: 8 },
-      ...(options.taskOf ? { partitionAssigners: [taskAssigner(options.taskOf, options.ownedTasks ?? (() => []), options.endpoint)] } : {}),
+      // kafkajs restarts a consumer that crashed on a retriable error on a timer of its own; once we
+      // closed it (the cluster was away and the runner reconnects with a new one), it must stay closed.
+      retry: { retries: 8, restartOnFailure: async () => !lifecycle.closed },
+      ...(options.taskOf ? { partitionAssigners: [taskAssigner(options.taskOf, options.ownedTasks ?? (() => []), options.endpoint, lifecycle)] } : {}),
     });
     try {
       await consumer.connect();
     } catch (err) {
       throw wrap(`connect consumer (group ${options.groupId})`, err);
     }
-    return new KafkajsConsumer(consumer, options);
+    return new KafkajsConsumer(consumer, options, lifecycle);
   }
 
   async partitionReader(options: { readUncommitted?: boolean; maxBytes?: number } = {}): Promise<PartitionReader> {
