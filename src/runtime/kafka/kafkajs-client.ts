@@ -1,6 +1,7 @@
 // The only module that imports kafkajs. Replacing the client library means
 // writing another implementation of the interfaces in ./client.
 // First, before kafkajs loads its protocol modules: see the patch's comment.
+import { Socket } from 'node:net';
 import './kafkajs-encoder-patch';
 import {
   type Admin,
@@ -8,7 +9,9 @@ import {
   ConfigResourceTypes,
   type PartitionAssigner,
   type Consumer,
+  type ISocketFactory,
   Kafka,
+  type KafkaConfig,
   logLevel as KafkaLogLevel,
   type Message,
   Partitioners,
@@ -254,7 +257,11 @@ async function sendChunked(records: OutgoingRecord[], sendOne: (chunk: OutgoingR
 }
 
 class KafkajsProducer implements KafkaProducer {
-  constructor(private readonly producer: Producer) {}
+  constructor(
+    private readonly producer: Producer,
+    /** No new connection after this: sends kafkajs still retries can never reach a broker again. */
+    private readonly shut: () => void,
+  ) {}
 
   async send(records: OutgoingRecord[]): Promise<ProducedOffset[]> {
     if (records.length === 0) return [];
@@ -266,6 +273,7 @@ class KafkajsProducer implements KafkaProducer {
   }
 
   async close(): Promise<void> {
+    this.shut();
     await this.producer.disconnect();
   }
 }
@@ -274,6 +282,8 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
   constructor(
     private readonly producer: Producer,
     readonly transactionalId: string,
+    /** No new connection after this: sends kafkajs still retries can never reach a broker again. */
+    private readonly shut: () => void,
   ) {}
 
   async begin(): Promise<KafkaTransaction> {
@@ -318,6 +328,7 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
   }
 
   async close(): Promise<void> {
+    this.shut();
     await this.producer.disconnect();
   }
 }
@@ -608,7 +619,12 @@ export class KafkajsClient implements KafkaClient {
   }
 
   constructor(private readonly options: KafkaClientOptions) {
-    this.kafka = new Kafka({
+    this.kafka = new Kafka(this.config());
+  }
+
+  private config(socketFactory?: ISocketFactory): KafkaConfig {
+    const { options } = this;
+    return {
       clientId: options.clientId,
       brokers: options.brokers,
       ...securityOf(options),
@@ -616,7 +632,8 @@ export class KafkajsClient implements KafkaClient {
       // kafkajs filters by logLevel before the creator; the creator demotes routine errors below it.
       logCreator: logCreator(LEVELS[options.logLevel ?? 'error']) as never,
       retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },
-    });
+      ...(socketFactory ? { socketFactory } : {}),
+    };
   }
 
   async admin(): Promise<KafkaAdmin> {
@@ -711,9 +728,25 @@ export class KafkajsClient implements KafkaClient {
     };
   }
 
-  /** An idempotent producer (transactional with an id), connected. */
-  private async connectedProducer(transactionalId: string | undefined, what: string): Promise<Producer> {
-    const producer = this.kafka.producer({
+  /**
+   * An idempotent producer (transactional with an id), connected, on a client
+   * of its own whose sockets can be shut for good: `close` in the returned
+   * lifecycle. kafkajs retries an idempotent send without end and reconnects
+   * by itself, so a producer given up during an outage would otherwise write
+   * its batch when the broker is back — after the task's new producer took
+   * over, where a later commit marker of the same producer id makes such
+   * stray records visible (exactly-once lists committed twice).
+   */
+  private async connectedProducer(transactionalId: string | undefined, what: string): Promise<{ producer: Producer; shut: () => void }> {
+    const lifecycle = { closed: false };
+    const base = defaultSocketFactory();
+    const socketFactory: ISocketFactory = (args) => {
+      if (!lifecycle.closed) return base(args);
+      const socket = new Socket();
+      process.nextTick(() => socket.destroy(new Error('producer closed by the runtime')));
+      return socket;
+    };
+    const producer = new Kafka(this.config(socketFactory)).producer({
       idempotent: true,
       ...(transactionalId ? { transactionalId } : {}),
       maxInFlightRequests: 1,
@@ -724,17 +757,20 @@ export class KafkajsClient implements KafkaClient {
     try {
       await producer.connect();
     } catch (err) {
+      lifecycle.closed = true;
       throw wrap(`connect ${what}`, err);
     }
-    return producer;
+    return { producer, shut: () => (lifecycle.closed = true) };
   }
 
   async producer(): Promise<KafkaProducer> {
-    return new KafkajsProducer(await this.connectedProducer(undefined, `producer to ${this.options.brokers.join(',')}`));
+    const { producer, shut } = await this.connectedProducer(undefined, `producer to ${this.options.brokers.join(',')}`);
+    return new KafkajsProducer(producer, shut);
   }
 
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
-    return new KafkajsTransactionalProducer(await this.connectedProducer(transactionalId, `transactional producer ${transactionalId}`), transactionalId);
+    const { producer, shut } = await this.connectedProducer(transactionalId, `transactional producer ${transactionalId}`);
+    return new KafkajsTransactionalProducer(producer, transactionalId, shut);
   }
 
   async consumer(options: ConsumerOptions): Promise<KafkaConsumer> {
