@@ -19,6 +19,7 @@ import { readinessReports, StatusSampler, timeline } from './status';
 import { STATUS_PAGE_HTML } from './status-page';
 import { type ForwardedQuery, forwardedUrl, parseRequestTarget, type RequestTarget, type Route, type UserRoute } from './request-target';
 import { HttpGuard, MAX_HEADER_BYTES } from '../runtime/http/http-guard';
+import { StoreClosedError, TopologyError } from '../errors';
 
 /** Metric names of the query API (the runtime's are in src/runtime/metrics/names.ts). */
 export const ApiMetricNames = {
@@ -251,7 +252,13 @@ export class QueryServer {
   private async userQuery(route: UserRoute, userId: string, query: ReadonlyMap<string, string>, req: IncomingMessage, res: ServerResponse): Promise<number> {
     const k = route === 'user_candidates' ? kOf(query) : 0;
     const exclude = route === 'user_candidates' ? excludeOf(query) : DEFAULT_EXCLUDE;
-    const meta = await this.o.runner.queryMetadataForKey(this.usersStore, userId);
+    const meta = await this.o.runner.queryMetadataForKey(this.usersStore, userId).catch((err: unknown) => {
+      // The API listens before the runner starts (its endpoint must answer once advertised) and until it stopped:
+      // in between no owner is known, which is a retry, as in a rebalance, not a 500 (a rolling restart showed them).
+      if (err instanceof TopologyError && this.o.runner.taskReadiness.assigned.length === 0)
+        throw unavailable(`this instance is starting or stopping and knows no owner of user '${userId}' yet; retry`);
+      throw err;
+    });
     if (!meta.local) {
       const self = this.baseUrl;
       if (!meta.endpoint) throw unavailable(`no instance owns partition ${meta.partition} of user '${userId}' right now (the group is rebalancing); retry`);
@@ -271,7 +278,14 @@ export class QueryServer {
       );
     }
     const space = await this.space(query);
-    const state = await this.o.runner.store<string, UserState>(this.usersStore).get(userId);
+    const state = await this.o.runner
+      .store<string, UserState>(this.usersStore)
+      .get(userId)
+      .catch((err: unknown) => {
+        // The task closed between the lookup and the read: its partition is moving (a rebalance), so a retry, not a 500.
+        if (err instanceof StoreClosedError) throw unavailable(`partition ${meta.partition} of user '${userId}' is moving to another instance; retry`);
+        throw err;
+      });
     const known = state ?? batchOnlyState(userId, space);
     if (!known)
       throw notFound(

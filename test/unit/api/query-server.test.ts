@@ -9,6 +9,7 @@ import type { ControlLog } from '../../../src/app/snapshots';
 import { FORWARDED_HEADER, QueryServer } from '../../../src/api/query-server';
 import type { TopologyRunner } from '../../../src/runtime/runner/topology-runner';
 import type { SnapshotCatalog } from '../../../src/vectors/snapshot-catalog';
+import { StoreClosedError, TopologyError } from '../../../src/errors';
 
 let owner: Server;
 let ownerUrl: string;
@@ -163,5 +164,46 @@ describe('query server: /readyz', () => {
   it('is 200 once every assigned task runs and the active snapshot is loaded', async () => {
     const r = await readyz({ assigned: twelve, restoring: [], active: 's1' });
     expect([r.status, r.body]).toEqual([200, { status: 'ready', active: 's1', tasks: twelve }]);
+  });
+});
+
+describe('query server: an instance starting or stopping', () => {
+  /** `GET /v1/users/u1/vector` on a server over a fake runner made of `runnerParts`, with snapshot s1 active and loaded. */
+  async function userQuery(runnerParts: Record<string, unknown>) {
+    const runner = { metrics: { registry: new Registry() }, done: new Promise(() => {}), ...runnerParts } as unknown as TopologyRunner;
+    const view = { active: 's1', previous: null, snapshots: new Map() };
+    const control = { view, refresh: async () => view } as unknown as ControlLog;
+    const catalog = { get: (id: string) => (id === 's1' ? {} : undefined), ids: () => ['s1'] } as unknown as SnapshotCatalog;
+    const s = new QueryServer({ runner, catalog, control, port: 0 });
+    try {
+      const res = await fetch(`${await s.listen()}/v1/users/u1/vector`);
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as { error: { code: string; message: string } } };
+    } finally {
+      await s.close();
+    }
+  }
+
+  it('answers 503, not 500, when the task closes between the lookup and the read (a rebalance moved the partition)', async () => {
+    const r = await userQuery({
+      queryMetadataForKey: async () => ({ partition: 3, local: true, endpoint: null }),
+      store: () => ({
+        get: async () => {
+          throw new StoreClosedError('users', 'it was closed');
+        },
+      }),
+    });
+    expect([r.status, r.retryAfter, r.body.error.code]).toEqual([503, '1', 'UNAVAILABLE']);
+    expect(r.body.error.message).toContain("partition 3 of user 'u1' is moving to another instance; retry");
+  });
+
+  it('answers a user query with 503 and Retry-After, not 500, while its runner is not running (the API listens before it starts)', async () => {
+    const r = await userQuery({
+      queryMetadataForKey: async () => {
+        throw new TopologyError('user-vectors', 'not running: start() it before querying');
+      },
+      taskReadiness: { assigned: [], restoring: [] },
+    });
+    expect([r.status, r.retryAfter, r.body.error.code]).toEqual([503, '1', 'UNAVAILABLE']);
+    expect(r.body.error.message).toContain("this instance is starting or stopping and knows no owner of user 'u1' yet; retry");
   });
 });
