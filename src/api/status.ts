@@ -161,16 +161,21 @@ export class StatusSampler {
       })),
     ];
     const at = Date.now();
-    for (const { source, samples } of sources) {
+    // Settled together: a peer's fetch that fails while an earlier source is still awaited must
+    // already have its handler, or Node ends the process on an unhandled rejection.
+    const settled = await Promise.allSettled(sources.map((s) => s.samples));
+    sources.forEach(({ source }, i) => {
+      const result = settled[i]!;
       let totals: Map<string, Totals>;
       try {
-        totals = totalsByTopology(await samples);
+        if (result.status === 'rejected') throw result.reason;
+        totals = totalsByTopology(result.value);
       } catch (err) {
         for (const t of this.topologies.values()) if (t.source === source) t.error = `metrics of ${source} unavailable: ${(err as Error).message}`;
-        continue;
+        return;
       }
       for (const [topology, now] of totals) this.record(topology, source, now, at);
-    }
+    });
   }
 
   private record(topology: string, source: string, now: Totals, at: number): void {

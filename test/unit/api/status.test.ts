@@ -3,6 +3,8 @@
  * processes, rates from counter deltas, the snapshot timeline and the
  * readiness grid.
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ControlChange } from '../../../src/app/snapshots';
 import { parsePrometheusText, readinessReports, StatusSampler, timeline } from '../../../src/api/status';
@@ -87,6 +89,26 @@ describe('StatusSampler', () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
+  });
+
+  it('survives a peer that refuses the connection while the local metrics are still being read (no unhandled rejection)', () => {
+    // Seen in CI: the demo's user-vectors process died of an unhandled ECONNREFUSED from the candidates'
+    // /metrics, because the peer's fetch rejected before the sampler got to awaiting it. Jest keeps an
+    // unhandled rejection from ending the test, so the sample runs in a Node process of its own.
+    const script = `
+      const { Gauge, Registry } = require('prom-client');
+      const { StatusSampler } = require('./src/api/status');
+      const { MetricNames } = require('./src/runtime/metrics/names');
+      const local = new Registry();
+      new Gauge({ name: MetricNames.consumerLag, help: 'x', labelNames: ['topology', 'topic', 'partition'], registers: [local],
+        async collect() { await new Promise((r) => setTimeout(r, 300)); this.set({ topology: 'uv', topic: 'listens', partition: '0' }, 2); } });
+      const sampler = new StatusSampler(local, ['http://127.0.0.1:1/metrics']);
+      sampler.sample().then(() => console.log(JSON.stringify(sampler.current.map(({ topology, source, lag }) => ({ topology, source, lag })))));
+    `;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: join(__dirname, '..', '..', '..'), encoding: 'utf8', timeout: 30_000 });
+    expect(run.stderr).not.toMatch(/ECONNREFUSED/);
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual([{ topology: 'uv', source: 'local', lag: 2 }]);
   });
 });
 
