@@ -1,4 +1,4 @@
-import { MisroutedRecordError, RecordValidationError, TopologyError, VectorsError } from '../errors';
+import { MisroutedRecordError, RecordValidationError, TopologyError, VectorsError } from './errors';
 import { DEFAULT_DLQ_MAX_BYTES, deadLetter, DlqHeaders, errorCodeOf } from './dlq';
 import type { IncomingRecord, OutgoingRecord, TopicPartitionOffset } from './kafka/client';
 import type { RuntimeMetrics } from './metrics/runtime-metrics';

@@ -1,4 +1,4 @@
-import { TopicProvisioningError } from '../../errors';
+import { TopicProvisioningError } from '../errors';
 import type { KafkaAdmin, TopicSpec } from '../kafka/client';
 import type { CompatibilityLevel, SchemaRegistry } from '../serde/schema-registry';
 

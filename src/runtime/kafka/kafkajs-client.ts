@@ -19,7 +19,8 @@ import {
   type RecordMetadata,
   type SASLOptions,
 } from 'kafkajs';
-import { GroupRebalanceError, KafkaError } from '../../errors';
+import { GroupRebalanceError, KafkaError } from '../errors';
+import { assignTasks } from './task-assignor';
 import type {
   ConsumerHandlers,
   FetchResult,
@@ -553,27 +554,13 @@ function taskAssigner(
         }
       }
       // Members that were closed hold nothing (unless every member is: then the group has no other).
-      const open = members.filter((m) => !decodeMemberData(m.memberMetadata).closed);
-      const memberIds = (open.length ? open : members).map((m) => m.memberId).sort();
-      const previous = new Map<string, string>();
-      for (const m of members) {
-        for (const t of decodeMemberData(m.memberMetadata).owned) if (tasks.has(t) && !previous.has(t)) previous.set(t, m.memberId);
-      }
-      const taskIds = [...tasks.keys()].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-      const capacity = Math.ceil(taskIds.length / Math.max(1, memberIds.length));
-      const load = new Map(memberIds.map((id) => [id, [] as string[]]));
-      const unplaced: string[] = [];
-      for (const t of taskIds) {
-        const owner = previous.get(t);
-        const list = owner !== undefined ? load.get(owner) : undefined;
-        if (list && list.length < capacity) list.push(t);
-        else unplaced.push(t);
-      }
-      for (const t of unplaced) {
-        let best = memberIds[0]!;
-        for (const id of memberIds) if (load.get(id)!.length < load.get(best)!.length) best = id;
-        load.get(best)!.push(t);
-      }
+      const load = assignTasks(
+        tasks.keys(),
+        members.map((m) => {
+          const data = decodeMemberData(m.memberMetadata);
+          return { memberId: m.memberId, owned: data.owned, closed: data.closed === true };
+        }),
+      );
       return members.map(({ memberId }) => {
         const assignment: Record<string, number[]> = {};
         for (const t of load.get(memberId) ?? []) {

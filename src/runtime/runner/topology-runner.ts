@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ConfigError, GroupRebalanceError, KafkaError, TopologyError, VectorsError } from '../../errors';
+import { ConfigError, GroupRebalanceError, KafkaError, TopologyError, VectorsError } from '../errors';
 import { DEFAULT_DLQ_MAX_BYTES } from '../dlq';
 import { provisionTopics } from '../admin/provision';
 import type {

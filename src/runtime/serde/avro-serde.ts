@@ -1,5 +1,5 @@
 import * as avsc from 'avsc';
-import { AvroDecodeError, type FieldProblem, SchemaResolutionError, SchemaValidationError, UnknownSchemaIdError, VectorsError } from '../../errors';
+import { AvroDecodeError, type FieldProblem, SchemaResolutionError, SchemaValidationError, UnknownSchemaIdError, VectorsError } from '../errors';
 import { float32ArrayTypeHook } from './float32-array-type';
 import type { PreparedSerde } from './serde';
 import type { SchemaRegistry } from './schema-registry';

@@ -1,5 +1,5 @@
 import { SchemaRegistryClient } from '@confluentinc/schemaregistry';
-import { SchemaIncompatibleError, SchemaRegistryError, UnknownSchemaIdError } from '../../errors';
+import { SchemaIncompatibleError, SchemaRegistryError, UnknownSchemaIdError } from '../errors';
 import type { CompatibilityLevel, SchemaRegistry } from './schema-registry';
 
 interface RestErrorLike {

@@ -1,5 +1,5 @@
 import * as avsc from 'avsc';
-import { SchemaIncompatibleError, UnknownSchemaIdError } from '../../errors';
+import { SchemaIncompatibleError, UnknownSchemaIdError } from '../errors';
 
 /** Compatibility rules, as the Confluent Schema Registry names them. */
 export type CompatibilityLevel = 'NONE' | 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FORWARD_TRANSITIVE' | 'FULL' | 'FULL_TRANSITIVE';

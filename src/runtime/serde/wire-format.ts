@@ -1,4 +1,4 @@
-import { WireFormatError } from '../../errors';
+import { WireFormatError } from '../errors';
 
 /** Confluent wire format: magic byte 0, 4-byte big-endian schema id, then the payload. */
 export const MAGIC_BYTE = 0;

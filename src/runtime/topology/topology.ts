@@ -1,4 +1,4 @@
-import { TopologyError } from '../../errors';
+import { TopologyError } from '../errors';
 import { StringSerde } from '../serde/serde';
 import type { SerdeSpec } from '../serde/serde-spec';
 import type { Serde } from '../serde/serde';

@@ -1,4 +1,4 @@
-import { StoreClosedError } from '../../../errors';
+import { StoreClosedError } from '../../errors';
 import { type BytesStore, type Entry, effectiveBounds, type RangeOptions, type WriteOp } from '../store';
 
 /**

@@ -1,5 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs';
-import { StoreClosedError, StoreTransactionError } from '../../../errors';
+import { StoreClosedError, StoreTransactionError } from '../../errors';
 import { type BytesStore, type Entry, effectiveBounds, type RangeOptions, type WriteOp } from '../store';
 
 // @nxtedition/rocksdb (RocksDB 9.7, prebuilt). Chosen over rocksdb-native for

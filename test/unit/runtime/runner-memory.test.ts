@@ -1,0 +1,326 @@
+/**
+ * The topology runner's Kafka logic — assignment, restore, commits,
+ * broadcast inputs — on the in-memory Kafka client, without a broker.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type BoltContext,
+  Groupings,
+  InMemorySchemaRegistry,
+  Int64Serde,
+  jsonSerde,
+  type MemoryKafkaClient,
+  MemoryKafkaCluster,
+  RuntimeMetrics,
+  StringSerde,
+  type Topology,
+  TopologyBuilder,
+  TopologyRunner,
+  type RunnerOptions,
+} from '../../../src/runtime';
+
+const PARTITIONS = 4;
+const KEYS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+const ALL_TASKS = ['0_0', '0_1', '0_2', '0_3'];
+
+interface Event {
+  key: string;
+}
+
+/** Counts events per key in store `counts`; emits `<label>:<count>`, the label being the last one the broadcast `labels` spout gave this task. */
+function countingTopology(seen?: string[]): Topology {
+  const builder = new TopologyBuilder('counter')
+    .spout('events', { topic: 'events', value: jsonSerde<Event>(), keyedBy: 'key' })
+    .store('counts', { key: StringSerde, value: Int64Serde });
+  const bolt = () => {
+    let label = 'none';
+    return {
+      async process(record: { key: unknown; value: unknown; source: { component: string } }, ctx: BoltContext) {
+        if (record.source.component === 'labels') {
+          label = (record.value as { label: string }).label;
+          seen?.push(`${ctx.partition}:${label}`);
+          return;
+        }
+        const key = (record.value as Event).key;
+        const counts = ctx.store<string, number>('counts');
+        const next = ((await counts.get(key)) ?? 0) + 1;
+        counts.put(key, next);
+        ctx.emit(key, `${label}:${next}`);
+      },
+    };
+  };
+  if (seen) {
+    return builder
+      .spout('labels', { topic: 'labels', value: jsonSerde<{ label: string }>() })
+      .bolt('count', bolt, {
+        inputs: [
+          { from: 'events', grouping: Groupings.fields('key') },
+          { from: 'labels', grouping: Groupings.all() },
+        ],
+        stores: ['counts'],
+      })
+      .sink('out', { topic: 'counts', from: 'count', value: StringSerde })
+      .build();
+  }
+  return builder
+    .bolt('count', bolt, { inputs: [{ from: 'events', grouping: Groupings.fields('key') }], stores: ['counts'] })
+    .sink('out', { topic: 'counts', from: 'count', value: StringSerde })
+    .build();
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('TopologyRunner on the in-memory Kafka client', () => {
+  let cluster: MemoryKafkaCluster;
+  let dirs: string[];
+  let runners: TopologyRunner[];
+  let clients: Map<TopologyRunner, MemoryKafkaClient>;
+
+  beforeEach(async () => {
+    cluster = new MemoryKafkaCluster();
+    cluster.createTopic({ name: 'events', partitions: PARTITIONS });
+    cluster.createTopic({ name: 'labels', partitions: 1 });
+    cluster.createTopic({ name: 'counts', partitions: PARTITIONS });
+    dirs = [];
+    runners = [];
+    clients = new Map();
+  });
+
+  afterEach(async () => {
+    for (const r of runners) await r.stop().catch(() => undefined);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  /** A runner in a process of its own: its own client, state directory and metrics. */
+  function runner(options: Partial<RunnerOptions> & { stateDir?: string } = {}): TopologyRunner {
+    const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'runner-memory-'));
+    dirs.push(stateDir);
+    const kafka = cluster.client();
+    const r = new TopologyRunner({
+      topology: countingTopology(),
+      kafka,
+      registry: new InMemorySchemaRegistry(),
+      commitIntervalMs: 50,
+      metrics: new RuntimeMetrics(),
+      ...options,
+      stateDir,
+    });
+    runners.push(r);
+    clients.set(r, kafka);
+    return r;
+  }
+
+  async function produce(events: string[], topic = 'events'): Promise<void> {
+    const producer = await cluster.client().producer();
+    await producer.send(events.map((key) => ({ topic, key, value: Buffer.from(JSON.stringify(topic === 'labels' ? { label: key } : { key })) })));
+    await producer.close();
+  }
+
+  /** Output values per key, in the order written. */
+  function outputs(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const r of cluster.read('counts')) {
+      const key = r.key!.toString();
+      out.set(key, [...(out.get(key) ?? []), r.value!.toString()]);
+    }
+    return out;
+  }
+
+  /** The latest count per key in the changelog: what a restore rebuilds. */
+  function changelogCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of cluster.read('counter-counts-changelog')) out[r.key!.toString()] = Int64Serde.deserialize(r.value!);
+    return out;
+  }
+
+  const committedEverything = () => {
+    const ends = cluster.offsets('events');
+    return cluster.committedOffsets('counter', 'events').every((c) => c.offset === ends[c.partition]!.high);
+  };
+
+  const lastCounts = () => Object.fromEntries([...outputs()].map(([k, v]) => [k, v[v.length - 1]]));
+  const expectedCounts = (events: string[], label = 'none') => {
+    const n: Record<string, number> = {};
+    for (const e of events) n[e] = (n[e] ?? 0) + 1;
+    return Object.fromEntries(Object.entries(n).map(([k, c]) => [k, `${label}:${c}`]));
+  };
+  const events = (rounds: number) => Array.from({ length: rounds }, () => KEYS).flat();
+
+  it('processes records, writes the changelog and commits the input offsets', async () => {
+    const r = runner();
+    await r.start();
+    await waitFor('all four tasks', () => r.taskIds.length === PARTITIONS);
+    const input = events(3);
+    await produce(input);
+    await waitFor('every input offset committed', committedEverything);
+
+    expect(Object.fromEntries([...outputs()].map(([k, v]) => [k, v]))).toEqual(Object.fromEntries(KEYS.map((k) => [k, ['none:1', 'none:2', 'none:3']])));
+    expect(changelogCounts()).toEqual(Object.fromEntries(KEYS.map((k) => [k, 3])));
+    // Each key's records were processed by the task of its partition: outputs land on the key's input partition.
+    for (const rec of cluster.read('counts')) {
+      const source = cluster.read('events').find((e) => e.key!.equals(rec.key!))!;
+      expect(rec.partition).toBe(source.partition);
+    }
+    expect(await r.store<string, number>('counts').get('a')).toBe(3);
+  });
+
+  it('splits the tasks between two instances, and the survivor restores the other’s state from the changelog', async () => {
+    const a = runner();
+    const b = runner();
+    await a.start();
+    await waitFor('a to own all tasks', () => a.taskIds.length === PARTITIONS);
+    await b.start();
+    await waitFor('the tasks to be split two and two', () => a.taskIds.length === 2 && b.taskIds.length === 2);
+    expect([...a.taskIds, ...b.taskIds].sort()).toEqual(ALL_TASKS);
+
+    const first = events(2);
+    await produce(first);
+    await waitFor('every input offset committed', committedEverything);
+    expect(lastCounts()).toEqual(expectedCounts(first));
+    const bKeys = KEYS.filter((k) => cluster.read('events').some((r) => r.key!.toString() === k && b.taskIds.includes(`0_${r.partition}`)));
+    expect(bKeys.length).toBeGreaterThan(0);
+
+    const restoredBefore = await restoreRecords(a);
+    await b.stop();
+    await waitFor('a to take every task back', () => a.taskIds.length === PARTITIONS);
+    // a never processed b's keys: their counts came to it through b's changelog.
+    expect(await restoreRecords(a)).toBeGreaterThan(restoredBefore);
+    for (const k of bKeys) expect(await a.store<string, number>('counts').get(k)).toBe(2);
+
+    const second = events(1);
+    await produce(second);
+    await waitFor('every input offset committed', committedEverything);
+    expect(lastCounts()).toEqual(expectedCounts([...first, ...second]));
+  });
+
+  it('restarts at-least-once from the committed offsets and the changelog: no event lost, none counted twice', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'runner-memory-'));
+    dirs.push(stateDir);
+    // Commits only when stopped cleanly (the interval is never reached in the test).
+    const first = runner({ stateDir, commitIntervalMs: 600_000 });
+    await first.start();
+    await waitFor('all four tasks', () => first.taskIds.length === PARTITIONS);
+    const committed = events(2);
+    await produce(committed);
+    await waitFor('the first events processed', () => cluster.read('counts').length === committed.length);
+    await first.stop();
+    expect(committedEverything()).toBe(true);
+
+    // A second instance processes more events, then crashes before it commits them.
+    const second = runner({ stateDir, commitIntervalMs: 600_000 });
+    await second.start();
+    await waitFor('all four tasks', () => second.taskIds.length === PARTITIONS);
+    const lost = events(1);
+    await produce(lost);
+    await waitFor('the next events processed', () => cluster.read('counts').length === committed.length + lost.length);
+    clients.get(second)!.crash(new Error('injected crash'));
+    await expect(second.done).rejects.toThrow(/injected crash/);
+    expect(changelogCounts()).toEqual(Object.fromEntries(KEYS.map((k) => [k, 2])));
+
+    // A third, with a fresh state directory (another machine), restores from the changelog and reprocesses from the offsets.
+    const third = runner({ commitIntervalMs: 50 });
+    await third.start();
+    await waitFor('every input offset committed', committedEverything);
+    expect(changelogCounts()).toEqual(Object.fromEntries(KEYS.map((k) => [k, 3])));
+    // The crashed instance's outputs are repeated, with the same values (at-least-once: duplicates, never wrong counts).
+    for (const k of KEYS) expect(outputs().get(k)).toEqual(['none:1', 'none:2', 'none:3', 'none:3']);
+  });
+
+  it('restarts exactly-once after a crash: read_committed outputs and counts as if each event were processed once', async () => {
+    // Commits only when stopped cleanly (the interval is never reached in the test).
+    const first = runner({ guarantee: 'exactly-once', commitIntervalMs: 600_000 });
+    await first.start();
+    await waitFor('all four tasks', () => first.taskIds.length === PARTITIONS);
+    const committed = events(2);
+    await produce(committed);
+    await waitFor('the first events processed', () => cluster.read('counts', { readUncommitted: true }).length === committed.length);
+    await first.stop();
+    expect(committedEverything()).toBe(true);
+
+    // Processed into open transactions, then the consumer crashes.
+    const second = runner({ guarantee: 'exactly-once', commitIntervalMs: 600_000 });
+    await second.start();
+    await waitFor('all four tasks', () => second.taskIds.length === PARTITIONS);
+    const lost = events(1);
+    await produce(lost);
+    await waitFor('the next events in open transactions', () => cluster.read('counts', { readUncommitted: true }).length === committed.length + lost.length);
+    expect(cluster.read('counts')).toHaveLength(committed.length);
+    clients.get(second)!.crash(new Error('injected crash'));
+    await expect(second.done).rejects.toThrow(/injected crash/);
+
+    const third = runner({ guarantee: 'exactly-once', commitIntervalMs: 50 });
+    await third.start();
+    await waitFor('every input offset committed', committedEverything);
+    for (const k of KEYS) expect(outputs().get(k)).toEqual(['none:1', 'none:2', 'none:3']);
+    expect(changelogCounts()).toEqual(Object.fromEntries(KEYS.map((k) => [k, 3])));
+  });
+
+  // KNOWN BUG (reported to the lead): with the memory backend the runner still trusts the task's
+  // checkpoint file, so a restart on the same state directory restores only the changelog after it
+  // into an empty store and the counts start over. Make this it() once the memory backend ignores
+  // (or does not write) checkpoints.
+  it.failing('with the memory backend, restarts on the same state directory with the whole state', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'runner-memory-'));
+    dirs.push(stateDir);
+    const first = runner({ stateDir, storeBackend: 'memory' });
+    await first.start();
+    await waitFor('all four tasks', () => first.taskIds.length === PARTITIONS);
+    const before = events(1);
+    await produce(before);
+    await waitFor('every input offset committed', committedEverything);
+    await first.stop();
+
+    const second = runner({ stateDir, storeBackend: 'memory' });
+    await second.start();
+    await waitFor('all four tasks', () => second.taskIds.length === PARTITIONS);
+    const after = events(1);
+    await produce(after);
+    await waitFor('every input offset committed', committedEverything);
+    expect(lastCounts()).toEqual(expectedCounts([...before, ...after]));
+  });
+
+  it('gives every instance’s tasks the broadcast input, before their first record and after a takeover', async () => {
+    const seenA: string[] = [];
+    const seenB: string[] = [];
+    await produce(['v1'], 'labels');
+    const a = runner({ topology: countingTopology(seenA) });
+    const b = runner({ topology: countingTopology(seenB) });
+    await a.start();
+    await b.start();
+    const first = events(1);
+    // Produced at once: every task must replay the broadcast input up to where its instance bootstrapped before it counts.
+    await produce(first);
+    await waitFor('the tasks to be split two and two', () => a.taskIds.length === 2 && b.taskIds.length === 2);
+    await waitFor('every input offset committed', committedEverything);
+    expect(lastCounts()).toEqual(expectedCounts(first, 'v1'));
+
+    await produce(['v2'], 'labels');
+    const sawV2 = (seen: string[], r: TopologyRunner) => r.taskIds.every((t) => seen.includes(`${t.split('_')[1]}:v2`));
+    await waitFor('both instances to read the new label', () => sawV2(seenA, a) && sawV2(seenB, b));
+    const second = events(1);
+    await produce(second);
+    await waitFor('every input offset committed', committedEverything);
+    expect(lastCounts()).toEqual(expectedCounts([...first, ...second], 'v2'));
+
+    // b's tasks move to a, whose new tasks replay the broadcast input before they process.
+    await b.stop();
+    await waitFor('a to own every task', () => a.taskIds.length === PARTITIONS);
+    const third = events(1);
+    await produce(third);
+    await waitFor('every input offset committed', committedEverything);
+    expect(lastCounts()).toEqual(expectedCounts([...first, ...second, ...third], 'v2'));
+  });
+
+  async function restoreRecords(r: TopologyRunner): Promise<number> {
+    const m = await r.metrics.registry.getSingleMetric('vectors_runtime_restore_records_total')!.get();
+    return m.values.reduce((s, v) => s + v.value, 0);
+  }
+});
