@@ -22,6 +22,7 @@
  *   --json FILE         also write the report as JSON
  */
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { formatReport } from './report';
 import { activeCleanups, type ChaosConfig, FULL_CONFIG, runChaos } from './run';
 import { ALL_FAULT_KINDS, type FaultKind } from './schedule';
@@ -70,7 +71,7 @@ function parse(argv: string[]): { config: ChaosConfig; json?: string } {
     ...(flags.has('kafka-controller-port') ? { kafkaControllerPort: int('kafka-controller-port', 19093) } : {}),
     ...(flags.has('registry-port') ? { registryPort: int('registry-port', 18081) } : {}),
     ...(flags.has('registry-mgmt-port') ? { registryMgmtPort: int('registry-mgmt-port', 19081) } : {}),
-    ...(flags.has('stack-dir') ? { dir: take('stack-dir')! } : {}),
+    ...(flags.has('stack-dir') ? { dir: resolve(take('stack-dir')!) } : {}),
   };
   const config: ChaosConfig = {
     ...FULL_CONFIG,

@@ -594,7 +594,9 @@ async function inject(f: Fault, c: InjectContext): Promise<{ switchMs?: number }
       return;
     }
     case 'broker-restart': {
-      await c.stack.kafkaDown();
+      // A crash, not a controlled shutdown: see ChaosStack.kafkaCrash for what a controlled
+      // shutdown of a one-broker cluster does to transactions.
+      await c.stack.kafkaCrash();
       await sleep(f.downMs ?? 3000);
       await c.stack.kafkaUp();
       r.endedAt = Date.now();

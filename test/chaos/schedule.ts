@@ -20,7 +20,7 @@ export type FaultKind =
   | 'peer-restarts'
   /** SIGTERM of every user-vectors instance in turn, each started again once it exited (a rolling deployment). */
   | 'rolling-restart'
-  /** The broker stops (SIGTERM, controlled shutdown) for `downMs`, then starts again. */
+  /** The broker dies (SIGKILL) and stays down for `downMs`, then starts again and recovers its logs. */
   | 'broker-restart'
   /** The registry stops for `downMs`; meanwhile producers write a schema version the workers have not seen. */
   | 'registry-restart'

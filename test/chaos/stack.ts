@@ -6,7 +6,7 @@
  * 9092/8081 is never touched.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readdirSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ROOT = join(__dirname, '..', '..');
@@ -107,8 +107,44 @@ export class ChaosStack {
     await this.script(['scripts/stack.sh', 'down']);
   }
 
+  /** A controlled shutdown (SIGTERM). See {@link kafkaCrash} for why the faults crash the broker instead. */
   kafkaDown(): Promise<void> {
     return this.script(['scripts/stack/kafka.sh', 'down']);
+  }
+
+  /**
+   * The broker dies (SIGKILL) and this resolves once its process is gone;
+   * `kafkaUp` starts it again (Kafka recovers its logs). The faults use a
+   * crash, not a controlled shutdown: in a cluster of one broker a controlled
+   * shutdown leaves every partition without a leader, and the transaction
+   * coordinator then skips the commit markers of a transaction completing at
+   * that moment as if its partitions had been deleted (Kafka's log: "Couldn't
+   * find leader endpoint … these partitions are likely deleted already and
+   * hence can be skipped"). That transaction's offsets never apply and its
+   * records stay open until the producer's next marker, so any exactly-once
+   * client processes those inputs again and its outputs appear twice. With
+   * more than one broker, leadership moves and the markers are written
+   * (docs/RELIABILITY.md).
+   */
+  async kafkaCrash(): Promise<void> {
+    const pidFile = join(this.dir, 'kafka', 'kafka.pid');
+    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : NaN;
+    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no broker pid in ${pidFile}: is the chaos stack up?`);
+    process.kill(pid, 'SIGKILL');
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 10_000;
+    while (alive()) {
+      if (Date.now() > deadline) throw new Error(`the broker (pid ${pid}) is still alive 10 s after SIGKILL`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    this.log(`[stack] Kafka killed (pid ${pid}, SIGKILL)`);
   }
 
   kafkaUp(): Promise<void> {

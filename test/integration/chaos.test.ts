@@ -38,6 +38,9 @@ it('survives a seeded schedule of kills, broker and registry restarts, a switch 
     }).toEqual({ lost: 0, overApplied: 0, differs: 0, unexpected: 0, orderPartitions: [], orderUsers: 0 });
   }
   expect(report.userVectors.repeated).toBe(0);
+  // A broker outage is routine under both guarantees: no instance exits because of it (exactly-once ones did until
+  // in-process reconnection came back for them; the fault crashes the broker, see ChaosStack.kafkaCrash).
+  expect(report.faults.filter((f) => f.fault.kind === 'broker-restart').flatMap((f) => f.selfExits)).toEqual([]);
   expect({
     lost: report.candidates.lost,
     repeated: report.candidates.repeated,

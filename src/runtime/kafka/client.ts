@@ -45,6 +45,13 @@ export interface RecordBatch {
   records: IncomingRecord[];
   /** The partition's high watermark when fetched; lag = highWatermark - (last offset + 1). */
   highWatermark: string;
+  /**
+   * The offset of the fetch's last entry, transaction markers included (they
+   * take an offset but are no record). Without it, a partition written by a
+   * transactional producer would show a lag of 1 at rest: its last offset is
+   * a marker. Optional: absent means the last record's offset.
+   */
+  lastOffset?: string;
 }
 
 export interface TopicSpec {

@@ -387,7 +387,7 @@ class KafkajsConsumer implements KafkaConsumer {
           timestamp: Number(m.timestamp),
         }));
         const processed = await handlers.onBatch(
-          { topic: batch.topic, partition: batch.partition, records, highWatermark: batch.highWatermark },
+          { topic: batch.topic, partition: batch.partition, records, highWatermark: batch.highWatermark, lastOffset: batch.lastOffset() },
           { heartbeat, isRunning, isStale },
         );
         const last = records[records.length - 1];
