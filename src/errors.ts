@@ -22,6 +22,7 @@ export const ErrorCodes = {
   EVENT_FILE_INVALID: 'VEC_ERR_EVENT_FILE_INVALID',
   API_UNREACHABLE: 'VEC_ERR_API_UNREACHABLE',
   STATE_DECODE: 'VEC_ERR_STATE_DECODE',
+  MEMORY_BUDGET: 'VEC_ERR_MEMORY_BUDGET',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -58,6 +59,17 @@ export class EventTimeError extends VectorsError {
 export class SnapshotValidationError extends VectorsError {
   constructor(snapshotId: string, detail: string) {
     super(ErrorCodes.SNAPSHOT_INVALID, `snapshot '${snapshotId}' is invalid: ${detail}`);
+  }
+}
+
+/**
+ * A process's `--memory` budget cannot hold what it was asked to: the fixed
+ * part and the state stores at start, or a snapshot to load (with the ones
+ * already loaded). Not retriable with the same budget.
+ */
+export class MemoryBudgetError extends VectorsError {
+  constructor(detail: string) {
+    super(ErrorCodes.MEMORY_BUDGET, detail);
   }
 }
 

@@ -1,7 +1,7 @@
-import { ConfigError } from '../errors';
+import { ConfigError, MemoryBudgetError } from '../errors';
 import type { NeighbourIndex } from './index/ann-index';
 import { BruteForceIndex } from './index/brute-force';
-import { HnswIndex, type HnswOptions } from './index/hnsw-index';
+import { HnswIndex, hnswMemoryEstimate, type HnswOptions } from './index/hnsw-index';
 import { DecayedModel } from './models/decayed';
 import { FoldInModel, gramMatrix } from './models/fold-in';
 import type { UserModel, UserModelName } from './models/user-model';
@@ -66,6 +66,21 @@ export interface SnapshotCatalogOptions {
   /** Candidate index: 'hnsw' (default) or 'exact' (brute force). */
   index?: 'hnsw' | 'exact';
   hnsw?: HnswOptions;
+  /**
+   * Bytes the loaded snapshots may take together (the process's `--memory`
+   * plan). A snapshot that would not fit beside the ones already loaded is
+   * refused with MemoryBudgetError before anything is read. Default: no limit.
+   */
+  memoryLimitBytes?: number;
+}
+
+/**
+ * Resident bytes of a loaded snapshot of `count` × `dims`: the float matrix,
+ * the ids and their map (~80 bytes an id), the type codes, and an HNSW
+ * index's native graph (none for the exact index, which reads the matrix).
+ */
+export function snapshotMemoryEstimate(count: number, dims: number, index: 'hnsw' | 'exact' = 'hnsw', m?: number): number {
+  return count * (4 * dims + 80 + 1) + (index === 'hnsw' ? hnswMemoryEstimate(count, dims, m) : 0);
 }
 
 /**
@@ -75,6 +90,8 @@ export interface SnapshotCatalogOptions {
 export class SnapshotCatalog {
   private readonly loading = new Map<string, Promise<LoadedSnapshot>>();
   private readonly loaded = new Map<string, LoadedSnapshot>();
+  /** Of every snapshot loading or loaded, for the memory limit. */
+  private readonly manifests = new Map<string, SnapshotManifest>();
 
   constructor(
     private readonly source: SnapshotSource,
@@ -89,12 +106,37 @@ export class SnapshotCatalog {
   ensure(manifest: SnapshotManifest): Promise<LoadedSnapshot> {
     let p = this.loading.get(manifest.snapshotId);
     if (!p) {
+      const refused = this.overBudget(manifest);
+      if (refused) return Promise.reject(refused);
       p = this.build(manifest);
       this.loading.set(manifest.snapshotId, p);
+      this.manifests.set(manifest.snapshotId, manifest);
       // A failed load may be retried by a later ensure (e.g. after a fix is republished under a new id it will not, but a transient error may).
-      p.catch(() => this.loading.delete(manifest.snapshotId));
+      p.catch(() => {
+        this.loading.delete(manifest.snapshotId);
+        this.manifests.delete(manifest.snapshotId);
+      });
     }
     return p;
+  }
+
+  private estimate(manifest: SnapshotManifest): number {
+    return snapshotMemoryEstimate(manifest.count, manifest.dims, this.options.index ?? 'hnsw', this.options.hnsw?.m);
+  }
+
+  /** The refusal when `manifest` does not fit in the memory limit beside the snapshots loaded or loading. */
+  private overBudget(manifest: SnapshotManifest): MemoryBudgetError | undefined {
+    const limit = this.options.memoryLimitBytes;
+    if (limit === undefined) return undefined;
+    const held = [...this.manifests.values()].reduce((n, m) => n + this.estimate(m), 0);
+    const need = this.estimate(manifest);
+    if (held + need <= limit) return undefined;
+    const mib = (b: number) => `${Math.ceil(b / 2 ** 20)} MiB`;
+    return new MemoryBudgetError(
+      `snapshot '${manifest.snapshotId}' (${manifest.count} × ${manifest.dims}) needs ${mib(need)}` +
+        (held > 0 ? ` beside the ${mib(held)} of the ${this.manifests.size} loaded` : '') +
+        `, over the ${mib(limit)} this process's --memory plan gives snapshots; raise --memory by at least ${mib(2 * (held + need - limit))} (snapshots get half of it)`,
+    );
   }
 
   private async build(manifest: SnapshotManifest): Promise<LoadedSnapshot> {
@@ -199,6 +241,7 @@ export class SnapshotCatalog {
   drop(id: string): void {
     this.loaded.delete(id);
     this.loading.delete(id);
+    this.manifests.delete(id);
   }
 
   ids(): string[] {

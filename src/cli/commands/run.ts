@@ -1,6 +1,7 @@
 import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
 import { ConfigError } from '../../errors';
 import { TopologyRunner, type ProcessingGuarantee } from '../../runtime/runner/topology-runner';
+import type { Topology } from '../../runtime/topology/topology';
 import type { MisroutedPolicy } from '../../runtime/task';
 import { ControlLog, KafkaSnapshotSource } from '../../app/snapshots';
 import { QueryServer } from '../../api/query-server';
@@ -9,6 +10,7 @@ import { apiTokenFrom, exposureWarnings } from '../security';
 import { SnapshotCatalog } from '../../vectors/snapshot-catalog';
 import { topologies, type TopologyContext } from '../../../topologies';
 import { catalogOptions } from '../model-options';
+import { describePlan, parseMemorySize, planMemory } from '../memory-plan';
 import {
   addKafkaOptions,
   addSnapshotTopicOptions,
@@ -28,6 +30,14 @@ function nonNegativeInt(raw: string): number {
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer >= 0');
   return n;
+}
+
+function memorySize(raw: string): number {
+  try {
+    return parseMemorySize(raw);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 /** Repeatable `--metrics-peer http://HOST:PORT/metrics`. */
@@ -57,6 +67,7 @@ interface RunOptions extends KafkaOptions, SnapshotTopicOptions {
   commitIntervalMs?: number;
   sessionTimeoutMs: number;
   misrouted: MisroutedPolicy;
+  memory?: number;
 }
 
 /** `vectors run <topology>`: one topology instance (and its query API) until SIGTERM or SIGINT. */
@@ -119,6 +130,14 @@ export function registerRun(program: Command): void {
         .env('VECTORS_MISROUTED')
         .choices(['reroute', 'dead-letter', 'process'])
         .default('reroute'),
+    )
+    .addOption(
+      new Option(
+        '--memory <size>',
+        'memory budget of the process (e.g. 1g, 768m): split between snapshots, RocksDB stores and the heap, logged at start; a snapshot that does not fit is refused (docs/ARCHITECTURE.md, "Memory budget")',
+      )
+        .env('VECTORS_MEMORY')
+        .argParser(memorySize),
     );
   addKafkaOptions(cmd);
   addSnapshotTopicOptions(cmd);
@@ -145,9 +164,16 @@ async function runTopology(name: string, o: RunOptions): Promise<void> {
   let catalog: SnapshotCatalog | undefined;
   const ctx: TopologyContext = {
     options,
-    catalog: () => (catalog ??= new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), catalogOptions(options))),
+    catalog: () =>
+      (catalog ??= new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), {
+        ...catalogOptions(options),
+        // The snapshots' share does not depend on the stores: known before the topology is built.
+        ...(o.memory !== undefined ? { memoryLimitBytes: planMemory(o.memory, 0).snapshots } : {}),
+      })),
   };
   const topology = factory(ctx);
+  const memory = o.memory !== undefined ? planMemory(o.memory, o.store === 'rocksdb' ? await storeInstances(kafka, topology) : 0) : undefined;
+  if (memory) logLine('info', 'memory plan', describePlan(memory));
   const http = o.http && { ...o.http, advertised: o.advertise ?? `http://${o.http.host}:${o.http.port}` };
   if (http && (!catalog || !topology.stores.has('users')))
     throw new ConfigError(`--http serves the query API of a topology with user state (user-vectors); '${name}' has none`);
@@ -164,6 +190,7 @@ async function runTopology(name: string, o: RunOptions): Promise<void> {
     log: logLine,
     ...(http ? { endpoint: http.advertised } : {}),
     misrouted: o.misrouted,
+    ...(memory ? { rocksdb: memory.rocksdb.perStore } : {}),
   });
   const control = http ? new ControlLog(kafka, registry, snapshotTopics) : undefined;
   const apiToken = apiTokenFrom(o.apiTokenFile);
@@ -215,4 +242,26 @@ async function runTopology(name: string, o: RunOptions): Promise<void> {
   await runner.start();
   logLine('info', 'running', { topology: topology.name, instance: runner.instanceId, guarantee: o.guarantee });
   await runner.done;
+}
+
+/** RocksDB stores this instance holds when it owns every task: each sub-topology's stores × its partitions. */
+async function storeInstances(kafka: ReturnType<typeof kafkaFrom>, topology: Topology): Promise<number> {
+  const admin = await kafka.admin();
+  try {
+    let n = 0;
+    for (const sub of topology.subtopologies) {
+      if (sub.stores.length === 0) continue;
+      const topic = sub.sourceTopics[0]!;
+      let partitions: number;
+      try {
+        partitions = (await admin.topicOffsets(topic)).length;
+      } catch (err) {
+        throw new ConfigError(`--memory: cannot read the partitions of '${topic}' to plan the stores (${(err as Error).message}); create the topic first`);
+      }
+      n += sub.stores.length * partitions;
+    }
+    return n;
+  } finally {
+    await admin.close();
+  }
 }

@@ -13,11 +13,30 @@ interface RocksLevelDb {
   close(): Promise<void>;
   /** Not in abstract-level's public API; the binding's synchronous multi-get. */
   _getManySync(keys: Buffer[]): (Buffer | undefined)[];
-  batch(ops: { type: 'put' | 'del'; key: Buffer; value?: Buffer }[]): Promise<void>;
+  /** A chained batch (abstract-level), attached to the database until closed. */
+  batch(): RocksChainedBatch;
   iterator(options: object): AsyncIterable<[Buffer, Buffer]>;
   getProperty(name: string): string;
   clear(): Promise<void>;
 }
+
+/** The binding's chained batch: one native WriteBatch; the underscored methods skip abstract-level's per-op bookkeeping. */
+interface RocksChainedBatch {
+  _put(key: Buffer, value: Buffer): void;
+  _del(key: Buffer): void;
+  _writeSync(): void;
+  /** Empties the batch; the native buffer keeps its capacity. */
+  _clear(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A write of more key and value bytes than this does not keep its batch for
+ * the next write: the batch's native buffer keeps the capacity of the largest
+ * write it held, so after a rare large write (every user of a task recomputed
+ * for a new snapshot) the next writes start from a small one again.
+ */
+export const ROCKSDB_BATCH_REUSE_BYTES = 4 * 1024 * 1024;
 
 /**
  * Tuning of a {@link RocksDBBytesStore}. Defaults suit many small stores per
@@ -37,6 +56,8 @@ export interface RocksDBStoreOptions {
  */
 export class RocksDBBytesStore implements BytesStore {
   private db: RocksLevelDb | null = null;
+  /** Reused by every write (see write()). */
+  private pending: RocksChainedBatch | null = null;
   private closed = false;
 
   constructor(
@@ -88,10 +109,31 @@ export class RocksDBBytesStore implements BytesStore {
   async write(ops: WriteOp[]): Promise<void> {
     if (ops.length === 0) return;
     const db = this.handle();
+    // Not db.batch(array): in @nxtedition/rocksdb 12.2 that path never closes the
+    // chained batch it builds, so the database keeps every native WriteBatch, and
+    // with it every byte ever written, until it is closed (measured: RSS grew by
+    // the bytes written, docs/BENCHMARKS.md "Memory"). One batch per store, emptied
+    // after each write, frees its contents without waiting for a garbage collection.
+    const batch = (this.pending ??= db.batch());
+    let bytes = 0;
     try {
-      await db.batch(ops.map((op) => (op.value === null ? { type: 'del' as const, key: op.key } : { type: 'put' as const, key: op.key, value: op.value })));
+      for (const op of ops) {
+        bytes += op.key.length;
+        if (op.value === null) batch._del(op.key);
+        else {
+          batch._put(op.key, op.value);
+          bytes += op.value.length;
+        }
+      }
+      batch._writeSync();
     } catch (err) {
       throw new StoreTransactionError(this.name, err);
+    } finally {
+      batch._clear();
+      if (bytes > ROCKSDB_BATCH_REUSE_BYTES) {
+        this.pending = null;
+        await batch.close();
+      }
     }
   }
 
@@ -104,6 +146,7 @@ export class RocksDBBytesStore implements BytesStore {
     // a truly empty database, without tombstones to compact away.
     await this.handle().close();
     this.db = null;
+    this.pending = null;
     rmSync(this.path, { recursive: true, force: true });
     await this.open();
   }
@@ -112,6 +155,8 @@ export class RocksDBBytesStore implements BytesStore {
     this.closed = true;
     const db = this.db;
     this.db = null;
+    // The database closes the batch with its other resources.
+    this.pending = null;
     if (db) await db.close();
   }
 }
