@@ -266,7 +266,7 @@ async function main(): Promise<void> {
 }
 
 /** Deletes (soft, then for good) the registry subjects of this run's topics. */
-async function deleteSubjects(registryUrl: string, prefix: string): Promise<void> {
+export async function deleteSubjects(registryUrl: string, prefix: string): Promise<void> {
   const subjects = (await (await fetch(`${registryUrl}/subjects`)).json()) as string[];
   for (const subject of subjects.filter((x) => x.startsWith(prefix))) {
     const url = `${registryUrl}/subjects/${encodeURIComponent(subject)}`;
@@ -341,7 +341,7 @@ async function counting(
   ];
 }
 
-function snapshotMatrix(id: string, o: Options, seed: number) {
+export function snapshotMatrix(id: string, o: { entities: number; dims: number }, seed: number) {
   const r = mulberry32(seed);
   const clusters = Math.min(1000, o.entities);
   const centres = Array.from({ length: clusters }, () => Float32Array.from({ length: o.dims }, () => r() * 2 - 1));
@@ -357,37 +357,41 @@ function snapshotMatrix(id: string, o: Options, seed: number) {
   return b.build();
 }
 
-async function vectorsScenario(
-  o: Options,
-  kafka: KafkajsClient,
-  reg: ConfluentSchemaRegistry,
-  admin: KafkaAdmin,
-  brokers: string[],
-  registryUrl: string,
-  tag: string,
-  dir: string,
-  peerArgs: PeerArgs,
-): Promise<{ throughput: Measured[]; latency?: Measured[] }> {
-  const uvName = `${tag}-uv-vectors`;
-  const peer = `${tag}-uv-ks`;
-  const t = {
+/** The topics of a user-vectors run under `tag` (topology `uvName`), as `userVectors({ topics })` takes them. */
+export function vectorsTopics(tag: string, uvName: string) {
+  return {
     listens: `${tag}-listens`,
     feedback: `${tag}-feedback`,
     control: `${tag}-control`,
     userVectors: `${uvName}-out`,
     candidateRequests: `${tag}-cand-req`,
   };
-  const snapTopics = { control: t.control, prefix: `${tag}-ev.` };
-  await admin.createTopics([
-    ...[t.listens, t.feedback, t.userVectors, t.candidateRequests, `${tag}-uv-raw-out`, `${peer}-out`].map((name) => ({ name, partitions: o.partitions })),
-    { name: t.control, partitions: 1, config: { 'cleanup.policy': 'compact' } },
-  ]);
+}
+
+/** Where the snapshots of a run under `tag` are published and switched (control topic `t.control`). */
+export const vectorsSnapshotTopics = (tag: string, t: { control: string }) => ({ control: t.control, prefix: `${tag}-ev.` });
+
+/**
+ * Makes snapshot `<tag>-s1` (`o.entities` × `o.dims`, seed 1, written to
+ * `<dir>/s1`) the active one for topology `uvName` before any event:
+ * registered as a doorman member, published, loaded and reported READY by a
+ * first user-vectors runner, switched by a doorman; both stopped again. The
+ * topics `t` must exist. Returns the catalog that holds the snapshot loaded.
+ */
+export async function activateSnapshot(
+  o: { entities: number; dims: number; partitions: number; guarantee: ProcessingGuarantee },
+  kafka: KafkajsClient,
+  reg: ConfluentSchemaRegistry,
+  tag: string,
+  dir: string,
+  uvName: string,
+  t: ReturnType<typeof vectorsTopics>,
+): Promise<{ catalog: SnapshotCatalog; snapshotId: string; snapshotBase: string }> {
+  const snapTopics = vectorsSnapshotTopics(tag, t);
   await writeControl(kafka, reg, [planMember(uvName, o.partitions, Date.now())], snapTopics);
   const snapshotId = `${tag}-s1`;
   const snapshotBase = join(dir, 's1');
   await writeBinarySnapshot(snapshotBase, snapshotMatrix(snapshotId, o, 1));
-
-  // The snapshot becomes active (published, loaded and reported READY by a first user-vectors runner), before any event.
   const catalog = new SnapshotCatalog(new KafkaSnapshotSource(kafka, reg, snapTopics), { index: 'exact' }); // the update path does no search
   const door = new TopologyRunner({
     topology: doorman({ name: `${tag}-doorman`, controlTopic: t.control }),
@@ -398,27 +402,35 @@ async function vectorsScenario(
   });
   await door.start();
   await publishSnapshot(kafka, reg, { file: snapshotBase, snapshotId, model: 'bench', topics: snapTopics });
-  const mkRunner = () =>
-    new TopologyRunner({
-      topology: userVectors({ catalog, name: uvName, topics: t }),
-      kafka,
-      registry: reg,
-      stateDir: join(dir, uvName),
-      guarantee: o.guarantee,
-    });
-  const first = mkRunner();
+  const first = new TopologyRunner({
+    topology: userVectors({ catalog, name: uvName, topics: t }),
+    kafka,
+    registry: reg,
+    stateDir: join(dir, uvName),
+    guarantee: o.guarantee,
+  });
   await first.start();
   while ((await readControlView(kafka, reg, snapTopics)).active !== snapshotId) await sleep(200);
   await first.stop();
   await door.stop();
+  return { catalog, snapshotId, snapshotBase };
+}
 
-  // Listens with varied completions (skips, partial and full plays) and times spread over two weeks, out of order, so that the check below tests the weights and the decay.
-  const serde = new AvroSerde<ListenEvent>({ registry: reg, subject: `${t.listens}-value`, schema: loadSchema('ListenEvent') });
+/**
+ * The benchmark's `o.events` listens of `o.users` users (`u<seq % users>`)
+ * to `topic`, in batches of 5,000 records, always the same (seed 7): varied
+ * completions (skips, partial and full plays) and times spread over two
+ * weeks, out of order, so that the vector check tests the weights and the decay.
+ */
+export async function* listenBatches(
+  reg: ConfluentSchemaRegistry,
+  topic: string,
+  o: { events: number; users: number; entities: number },
+): AsyncGenerator<{ topic: string; key: string; value: Buffer }[]> {
+  const serde = new AvroSerde<ListenEvent>({ registry: reg, subject: `${topic}-value`, schema: loadSchema('ListenEvent') });
   await serde.prepare();
   const r = mulberry32(7);
   const now = Date.now();
-  const producer = await kafka.producer();
-  console.log(`user-vectors: snapshot ${o.entities} × ${o.dims} active; filling ${t.listens} with ${o.events} listens of ${o.users} users`);
   for (let i = 0; i < o.events; i += 5000) {
     const batch = [];
     for (let seq = i; seq < Math.min(o.events, i + 5000); seq++) {
@@ -432,10 +444,43 @@ async function vectorsScenario(
         context: 'radio',
         timestamp: now - Math.floor(r() * 14 * 86_400_000),
       };
-      batch.push({ topic: t.listens, key: userId, value: serde.serialize(e) });
+      batch.push({ topic, key: userId, value: serde.serialize(e) });
     }
-    await producer.send(batch);
+    yield batch;
   }
+}
+
+async function vectorsScenario(
+  o: Options,
+  kafka: KafkajsClient,
+  reg: ConfluentSchemaRegistry,
+  admin: KafkaAdmin,
+  brokers: string[],
+  registryUrl: string,
+  tag: string,
+  dir: string,
+  peerArgs: PeerArgs,
+): Promise<{ throughput: Measured[]; latency?: Measured[] }> {
+  const uvName = `${tag}-uv-vectors`;
+  const peer = `${tag}-uv-ks`;
+  const t = vectorsTopics(tag, uvName);
+  await admin.createTopics([
+    ...[t.listens, t.feedback, t.userVectors, t.candidateRequests, `${tag}-uv-raw-out`, `${peer}-out`].map((name) => ({ name, partitions: o.partitions })),
+    { name: t.control, partitions: 1, config: { 'cleanup.policy': 'compact' } },
+  ]);
+  const { catalog, snapshotId, snapshotBase } = await activateSnapshot(o, kafka, reg, tag, dir, uvName, t);
+  const mkRunner = () =>
+    new TopologyRunner({
+      topology: userVectors({ catalog, name: uvName, topics: t }),
+      kafka,
+      registry: reg,
+      stateDir: join(dir, uvName),
+      guarantee: o.guarantee,
+    });
+
+  const producer = await kafka.producer();
+  console.log(`user-vectors: snapshot ${o.entities} × ${o.dims} active; filling ${t.listens} with ${o.events} listens of ${o.users} users`);
+  for await (const batch of listenBatches(reg, t.listens, o)) await producer.send(batch);
   await producer.close();
 
   const raw = await passthrough(brokers, t.listens, `${tag}-uv-raw-out`, o.events);
@@ -581,10 +626,13 @@ async function checkSameVectors(kafka: KafkajsClient, reg: ConfluentSchemaRegist
   if (problems.length > 0) throw new Error(`the peer's user vectors differ from ours (${problems.length} problems): ${problems.slice(0, 5).join('; ')}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+// Only when run: bench/growth.ts imports the scenario's parts from here.
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

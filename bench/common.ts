@@ -11,9 +11,8 @@ export function machine(): string {
   return `${c.length} × ${c[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`;
 }
 
-/** Replaces (or appends) the section `## <title>` of docs/BENCHMARKS.md. */
-export function writeSection(title: string, body: string): void {
-  const file = join(__dirname, '..', 'docs', 'BENCHMARKS.md');
+/** Replaces (or appends) the section `## <title>` of docs/BENCHMARKS.md (or of `file`). */
+export function writeSection(title: string, body: string, file = join(__dirname, '..', 'docs', 'BENCHMARKS.md')): void {
   const header =
     '# Benchmarks\n\nFigures are ratios to an anchor measured in the same run on the same machine; absolute numbers are given for context only. Re-run with the commands shown.\n';
   let text = existsSync(file) ? readFileSync(file, 'utf8') : header;
@@ -30,7 +29,7 @@ export function writeSection(title: string, body: string): void {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Records a runner's spout `component` has taken in. */
-async function recordsIn(runner: TopologyRunner, component: string): Promise<number> {
+export async function recordsIn(runner: TopologyRunner, component: string): Promise<number> {
   return (await runner.metrics.recordsIn.get()).values.filter((v) => v.labels.component === component).reduce((n, v) => n + v.value, 0);
 }
 
@@ -42,14 +41,23 @@ async function recordsIn(runner: TopologyRunner, component: string): Promise<num
 export async function drain(admin: KafkaAdmin, runner: TopologyRunner, component: string, groupId: string, topic: string): Promise<number> {
   while ((await recordsIn(runner, component)) === 0) await sleep(5);
   const t0 = performance.now();
-  const ends = await admin.topicOffsets(topic);
+  await awaitCommitted(admin, groupId, topic, await admin.topicOffsets(topic));
+  return (performance.now() - t0) / 1000;
+}
+
+/** Waits until group `groupId` has committed offset `high` on every partition of `topic` that `ends` lists with `high` > `low`. */
+export async function awaitCommitted(
+  admin: KafkaAdmin,
+  groupId: string,
+  topic: string,
+  ends: { partition: number; low: string; high: string }[],
+): Promise<void> {
   for (;;) {
     const committed = await admin.committedOffsets(groupId, topic);
     // A partition with nothing in it gets no commit: nothing to wait for there.
-    if (ends.every((e) => e.high === e.low || committed.find((c) => c.partition === e.partition)?.offset === e.high)) break;
+    if (ends.every((e) => e.high === e.low || committed.find((c) => c.partition === e.partition)?.offset === e.high)) return;
     await sleep(20);
   }
-  return (performance.now() - t0) / 1000;
 }
 
 /** Raw kafkajs: consume every record and produce it unchanged to another topic, committing as kafkajs does by default. */
