@@ -31,18 +31,27 @@ export interface Entry {
  * every backend, see test/unit/runtime/state/store-contract.test.ts):
  * - `open()` before anything else; after `close()` every call throws StoreClosedError.
  * - `write(ops)` applies all ops atomically, in order (a later op on the same
- *   key wins), and is durable when it resolves (to the process for memory).
+ *   key wins). When it resolves, the write survives a crash of the process
+ *   (not of the machine) for a persistent backend, and lives as long as the
+ *   process for memory.
+ * - `sync()` resolves once every write before it survives a crash of the
+ *   machine too (RocksDB: its write-ahead log is fsynced). What a local
+ *   checkpoint claims must have been synced first. Memory: resolves at once.
+ * - `persistent` says whether the data outlives the process (a memory store
+ *   opens empty every time, whatever a checkpoint says).
  * - `get` of an absent key resolves `undefined`; values are returned as copies.
  * - `range` yields entries in ascending unsigned-byte key order.
  * - `clear()` removes everything (used before restoring from scratch).
  */
 export interface BytesStore {
   readonly name: string;
+  readonly persistent: boolean;
   open(): Promise<void>;
   get(key: Buffer): Promise<Buffer | undefined>;
   getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]>;
   range(options?: RangeOptions): AsyncIterable<Entry>;
   write(ops: WriteOp[]): Promise<void>;
+  sync(): Promise<void>;
   /** Exact for memory, estimated for RocksDB. */
   approximateCount(): Promise<number>;
   clear(): Promise<void>;

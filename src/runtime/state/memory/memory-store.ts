@@ -9,6 +9,7 @@ export class MemoryBytesStore implements BytesStore {
   private data = new Map<string, Buffer>();
   private sortedKeys: string[] | null = null;
   private state: 'new' | 'open' | 'closed' = 'new';
+  readonly persistent = false;
 
   constructor(readonly name: string) {}
 
@@ -64,6 +65,11 @@ export class MemoryBytesStore implements BytesStore {
         this.data.set(k, Buffer.from(op.value));
       }
     }
+  }
+
+  /** Nothing of a memory store survives a crash: there is nothing to make durable. */
+  async sync(): Promise<void> {
+    this.check();
   }
 
   async approximateCount(): Promise<number> {

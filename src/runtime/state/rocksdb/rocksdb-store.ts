@@ -24,7 +24,7 @@ interface RocksLevelDb {
 interface RocksChainedBatch {
   _put(key: Buffer, value: Buffer): void;
   _del(key: Buffer): void;
-  _writeSync(): void;
+  _writeSync(options?: { sync?: boolean }): void;
   /** Empties the batch; the native buffer keeps its capacity. */
   _clear(): void;
   close(): Promise<void>;
@@ -59,6 +59,7 @@ export class RocksDBBytesStore implements BytesStore {
   /** Reused by every write (see write()). */
   private pending: RocksChainedBatch | null = null;
   private closed = false;
+  readonly persistent = true;
 
   constructor(
     readonly name: string,
@@ -134,6 +135,23 @@ export class RocksDBBytesStore implements BytesStore {
         this.pending = null;
         await batch.close();
       }
+    }
+  }
+
+  /**
+   * An empty batch written with `sync`: RocksDB fsyncs its write-ahead log,
+   * which makes every earlier write durable too (one fdatasync, seen with
+   * strace). Writes are not synced one by one: that would cost an fsync per
+   * commit of every task.
+   */
+  async sync(): Promise<void> {
+    const db = this.handle();
+    const batch = (this.pending ??= db.batch());
+    try {
+      batch._clear();
+      batch._writeSync({ sync: true });
+    } catch (err) {
+      throw new StoreTransactionError(this.name, err);
     }
   }
 

@@ -112,9 +112,23 @@ describe.each(backends)('BytesStore contract: %s', (_name, make) => {
     expect((await store.get(b('big')))?.equals(big)).toBe(true);
   });
 
+  it('syncs between writes without changing what is stored, and says whether it outlives the process', async () => {
+    await store.write([{ key: b('a'), value: b('1') }]);
+    await store.sync();
+    await store.sync();
+    await store.write([
+      { key: b('b'), value: b('2') },
+      { key: b('a'), value: null },
+    ]);
+    await store.sync();
+    expect(text(await collect(store.range()))).toEqual(['b=2']);
+    expect(store.persistent).toBe(_name === 'rocksdb');
+  });
+
   it('refuses every call after close with a store-closed error', async () => {
     await store.close();
     await expect(store.get(b('k'))).rejects.toMatchObject({ code: ErrorCodes.STORE_CLOSED });
+    await expect(store.sync()).rejects.toMatchObject({ code: ErrorCodes.STORE_CLOSED });
     await expect(store.write([{ key: b('k'), value: b('v') }])).rejects.toMatchObject({ code: ErrorCodes.STORE_CLOSED });
     await expect(store.open()).rejects.toMatchObject({ code: ErrorCodes.STORE_CLOSED });
   });
