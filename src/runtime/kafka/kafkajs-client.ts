@@ -444,6 +444,15 @@ const READ_COMMITTED = 1;
 const READ_UNCOMMITTED = 0;
 
 class KafkajsPartitionReader implements PartitionReader {
+  /**
+   * Fetches of this reader, one at a time: kafkajs opens a broker connection
+   * on first use without guarding against a concurrent first use, and two
+   * fetches racing there (two restores at once) open two sockets, one of
+   * which is never closed (it kept the process alive after close()). The
+   * broker answers one request per connection at a time anyway.
+   */
+  private inFlight: Promise<unknown> = Promise.resolve();
+
   constructor(
     private readonly cluster: any, // eslint-disable-line @typescript-eslint/no-explicit-any
     private readonly isolationLevel: number,
@@ -487,7 +496,9 @@ class KafkajsPartitionReader implements PartitionReader {
     // try again for a few seconds on retriable errors, as kafkajs' own consumer would.
     for (let tries = 1; ; tries++) {
       try {
-        return await attempt();
+        const turn = this.inFlight.then(attempt, attempt);
+        this.inFlight = turn.catch(() => undefined);
+        return await turn;
       } catch (err) {
         const retriable = (err as { retriable?: boolean }).retriable !== false;
         if (!retriable || tries >= FETCH_ATTEMPTS) throw wrap(`fetch ${tp.topic}-${tp.partition} at ${offset}`, err);

@@ -14,6 +14,7 @@ export const MetricNames = {
   storeCacheMisses: 'vectors_runtime_store_cache_misses_total',
   restoreRecords: 'vectors_runtime_restore_records_total',
   restoreRemaining: 'vectors_runtime_restore_remaining_records',
+  restoringTasks: 'vectors_runtime_restoring_tasks',
   commitLatency: 'vectors_runtime_commit_latency_seconds',
   commits: 'vectors_runtime_commits_total',
   tasks: 'vectors_runtime_tasks',

@@ -13,6 +13,7 @@ export class RuntimeMetrics {
   readonly storeCacheMisses: Counter<'topology' | 'store'>;
   readonly restoreRecords: Counter<'topology' | 'store'>;
   readonly restoreRemaining: Gauge<'topology' | 'store' | 'partition'>;
+  readonly restoringTasks: Gauge<'topology'>;
   readonly commitLatency: Histogram<'topology' | 'guarantee'>;
   readonly commits: Counter<'topology' | 'guarantee'>;
   readonly tasks: Gauge<'topology'>;
@@ -87,6 +88,12 @@ export class RuntimeMetrics {
       name: MetricNames.restoreRemaining,
       help: 'Changelog records left to restore.',
       labelNames: ['topology', 'store', 'partition'],
+      registers: r,
+    });
+    this.restoringTasks = new Gauge({
+      name: MetricNames.restoringTasks,
+      help: 'Tasks assigned to this instance still restoring their stores in the background, their inputs paused.',
+      labelNames: ['topology'],
       registers: r,
     });
     this.commitLatency = new Histogram({

@@ -34,11 +34,12 @@ import type { LogFn } from '../topology/bolt';
 import type { Topology } from '../topology/topology';
 import { TopologySerdes } from '../topology/topology-serdes';
 import { Checkpoint } from './checkpoint';
+import { type RestoreProgress, RestoreSlots } from './restore-slots';
 import { SerialQueue } from './serial-queue';
 
 export type ProcessingGuarantee = 'at-least-once' | 'exactly-once';
 
-export type { LogFn };
+export type { LogFn, RestoreProgress };
 
 /** Options of a {@link TopologyRunner}. */
 export interface RunnerOptions {
@@ -80,6 +81,18 @@ export interface RunnerOptions {
    * CRC32 default); see {@link MisroutedPolicy}. Default 'reroute'.
    */
   misrouted?: MisroutedPolicy;
+  /**
+   * Changelog fetches applied at once by the background restores (default 2).
+   * Tasks whose stores need restoring are opened at once with their input
+   * partitions paused; the others process and answer queries meanwhile.
+   */
+  restoreConcurrency?: number;
+  /**
+   * Called before each changelog fetch of a background restore; the restore
+   * waits for a returned promise (or until the task is closed). For tests and
+   * progress displays: it must not throw.
+   */
+  onRestoreProgress?: (progress: RestoreProgress) => Promise<void> | void;
 }
 
 /** How often the warning about misrouted records is repeated per topic while they keep coming. */
@@ -111,6 +124,32 @@ interface TaskState {
   txn?: KafkaTransaction;
   /** Transactions of this task that failed in a row (not fenced); reset by a commit. */
   failedCommits?: number;
+}
+
+/**
+ * A task whose stores are restoring in the background (Kafka Streams'
+ * RESTORING state). Its input partitions stay paused and it is in no
+ * processing path (not in `tasks`): nothing of it is processed or committed
+ * until it is promoted to a running {@link TaskState}.
+ */
+interface RestoringTask {
+  id: string;
+  sub: number;
+  partition: number;
+  dir: string;
+  backends: Map<string, BytesStore>;
+  changelogOffsets: Record<string, string>;
+  producer?: TransactionalProducer;
+  /** Set when the task is closed (revoked, or the runner stopping): the restore writes nothing more. */
+  cancelled: boolean;
+  /** Fires on cancellation, to cut a wait (the progress hook) short. */
+  cancel: () => void;
+  cancelledSignal: Promise<void>;
+  /** The background work; never rejects, and writes nothing to a store after it settled. */
+  job: Promise<void>;
+  /** Set once the job settled: its resources may be closed. */
+  settled: boolean;
+  released?: Promise<void>;
 }
 
 /** Exactly-once: a task whose transaction fails this often in a row (same work, same error) cannot go on; the runner dies. */
@@ -178,6 +217,11 @@ export class TopologyRunner {
   private readonly log: LogFn;
   private readonly queue = new SerialQueue();
   private readonly tasks = new Map<string, TaskState>();
+  /** Tasks assigned here whose stores restore in the background, their inputs paused (see startRestore). */
+  private readonly restoring = new Map<string, RestoringTask>();
+  private readonly restoreSlots: RestoreSlots;
+  /** Restores closed but still finishing, by task id: the task's stores close when they settle. */
+  private readonly releasing = new Map<string, Promise<void>>();
   private readonly partitionCounts = new Map<string, number>();
   private serdes!: TopologySerdes;
   private admin?: KafkaAdmin;
@@ -238,6 +282,9 @@ export class TopologyRunner {
     });
     this.done.catch(() => undefined);
     this.metrics.storeSizes = () => this.storeSizes();
+    const concurrency = options.restoreConcurrency ?? 2;
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError(`restoreConcurrency must be a positive integer, got ${String(concurrency)}`);
+    this.restoreSlots = new RestoreSlots(concurrency);
   }
 
   /** Ids of the tasks this instance runs now. */
@@ -308,7 +355,8 @@ export class TopologyRunner {
       sessionTimeoutMs: this.options.sessionTimeoutMs ?? 30_000,
       heartbeatIntervalMs: Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 6)),
       taskOf: (topic, partition) => taskId(subOf.get(topic) ?? -1, partition),
-      ownedTasks: () => [...this.tasks.keys()],
+      // Restoring tasks count as owned: the sticky assignor keeps them here rather than restart their restore elsewhere.
+      ownedTasks: () => [...this.tasks.keys(), ...this.restoring.keys()],
       ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
     });
     await this.consumer.subscribe(sourceTopics);
@@ -324,6 +372,9 @@ export class TopologyRunner {
         if (gen !== this.generation) return;
         // Known at once, while the tasks are still being opened and restored in the queue: readiness counts them.
         this.assigned = new Set(assigned.filter((tp) => subOf.has(tp.topic)).map((tp) => taskId(subOf.get(tp.topic)!, tp.partition)));
+        // Paused now, before the consumer's first fetch: a task not running yet restores first, and a batch of
+        // its inputs fetched meanwhile would only be dropped (onBatch). Promotion resumes them.
+        this.consumer?.pause(assigned.filter((tp) => subOf.has(tp.topic) && !this.tasks.has(taskId(subOf.get(tp.topic)!, tp.partition))));
         void this.queue.run(async () => (gen === this.generation && this.running ? this.onAssignment(assigned) : undefined)).catch((err) => this.die(err, gen));
       },
       onCrash: (err) => this.die(err, gen),
@@ -415,46 +466,128 @@ export class TopologyRunner {
         await this.abandon(state);
       }
     }
+    // A task still restoring that stays here goes on restoring; one that moved away stops now.
+    for (const [id, r] of [...this.restoring]) if (!wanted.has(id)) await this.cancelRestore(r);
     for (const [id, { sub, partition }] of wanted) {
-      if (this.tasks.has(id) || sub < 0) continue;
-      this.tasks.set(id, await this.openTask(sub, partition));
+      if (this.tasks.has(id) || this.restoring.has(id) || sub < 0) continue;
+      this.startRestore(sub, partition);
     }
     await this.rewindToCommitted();
     this.metrics.tasks.set({ topology: this.topology.name }, this.tasks.size);
-    this.log('info', 'tasks assigned', { topology: this.topology.name, instance: this.instanceId, tasks: [...this.tasks.keys()] });
+    this.log('info', 'tasks assigned', {
+      topology: this.topology.name,
+      instance: this.instanceId,
+      tasks: [...this.tasks.keys(), ...this.restoring.keys()],
+      restoring: [...this.restoring.keys()],
+    });
   }
 
-  private async openTask(sub: number, partition: number): Promise<TaskState> {
-    const { topology } = this;
-    const subtopology = topology.subtopologies[sub]!;
+  /** The input partitions of a task: every source topic of its sub-topology, at its partition. */
+  private inputsOf(sub: number, partition: number): TopicPartition[] {
+    return this.topology.subtopologies[sub]!.sourceTopics.map((topic) => ({ topic, partition }));
+  }
+
+  /**
+   * Opens a task in the RESTORING state: its inputs are paused and its
+   * stores restore in the background, outside the processing queue, so the
+   * running tasks go on processing (Kafka Streams' state updater). Once
+   * restored it is promoted to running and its inputs resume. A failure while
+   * restoring is handled as any processing failure ({@link die}).
+   */
+  private startRestore(sub: number, partition: number): void {
     const id = taskId(sub, partition);
-    const dir = join(this.options.stateDir, this.applicationId, id);
-    const checkpoint = new Checkpoint(dir);
+    let cancel!: () => void;
+    const cancelledSignal = new Promise<void>((fire) => (cancel = fire));
+    const r: RestoringTask = {
+      id,
+      sub,
+      partition,
+      dir: join(this.options.stateDir, this.applicationId, id),
+      backends: new Map(),
+      changelogOffsets: {},
+      cancelled: false,
+      cancel,
+      cancelledSignal,
+      job: Promise.resolve(),
+      settled: false,
+    };
+    this.restoring.set(id, r);
+    this.metrics.restoringTasks.set({ topology: this.topology.name }, this.restoring.size);
+    this.consumer!.pause(this.inputsOf(sub, partition));
+    const gen = this.generation;
+    r.job = this.restoreTask(r)
+      .then(
+        () => {
+          if (!r.cancelled) void this.queue.run(() => this.promote(r, gen)).catch((err) => this.die(err, gen));
+        },
+        (err) => {
+          if (!r.cancelled) this.die(err, gen);
+        },
+      )
+      .catch(() => undefined)
+      .finally(() => (r.settled = true));
+  }
+
+  /** The background part of a restoring task: fence (exactly-once), open its stores, replay their changelogs. */
+  private async restoreTask(r: RestoringTask): Promise<void> {
+    // A closed restore of this same task may still be finishing: its stores must be closed before they are opened again.
+    await this.releasing.get(r.id);
+    if (r.cancelled) return;
+    const { topology } = this;
+    const subtopology = topology.subtopologies[r.sub]!;
     // Exactly-once: initialising the task's transactional producer fences a
     // previous owner and aborts its open transaction, so the changelog's
     // committed end is final before we restore up to it.
-    const producer = this.guarantee === 'exactly-once' ? await this.options.kafka.transactionalProducer(`${this.applicationId}-${id}`) : undefined;
-    const backends = new Map<string, BytesStore>();
-    const stores = new Map<string, CachedKeyValueStore<unknown, unknown>>();
-    const saved = checkpoint.read();
-    const changelogOffsets: Record<string, string> = {};
+    if (this.guarantee === 'exactly-once') r.producer = await this.options.kafka.transactionalProducer(`${this.applicationId}-${r.id}`);
+    const saved = new Checkpoint(r.dir).read();
     for (const name of subtopology.stores) {
+      if (r.cancelled) return;
       const backend: BytesStore =
         (this.options.storeBackend ?? 'rocksdb') === 'rocksdb'
-          ? new RocksDBBytesStore(name, join(dir, name), this.options.rocksdb)
+          ? new RocksDBBytesStore(name, join(r.dir, name), this.options.rocksdb)
           : new MemoryBytesStore(name);
       await backend.open();
-      backends.set(name, backend);
-      if (topology.stores.get(name)!.logged) {
-        changelogOffsets[name] = await this.restore(name, partition, backend, saved[name]);
-      }
-      stores.set(name, typedStore(topology, name, backend));
+      r.backends.set(name, backend);
+      if (!topology.stores.get(name)!.logged) continue;
+      if (saved[name] !== undefined) r.changelogOffsets[name] = saved[name];
+      if ((await this.restoreStore(r, name, backend, saved[name])) === undefined) return;
     }
-    checkpoint.write(changelogOffsets);
+  }
+
+  /** Promotes a restored task to running: it joins the processing paths, starts at its committed offsets, and its inputs resume. Runs in the queue. */
+  private async promote(r: RestoringTask, gen: number): Promise<void> {
+    // Closed meanwhile, or the runner stopping or reconnecting: whoever closed it (or shutDown) releases it.
+    if (r.cancelled || this.restoring.get(r.id) !== r || gen !== this.generation || !this.running) return;
+    let state: TaskState;
+    try {
+      state = await this.runningTask(r);
+    } catch (err) {
+      this.restoring.delete(r.id);
+      await this.releaseRestoring(r);
+      throw err;
+    }
+    this.restoring.delete(r.id);
+    this.tasks.set(r.id, state);
+    this.metrics.restoringTasks.set({ topology: this.topology.name }, this.restoring.size);
+    this.metrics.tasks.set({ topology: this.topology.name }, this.tasks.size);
+    // After fencing (exactly-once) and restore: the committed offsets are final now (see rewindToCommitted).
+    await this.rewindToCommitted([state]);
+    this.consumer!.resume(this.inputsOf(r.sub, r.partition));
+    this.log('info', 'task restored; processing', { topology: this.topology.name, instance: this.instanceId, task: r.id });
+  }
+
+  /** The running task over the restored stores of `r`. */
+  private async runningTask(r: RestoringTask): Promise<TaskState> {
+    const { topology } = this;
+    const subtopology = topology.subtopologies[r.sub]!;
+    const checkpoint = new Checkpoint(r.dir);
+    checkpoint.write(r.changelogOffsets);
+    const stores = new Map<string, CachedKeyValueStore<unknown, unknown>>();
+    for (const [name, backend] of r.backends) stores.set(name, typedStore(topology, name, backend));
     const task = new Task({
       topology,
       sub: subtopology,
-      partition,
+      partition: r.partition,
       instanceId: this.instanceId,
       serdes: this.serdes,
       stores,
@@ -477,9 +610,43 @@ export class TopologyRunner {
         }),
     });
     await task.init();
-    const state: TaskState = { task, backends, checkpoint, changelogOffsets, ...(producer ? { producer } : {}) };
+    const state: TaskState = { task, backends: r.backends, checkpoint, changelogOffsets: r.changelogOffsets, ...(r.producer ? { producer: r.producer } : {}) };
     await this.replayBroadcasts(state);
     return state;
+  }
+
+  /**
+   * Closes a restoring task (revoked, or the runner stopping): its restore
+   * stops before its next write, then its stores close, leaving a checkpoint
+   * at what they hold so that the next restore goes on from there. Waits for
+   * that within a bound; past it the stores close when the restore's last
+   * fetch returns (never while it writes). Runs in the queue.
+   */
+  private async cancelRestore(r: RestoringTask): Promise<void> {
+    r.cancelled = true;
+    r.cancel();
+    if (this.restoring.get(r.id) === r) this.restoring.delete(r.id);
+    this.metrics.restoringTasks.set({ topology: this.topology.name }, this.restoring.size);
+    const released = (r.released ??= r.job.then(() => this.releaseRestoring(r)));
+    this.releasing.set(r.id, released);
+    void released.finally(() => {
+      if (this.releasing.get(r.id) === released) this.releasing.delete(r.id);
+    });
+    await within(released, CLOSE_TIMEOUT_MS).catch(() =>
+      this.log('warn', 'restore of a closed task still finishing; its stores close when it does', { topology: this.topology.name, task: r.id }),
+    );
+  }
+
+  /** Closes what a restoring task opened, once its restore settled. */
+  private async releaseRestoring(r: RestoringTask): Promise<void> {
+    try {
+      // Each backend holds its changelog up to these offsets (a prefix, as always): a checkpoint there saves the next restore the part already read.
+      if (Object.keys(r.changelogOffsets).length) new Checkpoint(r.dir).write(r.changelogOffsets);
+    } catch (err) {
+      this.log('warn', 'could not write the checkpoint of a closed restore; the next one starts over', { task: r.id, error: String(err) });
+    }
+    for (const b of r.backends.values()) await b.close().catch(() => undefined);
+    await within(r.producer?.close(), CLOSE_TIMEOUT_MS).catch(() => undefined);
   }
 
   /** One warning per topic and minute while misrouted records keep coming, naming the producer setting that fixes them. */
@@ -512,11 +679,11 @@ export class TopologyRunner {
    * last transaction, which our producer's initialisation waited for. Starting
    * from the stale position would process those records twice.
    */
-  private async rewindToCommitted(): Promise<void> {
-    const topics = new Set([...this.tasks.values()].flatMap((s) => s.task.sub.sourceTopics));
+  private async rewindToCommitted(states: TaskState[] = [...this.tasks.values()]): Promise<void> {
+    const topics = new Set(states.flatMap((s) => s.task.sub.sourceTopics));
     for (const topic of topics) {
       const committed = await this.admin!.committedOffsets(this.applicationId, topic);
-      for (const state of this.tasks.values()) {
+      for (const state of states) {
         if (!state.task.sub.sourceTopics.includes(topic)) continue;
         const c = committed.find((o) => o.partition === state.task.partition);
         if (!c || c.offset === '-1') continue;
@@ -526,10 +693,18 @@ export class TopologyRunner {
     }
   }
 
-  /** Brings `backend` up to the end of its changelog partition; returns the offset reached. */
-  private async restore(store: string, partition: number, backend: BytesStore, fromCheckpoint: string | undefined): Promise<string> {
+  /**
+   * Brings `backend` up to the end of its changelog partition, one fetch per
+   * restore slot, recording the offset reached in `r.changelogOffsets` after
+   * every write. Returns that offset, or undefined when the task was closed
+   * meanwhile (nothing is written after that).
+   */
+  private async restoreStore(r: RestoringTask, store: string, backend: BytesStore, fromCheckpoint: string | undefined): Promise<string | undefined> {
     const topic = this.topology.changelogTopic(store);
+    const { partition } = r;
+    const reader = this.reader!;
     const bounds = (await this.admin!.topicOffsets(topic)).find((o) => o.partition === partition);
+    if (r.cancelled) return undefined;
     const low = BigInt(bounds?.low ?? '0');
     const high = BigInt(bounds?.high ?? '0');
     let offset: bigint;
@@ -537,23 +712,46 @@ export class TopologyRunner {
       // Nothing trustworthy locally: start from an empty store.
       await backend.clear();
       offset = low;
+      r.changelogOffsets[store] = offset.toString();
     } else {
       offset = BigInt(fromCheckpoint);
     }
     const labels = { topology: this.topology.name, store, partition: String(partition) };
-    const reached = await readRange(this.reader!, { topic, partition }, offset, undefined, async (records, res) => {
-      if (records.length) {
-        await backend.write(records.map((r) => ({ key: r.key ?? Buffer.alloc(0), value: r.value })));
-        this.metrics.restoreRecords.inc({ topology: this.topology.name, store }, records.length);
+    let end = high;
+    let restored = 0;
+    this.metrics.restoreRemaining.set(labels, Number(end > offset ? end - offset : 0n));
+    for (;;) {
+      if (this.options.onRestoreProgress) {
+        const progress = { taskId: r.id, store, partition, offset: offset.toString(), end: end.toString(), restored };
+        await Promise.race([Promise.resolve(this.options.onRestoreProgress(progress)), r.cancelledSignal]);
       }
+      const res = await this.restoreSlots.use(async () => {
+        if (r.cancelled) return undefined;
+        const fetched = await reader.fetch({ topic, partition }, offset.toString(), 0);
+        if (r.cancelled) return undefined;
+        if (fetched.records.length) {
+          await backend.write(fetched.records.map((x) => ({ key: x.key ?? Buffer.alloc(0), value: x.value })));
+          this.metrics.restoreRecords.inc({ topology: this.topology.name, store }, fetched.records.length);
+        }
+        return fetched;
+      });
+      if (!res) return undefined;
       const next = BigInt(res.nextOffset);
-      const end = BigInt(res.lastStableOffset);
+      end = BigInt(res.lastStableOffset);
+      restored += res.records.length;
+      r.changelogOffsets[store] = next.toString();
       this.metrics.restoreRemaining.set(labels, Number(end > next ? end - next : 0n));
-    });
-    if (!reached.complete) {
-      this.log('warn', 'changelog restore made no progress; continuing from where it stopped', { topic, partition, offset: reached.offset.toString() });
+      // Already at the end (an empty changelog on a first start) is complete, not stuck.
+      if (next >= end) {
+        offset = next;
+        break;
+      }
+      if (next === offset) {
+        this.log('warn', 'changelog restore made no progress; continuing from where it stopped', { topic, partition, offset: offset.toString() });
+        break;
+      }
+      offset = next;
     }
-    offset = reached.offset;
     this.metrics.restoreRemaining.set(labels, 0);
     return offset.toString();
   }
@@ -656,7 +854,11 @@ export class TopologyRunner {
       if (!ctx.isRunning() || ctx.isStale() || gen !== this.generation || !this.running) return false;
       const sub = this.topology.subtopologyOfTopic(batch.topic);
       const state = sub ? this.tasks.get(taskId(sub.index, batch.partition)) : undefined;
-      if (!state) return false;
+      if (!state) {
+        // Fetched before its task was paused for restoring: dropped unresolved, so the consumer reads it again once the task runs.
+        if (sub && this.restoring.has(taskId(sub.index, batch.partition))) this.consumer?.pause([{ topic: batch.topic, partition: batch.partition }]);
+        return false;
+      }
       let lastYield = performance.now();
       for (const record of batch.records) {
         const processed = await this.retrying(
@@ -994,9 +1196,10 @@ export class TopologyRunner {
 
   /**
    * The tasks the group assigned to this instance, and those of them not yet
-   * restored and processing (their stores still replaying the changelog, or
-   * waiting in the queue behind others). An instance is ready only when
-   * `restoring` is empty and `assigned` is not.
+   * restored and processing (their stores still replaying the changelog in
+   * the background, their inputs paused). An instance is ready only when
+   * `restoring` is empty and `assigned` is not; the tasks not listed in
+   * `restoring` process and answer queries meanwhile.
    */
   get taskReadiness(): { assigned: string[]; restoring: string[] } {
     const assigned = this.running ? [...this.assigned].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })) : [];
@@ -1103,6 +1306,7 @@ export class TopologyRunner {
       }
       for (const state of this.tasks.values()) await this.closeTask(state, commit && this.guarantee === 'exactly-once');
       this.tasks.clear();
+      for (const r of [...this.restoring.values()]) await this.cancelRestore(r);
       this.assigned = new Set();
       this.metrics.tasks.set({ topology: this.topology.name }, 0);
     });
