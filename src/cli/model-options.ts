@@ -34,10 +34,18 @@ function oneOf<T extends string>(o: Record<string, string>, key: string, values:
   return raw as T;
 }
 
-/** @throws ConfigError naming the option and what it accepts. */
-export function catalogOptions(o: Record<string, string>): SnapshotCatalogOptions {
+/**
+ * The catalog's settings from `--opt`. `searches: false` is a process that
+ * never searches the snapshots (user-vectors without the query API): unless
+ * `--opt index=` says otherwise it gets the exact index, which reads the
+ * matrix the catalog holds anyway, instead of an HNSW graph it would build
+ * at every snapshot and never use (about 75–120 MiB per 100,000 × 128
+ * snapshot, docs/BENCHMARKS.md "Memory").
+ * @throws ConfigError naming the option and what it accepts.
+ */
+export function catalogOptions(o: Record<string, string>, { searches = true }: { searches?: boolean } = {}): SnapshotCatalogOptions {
   const model = oneOf(o, 'model', ['decayed', 'fold-in'] as const);
-  const index = oneOf(o, 'index', ['hnsw', 'exact'] as const);
+  const index = oneOf(o, 'index', ['hnsw', 'exact'] as const) ?? (searches ? undefined : 'exact');
   const tauMs = positive(o, 'tau-ms');
   const lambda = positive(o, 'fold-in-lambda');
   const alphaRaw = o['fold-in-alpha'];

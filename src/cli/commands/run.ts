@@ -166,7 +166,8 @@ async function runTopology(name: string, o: RunOptions): Promise<void> {
     options,
     catalog: () =>
       (catalog ??= new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), {
-        ...catalogOptions(options),
+        // Only candidates and the query API search the snapshots.
+        ...catalogOptions(options, { searches: name === 'candidates' || o.http !== undefined }),
         // The snapshots' share does not depend on the stores: known before the topology is built.
         ...(o.memory !== undefined ? { memoryLimitBytes: planMemory(o.memory, 0).snapshots } : {}),
       })),

@@ -26,6 +26,10 @@ describe('vectors run --opt: model and index settings', () => {
 
   it('sets nothing that is not given (the defaults apply)', () => {
     expect(catalogOptions({})).toEqual({});
+    // A process that never searches gets the exact index unless told otherwise; one that searches keeps the default (HNSW).
+    expect(catalogOptions({}, { searches: false })).toEqual({ index: 'exact' });
+    expect(catalogOptions({ index: 'hnsw' }, { searches: false })).toEqual({ index: 'hnsw' });
+    expect(catalogOptions({}, { searches: true })).toEqual({});
   });
 
   it.each([
