@@ -151,6 +151,32 @@ describe('producing', () => {
     expect(back).toHaveLength(1000);
     expect(back.every((r) => r.value!.equals(value))).toBe(true);
   });
+
+  it('refuses to commit a transaction one of whose sends failed: neither its records nor its offsets become visible', async () => {
+    const good = uniqueName('txn-good');
+    const small = uniqueName('txn-small');
+    const input = uniqueName('txn-input');
+    await admin.createTopics([
+      { name: good, partitions: 1 },
+      { name: input, partitions: 1 },
+      { name: small, partitions: 1, config: { 'max.message.bytes': '2000' } },
+    ]);
+    const group = uniqueName('txn-group');
+    const tp = await client.transactionalProducer(uniqueName('txn-id'));
+    try {
+      const txn = await tp.begin();
+      await txn.send([{ topic: good, key: 'k', value: Buffer.from('kept only if the whole transaction is') }]);
+      await expect(txn.send([{ topic: small, key: 'k', value: Buffer.alloc(5000, 1) }])).rejects.toThrow(/larger than the max message size/);
+      // The broker wrote the first send; committing would publish it, and the offsets, without the refused record.
+      await txn.sendOffsets(group, [{ topic: input, partition: 0, offset: '7' }]).catch(() => undefined);
+      await expect(txn.commit()).rejects.toThrow(/a send of this transaction failed.*abort/);
+      await txn.abort();
+    } finally {
+      await tp.close();
+    }
+    expect(await readAll(client, admin, good)).toHaveLength(0);
+    expect(await admin.committedOffsets(group, input)).not.toContainEqual(expect.objectContaining({ offset: '7' }));
+  });
 });
 
 describe('provisioning', () => {

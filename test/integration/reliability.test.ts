@@ -193,6 +193,8 @@ it.each(['at-least-once', 'exactly-once'])(
     await setTopicConfig(`${s.app}-dlq`, 'max.message.bytes', '1048588');
     const a2 = counter(s, 'a', ['--guarantee', guarantee]);
     await waitFor(() => committedAll(s.app, s.input), 60_000, 'every record committed after the restart');
+    // The offsets can be visible a moment before the transaction's marker reaches the DLQ partition.
+    await waitFor(async () => (await readAll(client, admin, `${s.app}-dlq`)).length > 0, 30_000, 'the dead-letter copy readable');
     expect(await readAll(client, admin, `${s.app}-dlq`)).toHaveLength(1);
     expect(Object.fromEntries(await lastCounts(s.output))).toEqual(Object.fromEntries(s.reference));
     expect(await a2.stop()).toBe(0);

@@ -114,7 +114,13 @@ export interface KafkaProducer {
   close(): Promise<void>;
 }
 
-/** A transaction: writes and offset commits that become visible together or not at all. */
+/**
+ * A transaction: writes and offset commits that become visible together or
+ * not at all. Once a `send` or `sendOffsets` has failed, the transaction can
+ * only be aborted: every later `send`, `sendOffsets` and `commit` rejects.
+ * (The broker may have written the other records of a failed send; a commit
+ * would publish them, and the offsets, without the refused ones.)
+ */
 export interface KafkaTransaction {
   send(records: OutgoingRecord[]): Promise<ProducedOffset[]>;
   sendOffsets(groupId: string, offsets: TopicPartitionOffset[]): Promise<void>;

@@ -21,6 +21,7 @@ import {
 } from 'kafkajs';
 import { GroupRebalanceError, KafkaError } from '../errors';
 import { assignTasks } from './task-assignor';
+import { guardTransaction } from './transaction-guard';
 import type {
   ConsumerHandlers,
   FetchResult,
@@ -295,7 +296,7 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
       throw wrap(`begin transaction (${this.transactionalId})`, err);
     }
     const id = this.transactionalId;
-    return {
+    return guardTransaction(id, {
       async send(records) {
         if (records.length === 0) return [];
         try {
@@ -325,7 +326,7 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
           throw wrap(`abort transaction (${id})`, err);
         }
       },
-    };
+    });
   }
 
   async close(): Promise<void> {

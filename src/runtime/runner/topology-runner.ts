@@ -1274,6 +1274,9 @@ export class TopologyRunner {
       return;
     }
     this.failure = e;
+    // At once, not when stop() gets to it: a commit already queued behind the failed job would otherwise still run
+    // (the transaction it would commit refuses since it lost a send, but nothing else should start either).
+    this.running = false;
     this.log('error', 'topology runner failed', { topology: this.topology.name, error: e.message, code: (e as VectorsError).code });
     void this.stop();
   }

@@ -22,6 +22,7 @@ import type {
   TransactionalProducer,
 } from '../kafka/client';
 import { assignTasks } from '../kafka/task-assignor';
+import { guardTransaction } from '../kafka/transaction-guard';
 import { partitionForKey } from '../partitioner';
 
 /** Records one consumer batch or one reader fetch returns at most. */
@@ -564,7 +565,7 @@ class MemoryTransactionalProducer implements TransactionalProducer {
       this.check(operation);
       if (open.txn.status !== 'open') throw new KafkaError(`${operation} (${this.transactionalId})`, new Error(`the transaction is ${open.txn.status}`));
     };
-    return {
+    return guardTransaction(this.transactionalId, {
       send: async (records) => {
         active('transactional produce');
         return records.length ? this.cluster.append(records, open) : [];
@@ -581,7 +582,7 @@ class MemoryTransactionalProducer implements TransactionalProducer {
         active('abort transaction');
         this.cluster.endTransaction(open, 'aborted');
       },
-    };
+    });
   }
 
   async close(): Promise<void> {

@@ -76,6 +76,17 @@ describe('MemoryKafkaCluster', () => {
     expect(cluster.committedOffsets('g', 't').map((o) => o.offset)).toEqual(['7', '-1']);
   });
 
+  it('can only abort a transaction one of whose sends failed, as the real client does', async () => {
+    const txn = await (await cluster.client().transactionalProducer('tx')).begin();
+    await txn.send([rec('x')]);
+    await expect(txn.send([{ topic: 'missing', key: 'k', value: Buffer.from('y') }])).rejects.toThrow(/missing/);
+    await expect(txn.sendOffsets('g', [{ topic: 't', partition: 0, offset: '7' }])).rejects.toThrow(/a send of this transaction failed earlier/);
+    await expect(txn.commit()).rejects.toThrow(/a send of this transaction failed earlier.*abort it/);
+    await txn.abort();
+    expect(values(cluster.read('t', { readUncommitted: false }))).toEqual([]);
+    expect(cluster.committedOffsets('g', 't')[0]!.offset).toBe('-1');
+  });
+
   describe('consumer groups', () => {
     const consumers: KafkaConsumer[] = [];
     afterEach(async () => {
