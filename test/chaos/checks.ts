@@ -28,6 +28,18 @@ export interface Diff {
   partition?: number;
 }
 
+/**
+ * One record repeated under exactly-once: where the repeat is and where its
+ * first copy is (same partition; undefined when the record is out of order
+ * rather than a copy). Used to tell repeats Kafka caused (markers it dropped,
+ * see hanging.ts) from ours.
+ */
+export interface Repeat {
+  partition: number;
+  offset: bigint;
+  firstOffset?: bigint;
+}
+
 /** Per partition, whether the snapshots of the records (offset order) follow `order` and never go back (I3). */
 export function snapshotOrderViolations(records: { partition: number; snapshotId: string }[], order: string[]): { partitions: number[] } {
   const runs = new Map<number, string[]>();
@@ -65,6 +77,14 @@ export interface UserVectorFigures {
   lost: number;
   /** Exactly-once: a version emitted again or out of order. At-least-once these are {@link reEmitted}. */
   repeated: number;
+  /** The {@link repeated} records, each with its first copy. */
+  repeats: Repeat[];
+  /**
+   * Of {@link repeated}, those whose first copy was written in a transaction
+   * whose commit markers the broker dropped (it logged so): Kafka's doing,
+   * counted apart (set by the run from the broker's log and files).
+   */
+  repeatedKafkaDroppedMarkers?: number;
   /** At-least-once: records repeating a version already emitted (reprocessing after a crash). */
   reEmitted: number;
   /** Versions above n, or an eventCount above n: an event applied twice to the state. */
@@ -104,6 +124,7 @@ export function checkUserVectors(
     users: 0,
     lost: 0,
     repeated: 0,
+    repeats: [],
     reEmitted: 0,
     overApplied: 0,
     differs: 0,
@@ -128,7 +149,7 @@ export function checkUserVectors(
       });
       continue;
     }
-    const seen = new Set<number>();
+    const seen = new Map<number, bigint>();
     let max = 0;
     let snapAt = 0;
     let backwards = false;
@@ -136,6 +157,7 @@ export function checkUserVectors(
       if (seen.has(r.version) || r.version < max) {
         if (exactlyOnce) {
           f.repeated++;
+          f.repeats.push({ partition: r.partition, offset: r.offset, ...(seen.has(r.version) ? { firstOffset: seen.get(r.version)! } : {}) });
           note({
             key: user,
             version: r.version,
@@ -154,7 +176,7 @@ export function checkUserVectors(
           what: `version ${r.version} / eventCount ${r.eventCount} above the ${exp.n} events of the user`,
         });
       }
-      seen.add(r.version);
+      if (!seen.has(r.version)) seen.set(r.version, r.offset);
       max = Math.max(max, r.version);
       const idx = order.indexOf(r.snapshotId);
       if (idx < snapAt) backwards = true;
@@ -213,6 +235,10 @@ export interface CandidateFigures {
   supersededUnanswered: number;
   /** A list for a (snapshot, version) already answered, or for an older version than the last list (exactly-once). */
   repeated: number;
+  /** The {@link repeated} lists, each with its first copy. */
+  repeats: Repeat[];
+  /** Of {@link repeated}, those Kafka caused: see {@link UserVectorFigures.repeatedKafkaDroppedMarkers}. */
+  repeatedKafkaDroppedMarkers?: number;
   /** Lists whose items are not the reference top K for the request they answer. */
   differs: number;
   /** Lists compared with the never-killed reference's request (the rest, of feedback users, with the request as written). */
@@ -250,6 +276,7 @@ export function checkCandidates(
     lost: 0,
     supersededUnanswered: 0,
     repeated: 0,
+    repeats: [],
     differs: 0,
     comparedWithReference: 0,
     orderPartitions: [],
@@ -257,14 +284,19 @@ export function checkCandidates(
     examples: [],
   };
   const note = (d: Diff) => void (f.examples.length < 10 && f.examples.push(d));
-  const realRequests = new Map<string, At<CandidateRequest>>();
-  for (const r of requests) realRequests.set(`${r.key}\u0000${r.snapshotId}\u0000${r.version}`, r);
+  // Every copy of a request: a request repeated upstream (counted there) may differ from its first copy for a
+  // feedback user, whose listens and feedback interleave differently when reprocessed; a list answering either is right.
+  const realRequests = new Map<string, At<CandidateRequest>[]>();
+  for (const r of requests) {
+    const id = `${r.key}\u0000${r.snapshotId}\u0000${r.version}`;
+    (realRequests.get(id) ?? realRequests.set(id, []).get(id)!).push(r);
+  }
   const requestsByUser = byUser(requests);
   const listsByUser = byUser(lists);
   f.users = listsByUser.size;
   for (const [user, list] of listsByUser) {
     const exp = expected.get(user);
-    const answered = new Set<string>();
+    const answered = new Map<string, bigint>();
     const lastIn = new Map<string, number>();
     let snapAt = 0;
     let backwards = false;
@@ -273,6 +305,7 @@ export function checkCandidates(
       if (answered.has(id) || l.userVectorVersion < (lastIn.get(l.snapshotId) ?? 0)) {
         if (o.exactlyOnce) {
           f.repeated++;
+          f.repeats.push({ partition: l.partition, offset: l.offset, ...(answered.has(id) ? { firstOffset: answered.get(id)! } : {}) });
           note({
             key: user,
             version: l.userVectorVersion,
@@ -282,7 +315,7 @@ export function checkCandidates(
           });
         }
       }
-      answered.add(id);
+      if (!answered.has(id)) answered.set(id, l.offset);
       lastIn.set(l.snapshotId, Math.max(lastIn.get(l.snapshotId) ?? 0, l.userVectorVersion));
       const idx = order.indexOf(l.snapshotId);
       if (idx < snapAt) backwards = true;
@@ -290,17 +323,20 @@ export function checkCandidates(
 
       const fromRef =
         exp && (exp.kind !== 'f' || l.userVectorVersion === exp.n) ? refs.get(l.snapshotId)?.requests.get(user)?.get(l.userVectorVersion) : undefined;
-      const req = fromRef ?? realRequests.get(`${user}\u0000${l.snapshotId}\u0000${l.userVectorVersion}`);
+      const reqs = fromRef ? [fromRef] : (realRequests.get(`${user}\u0000${l.snapshotId}\u0000${l.userVectorVersion}`) ?? []);
       const space = refs.get(l.snapshotId)?.loaded;
-      if (!req || !space) {
+      if (reqs.length === 0 || !space) {
         f.differs++;
         note({ key: user, version: l.userVectorVersion, snapshotId: l.snapshotId, what: 'a list for a request that was never made' });
         continue;
       }
       if (fromRef) f.comparedWithReference++;
-      const want = referenceList(space.index, req, o.k);
-      const same = want.length === l.items.length && want.every((w, i) => w.id === l.items[i]!.entityId && Math.fround(w.score) === l.items[i]!.score);
+      const wants = reqs.map((req) => referenceList(space.index, req, o.k));
+      const same = wants.some(
+        (want) => want.length === l.items.length && want.every((w, i) => w.id === l.items[i]!.entityId && Math.fround(w.score) === l.items[i]!.score),
+      );
       if (!same) {
+        const want = wants[0]!;
         f.differs++;
         note({
           key: user,
@@ -319,7 +355,8 @@ export function checkCandidates(
     if (lastList && lastList.snapshotId === last.snapshotId && lastList.userVectorVersion === last.version) continue;
     let mark: CandidateMark | undefined;
     if (lastList) {
-      const answered = realRequests.get(`${user}\u0000${lastList.snapshotId}\u0000${lastList.userVectorVersion}`);
+      // The copy written last, as before requests could repeat.
+      const answered = realRequests.get(`${user}\u0000${lastList.snapshotId}\u0000${lastList.userVectorVersion}`)?.at(-1);
       if (answered) mark = { snapshotId: answered.snapshotId, vector: answered.vector, version: answered.version, at: answered.at };
     }
     const decision = refreshDecision(last, mark, o.policy);

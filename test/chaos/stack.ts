@@ -6,7 +6,7 @@
  * 9092/8081 is never touched.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ROOT = join(__dirname, '..', '..');
@@ -157,6 +157,26 @@ export class ChaosStack {
 
   registryUp(): Promise<void> {
     return this.script(['scripts/stack/registry.sh', 'up']);
+  }
+
+  /**
+   * The broker's own log (server.log and its rolled files) from `sinceMs` on:
+   * lines stamped earlier, by a run before this one, are left out. log4j
+   * stamps local time, as JavaScript reads a date without a zone.
+   */
+  brokerLog(sinceMs: number): string {
+    const dir = join(this.dir, 'kafka', 'logs');
+    if (!existsSync(dir)) return '';
+    const out: string[] = [];
+    for (const f of readdirSync(dir).filter((n) => n.startsWith('server.log'))) {
+      const path = join(dir, f);
+      if (statSync(path).mtimeMs < sinceMs) continue;
+      for (const line of readFileSync(path, 'utf8').split('\n')) {
+        const stamp = /^\[(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}),(\d{3})\]/.exec(line);
+        if (stamp && new Date(`${stamp[1]}T${stamp[2]}.${stamp[3]}`).getTime() >= sinceMs) out.push(line);
+      }
+    }
+    return out.join('\n');
   }
 
   /**

