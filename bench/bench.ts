@@ -10,7 +10,13 @@
  *   (topologies/user-vectors.ts vs the peer's `user-vectors` job) over the
  *   same ListenEvents and the same snapshot; afterwards every user's last
  *   vector from the peer is compared with ours (cosine ≥ 0.999), so that the
- *   two ran the same job;
+ *   two ran the same job; with it `peak-rss-mib` (the peak resident set of
+ *   our process during its run, VmHWM reset at its start, against the peer's
+ *   JVM), `restart-serving-s` (a restart on the state just built, with its
+ *   state directory: seconds until every task is restored and processing;
+ *   the peer until KafkaStreams is RUNNING, both leaving the group when they
+ *   stop) and `restore-serving-s` (the same without the state directory:
+ *   everything from the changelog);
  * - `latency` (with `user-vectors`, on its state): p99 event → user vector
  *   at `--rate` events/s offered for 10 s (scenario `latency-p99-5k` at the
  *   default 5000/s), each system in turn, offered and measured by
@@ -173,6 +179,8 @@ interface PeerResult {
   processedMs: number;
   eventsPerSec: number;
   peakRssMiB: number;
+  /** With `until-running`: from start() until RUNNING (every task restored and processing). */
+  restartMs?: number;
 }
 
 /** Runs one job of the peer to its end; its last stdout line is its JSON result. */
@@ -234,10 +242,12 @@ async function main(): Promise<void> {
     'commit-interval-ms': 1000, // as our runner's default
   });
   const record = (scenario: string, results: Measured[], unit = 'events/s') => {
+    const round = (x: number) => (unit === 's' ? Number(x.toFixed(2)) : Math.round(x));
     const peer = results.find((r) => r.run === 'kafka-streams')!.value;
     for (const r of results)
-      rows.push({ scenario, run: r.run, value: Math.round(r.value), unit, anchor: Math.round(peer), ratio: Number((r.value / peer).toFixed(3)) });
-    console.log(results.map((r) => `  ${scenario} ${r.run}: ${r.value.toFixed(0)} ${unit}, ${(r.value / peer).toFixed(2)} of kafka-streams`).join('\n'));
+      // Seconds keep two decimals (a restart takes a few); rates, milliseconds and MiB are whole.
+      rows.push({ scenario, run: r.run, value: round(r.value), unit, anchor: round(peer), ratio: Number((r.value / peer).toFixed(3)) });
+    console.log(results.map((r) => `  ${scenario} ${r.run}: ${round(r.value)} ${unit}, ${(r.value / peer).toFixed(2)} of kafka-streams`).join('\n'));
   };
 
   try {
@@ -245,6 +255,9 @@ async function main(): Promise<void> {
     if (o.scenarios.includes('user-vectors')) {
       const r = await vectorsScenario(o, kafka, reg, admin, brokers, registryUrl, tag, dir, peerArgs);
       record(`user-vectors${suffix}`, r.throughput);
+      if (r.memory) record(`peak-rss-mib${suffix}`, r.memory, 'MiB');
+      record(`restart-serving-s${suffix}`, r.restart.withState, 's');
+      record(`restore-serving-s${suffix}`, r.restart.fromChangelog, 's');
       if (r.latency) record(`latency-p99-${o.rate % 1000 === 0 ? `${o.rate / 1000}k` : o.rate}${suffix}`, r.latency, 'ms');
     }
   } finally {
@@ -263,6 +276,38 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
+}
+
+/** Starts `runner` and returns the seconds until every task assigned to it is restored and processing; then stops it. */
+async function timeToServe(runner: TopologyRunner): Promise<number> {
+  const t0 = performance.now();
+  await runner.start();
+  for (;;) {
+    const { assigned, restoring } = runner.taskReadiness;
+    if (assigned.length > 0 && restoring.length === 0) break;
+    await sleep(5);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await runner.stop();
+  return seconds;
+}
+
+/** Resets this process's peak resident set (VmHWM) so that it measures from now on; false where Linux does not allow it. */
+function resetPeakRss(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** This process's peak resident set (VmHWM) in MiB. */
+function peakRssMiB(): number {
+  const line = readFileSync('/proc/self/status', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmHWM:'));
+  return line ? Number(line.replace(/[^0-9]/g, '')) / 1024 : NaN;
 }
 
 /** Deletes (soft, then for good) the registry subjects of this run's topics. */
@@ -460,7 +505,7 @@ async function vectorsScenario(
   tag: string,
   dir: string,
   peerArgs: PeerArgs,
-): Promise<{ throughput: Measured[]; latency?: Measured[] }> {
+): Promise<{ throughput: Measured[]; latency?: Measured[]; memory?: Measured[]; restart: { withState: Measured[]; fromChangelog: Measured[] } }> {
   const uvName = `${tag}-uv-vectors`;
   const peer = `${tag}-uv-ks`;
   const t = vectorsTopics(tag, uvName);
@@ -487,11 +532,15 @@ async function vectorsScenario(
   console.log(`user-vectors: raw kafkajs passthrough ${raw.toFixed(0)} events/s`);
 
   const runner = mkRunner();
+  const peakReset = resetPeakRss();
   await runner.start();
   const seconds = await drain(admin, runner, 'listens', uvName, t.listens);
   await runner.stop();
+  const oursPeakMiB = peakReset ? peakRssMiB() : NaN;
   const vectors = o.events / seconds;
-  console.log(`user-vectors: ours ${vectors.toFixed(0)} events/s (each update also writes a candidate request)`);
+  console.log(
+    `user-vectors: ours ${vectors.toFixed(0)} events/s (each update also writes a candidate request); peak RSS of the process during the run ${oursPeakMiB.toFixed(0)} MiB`,
+  );
 
   const ks = await runPeer(
     'user-vectors',
@@ -508,7 +557,45 @@ async function vectorsScenario(
     { run: 'vectors', value: vectors },
     { run: 'kafka-streams', value: ks.eventsPerSec },
   ];
-  if (!o.scenarios.includes('latency')) return { throughput };
+  const memory = Number.isNaN(oursPeakMiB)
+    ? undefined
+    : [
+        { run: 'vectors', value: oursPeakMiB },
+        { run: 'kafka-streams', value: ks.peakRssMiB },
+      ];
+
+  // Restarts on the state just built: with each one's state directory (a routine restart), then without it (a new
+  // machine: everything from the changelog). Seconds from start until every task is restored and processing.
+  const peerRestart = async (label: string) => {
+    const r = await runPeer(
+      'user-vectors',
+      {
+        ...peerArgs(peer),
+        'until-running': 'true',
+        input: t.listens,
+        output: `${peer}-out`,
+        schemas: join(ROOT, 'schemas'),
+        snapshot: snapshotBase,
+        'snapshot-id': snapshotId,
+      },
+      join(dir, '..', `${tag}-peer-${label}.log`),
+    );
+    return r.restartMs! / 1000;
+  };
+  const restart: { withState: Measured[]; fromChangelog: Measured[] } = { withState: [], fromChangelog: [] };
+  for (const [key, wipe] of [
+    ['withState', false],
+    ['fromChangelog', true],
+  ] as const) {
+    if (wipe) for (const name of [uvName, peer]) rmSync(join(dir, name), { recursive: true, force: true });
+    const oursS = await timeToServe(mkRunner());
+    const peerS = await peerRestart(key);
+    console.log(
+      `user-vectors restart ${wipe ? 'without its state directory (from the changelog)' : 'with its state directory'}: ours ${oursS.toFixed(2)} s, kafka-streams ${peerS.toFixed(2)} s until every task processes`,
+    );
+    restart[key].push({ run: 'vectors', value: oursS }, { run: 'kafka-streams', value: peerS });
+  }
+  if (!o.scenarios.includes('latency')) return { throughput, memory, restart };
 
   // Latency, on the users just computed: each system reads a latency topic of its own (empty, so it starts at once), in turn.
   const lat = { ours: `${tag}-lat-vectors`, peer: `${tag}-lat-ks` };
@@ -555,6 +642,8 @@ async function vectorsScenario(
   );
   return {
     throughput,
+    memory,
+    restart,
     latency: [
       { run: 'vectors', value: oursLatency.p99 },
       { run: 'kafka-streams', value: peerLatency.p99 },

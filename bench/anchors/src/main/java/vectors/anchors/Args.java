@@ -17,6 +17,8 @@ final class Args {
   String snapshot;
   String snapshotId;
   double tauMs;
+  /** Measure a restart instead of a run: stop as soon as every task is restored and processing (state RUNNING). */
+  boolean untilRunning;
   /** `--config key=value`, repeatable: any Kafka Streams (or prefixed client) setting, applied last. */
   final java.util.Map<String, String> config = new java.util.LinkedHashMap<>();
 
@@ -42,6 +44,7 @@ final class Args {
         case "--snapshot" -> a.snapshot = v;
         case "--snapshot-id" -> a.snapshotId = v;
         case "--tau-ms" -> a.tauMs = Double.parseDouble(v);
+        case "--until-running" -> a.untilRunning = Boolean.parseBoolean(v);
         case "--config" -> {
           int eq = v.indexOf('=');
           if (eq <= 0) throw new IllegalArgumentException("--config takes key=value, got '" + v + "'");
@@ -55,7 +58,7 @@ final class Args {
     for (String[] req : new String[][] {{"--input", a.input}, {"--output", a.output}, {"--app-id", a.appId}, {"--state-dir", a.stateDir}}) {
       if (req[1] == null) throw new IllegalArgumentException(req[0] + " is required");
     }
-    if (a.expected <= 0) throw new IllegalArgumentException("--expected must be the number of input events (> 0): the job stops when it has processed them");
+    if (a.expected <= 0 && !a.untilRunning) throw new IllegalArgumentException("--expected must be the number of input events (> 0): the job stops when it has processed them");
     if (a.job.equals("user-vectors") && (a.snapshot == null || a.snapshotId == null)) throw new IllegalArgumentException("user-vectors needs --snapshot <base of the binary snapshot file> and --snapshot-id");
     return a;
   }

@@ -13,6 +13,7 @@ import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.streams.CloseOptions;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
@@ -25,10 +26,13 @@ import org.apache.kafka.streams.Topology;
  * {"job", "guarantee", "events", "elapsedMs", "processedMs", "eventsPerSec", "peakRssMiB"}.
  * elapsedMs runs from the first record processed until every input offset is
  * committed (state and outputs durable), as bench/common.ts `drain` measures ours.
+ * With `--until-running true` it measures a restart instead: from start() until
+ * the instance is RUNNING (every task restored from its state directory or
+ * changelog and processing), printed as {"job", "restartMs", "peakRssMiB"}.
  *
  * Usage: java -jar anchors.jar counting|user-vectors --input T --output T --app-id ID --state-dir DIR --expected N
  *   [--bootstrap H:P] [--registry URL] [--guarantee at-least-once|exactly-once] [--commit-interval-ms 1000] [--timeout-s 900]
- *   [--config key=value ...] (any Kafka Streams setting, e.g. producer.linger.ms=5)
+ *   [--config key=value ...] (any Kafka Streams setting, e.g. producer.linger.ms=5) [--until-running true]
  *   user-vectors: --snapshot BASE --snapshot-id ID [--schemas DIR] [--tau-ms MS]
  */
 public final class Main {
@@ -70,8 +74,21 @@ public final class Main {
         Runtime.getRuntime().halt(1);
         return null;
       });
+      long started = System.nanoTime();
       streams.start();
       long deadline = System.nanoTime() + a.timeoutS * 1_000_000_000L;
+      if (a.untilRunning) {
+        // RUNNING comes once every stream thread has restored its active tasks and processes.
+        while (streams.state() != KafkaStreams.State.RUNNING) {
+          if (System.nanoTime() > deadline) fail(a, "not RUNNING within " + a.timeoutS + " s (state " + streams.state() + ")");
+          Thread.sleep(5);
+        }
+        String line = String.format(java.util.Locale.ROOT, "{\"job\":%s,\"restartMs\":%.1f,\"peakRssMiB\":%.1f}", json(a.job), (System.nanoTime() - started) / 1e6, peakRssMiB());
+        close(streams);
+        System.out.println(line);
+        System.out.flush();
+        System.exit(0);
+      }
       while (Progress.processed < a.expected) {
         if (System.nanoTime() > deadline) fail(a, "processed " + Progress.processed + " of " + a.expected + " events within " + a.timeoutS + " s");
         Thread.sleep(5);
@@ -91,11 +108,20 @@ public final class Main {
       String line = String.format(java.util.Locale.ROOT,
           "{\"job\":%s,\"guarantee\":%s,\"events\":%d,\"elapsedMs\":%.1f,\"processedMs\":%.1f,\"eventsPerSec\":%.1f,\"peakRssMiB\":%.1f}",
           json(a.job), json(a.guarantee), events, elapsedMs, (lastProcessed - Progress.firstNanos) / 1e6, a.expected / (elapsedMs / 1000), peakRssMiB());
-      streams.close(Duration.ofSeconds(30));
+      close(streams);
       System.out.println(line);
       System.out.flush();
     }
     System.exit(0);
+  }
+
+  /**
+   * Closes and leaves the group, as our runner does on stop: by default a
+   * Kafka Streams member stays in the group until its session times out, and
+   * the restart measured next would wait for that rather than restore.
+   */
+  private static void close(KafkaStreams streams) {
+    streams.close(CloseOptions.timeout(Duration.ofSeconds(30)).withGroupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP));
   }
 
   private static Map<TopicPartition, Long> offsets(Admin admin, List<TopicPartition> parts, OffsetSpec spec) throws Exception {
