@@ -25,7 +25,7 @@ export interface SchemaRegistry {
   getSchema(subject: string, id: number): Promise<string>;
   /** Sets the compatibility rule of one subject. */
   setCompatibility(subject: string, level: CompatibilityLevel): Promise<void>;
-  /** The subjects the registry holds. */
+  /** The subjects the registry holds; a registry may cap the list (Apicurio's compatibility API returns at most 1,000). */
   subjects(): Promise<string[]>;
 }
 
