@@ -124,7 +124,12 @@ export class ChaosStack {
    * records stay open until the producer's next marker, so any exactly-once
    * client processes those inputs again and its outputs appear twice. With
    * more than one broker, leadership moves and the markers are written
-   * (docs/RELIABILITY.md).
+   * (docs/RELIABILITY.md). A crash does not always avoid it: the restarted
+   * broker's coordinator can complete a transaction that was committing at
+   * the kill while the partitions are still without a leader (the co-located
+   * controller first fences the old registration), and drop its markers the
+   * same way. The chaos run proves those repeats from the broker's log and
+   * files and counts them apart (hanging.ts).
    */
   async kafkaCrash(): Promise<void> {
     const pidFile = join(this.dir, 'kafka', 'kafka.pid');

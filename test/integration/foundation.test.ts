@@ -156,6 +156,31 @@ describe('producing', () => {
     expect(back.every((r) => r.value!.equals(value))).toBe(true);
   });
 
+  it('fences the previous producer of a transactional id as soon as the new one is created, before its first transaction', async () => {
+    const topic = uniqueName('txn-fence');
+    await admin.createTopics([{ name: topic, partitions: 1 }]);
+    const id = uniqueName('txn-fence-id');
+    const old = await client.transactionalProducer(id);
+    const fresh = await client.transactionalProducer(id).catch(async (err: unknown) => {
+      await old.close();
+      throw err;
+    });
+    try {
+      // The old owner still works on: a zombie whose partition moved. Its transaction must fail, whatever it sends.
+      await expect(
+        (async () => {
+          const txn = await old.begin();
+          await txn.send([{ topic, key: 'k', value: Buffer.from('from the fenced producer') }]);
+          await txn.commit();
+        })(),
+      ).rejects.toThrow(/fenc|epoch|PRODUCER_FENCED|INVALID_PRODUCER_EPOCH/i);
+      expect(await readAll(client, admin, topic)).toHaveLength(0);
+    } finally {
+      await old.close().catch(() => undefined);
+      await fresh.close();
+    }
+  });
+
   it('refuses to commit a transaction one of whose sends failed: neither its records nor its offsets become visible', async () => {
     const good = uniqueName('txn-good');
     const small = uniqueName('txn-small');

@@ -262,6 +262,12 @@ export interface KafkaClient {
   isClusterUnavailable(err: unknown): boolean;
   admin(): Promise<KafkaAdmin>;
   producer(): Promise<KafkaProducer>;
+  /**
+   * A transactional producer, initialised before it resolves: a previous
+   * producer with the same id is fenced by then, and its open transaction
+   * finished by the coordinator (committed if it was committing, aborted
+   * otherwise).
+   */
   transactionalProducer(transactionalId: string): Promise<TransactionalProducer>;
   consumer(options: ConsumerOptions): Promise<KafkaConsumer>;
   /** A reader of committed data (read_committed) unless `readUncommitted`. */

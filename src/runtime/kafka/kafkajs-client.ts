@@ -769,6 +769,17 @@ export class KafkajsClient implements KafkaClient {
 
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
     const { producer, shut } = await this.connectedProducer(transactionalId, `transactional producer ${transactionalId}`);
+    // Fence now, as the contract says: kafkajs's connect() takes a producer id without the transactional id, and
+    // only its first transaction() registers the id, bumps the epoch and has the coordinator finish the previous
+    // owner's open transaction. Until then the previous owner could still commit, after the new one restored its
+    // state and read the committed offsets. An empty transaction, aborted without a request, does it.
+    try {
+      await (await producer.transaction()).abort();
+    } catch (err) {
+      shut();
+      await producer.disconnect().catch(() => undefined);
+      throw wrap(`initialise transactional producer ${transactionalId}`, err);
+    }
     return new KafkajsTransactionalProducer(producer, transactionalId, shut);
   }
 

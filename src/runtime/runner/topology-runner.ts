@@ -191,6 +191,11 @@ function sleep(ms: number, wake: { promise: Promise<void> }): Promise<void> {
 }
 
 /** `p`, or a rejection after `ms`: a client closing towards a dead broker must not hold the runner. */
+/** A transaction refused because a newer producer of the same transactional id fenced ours. */
+function isFenced(err: unknown): boolean {
+  return /fenced|epoch|INVALID_PRODUCER|PRODUCER_FENCED/i.test(String((err as Error)?.message ?? err));
+}
+
 function within<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined> {
   if (!p) return Promise.resolve(undefined);
   let timer: NodeJS.Timeout | undefined;
@@ -955,14 +960,19 @@ export class TopologyRunner {
 
   /** Sends buffered outputs: right away at-least-once, into the open transaction exactly-once. */
   private async flushOutputs(): Promise<void> {
-    for (const state of this.tasks.values()) {
+    for (const state of [...this.tasks.values()]) {
       state.task.flushMetrics();
       if (!state.task.hasOutputs) continue;
       const records = state.task.drainOutputs();
       if (this.guarantee === 'at-least-once') await this.sendOutputsBehind(records);
       else {
-        const txn = await this.txnOf(state);
-        await txn.send(records);
+        try {
+          const txn = await this.txnOf(state);
+          await txn.send(records);
+        } catch (err) {
+          if (!isFenced(err)) throw err;
+          await this.taskFenced(state, err);
+        }
       }
     }
   }
@@ -1088,31 +1098,49 @@ export class TopologyRunner {
       await this.commitTask(state);
       state.failedCommits = 0;
     } catch (err) {
-      const fenced = /fenced|epoch|INVALID_PRODUCER|PRODUCER_FENCED/i.test(String((err as Error).message));
-      this.log(fenced ? 'warn' : 'error', 'transaction failed; dropping uncommitted work of the task', {
+      if (isFenced(err)) {
+        await this.taskFenced(state, err);
+        return;
+      }
+      this.log('error', 'transaction failed; dropping uncommitted work of the task', {
         task: state.task.id,
         error: String((err as Error).message),
       });
-      if (fenced) await this.abandon(state);
-      else await this.renewProducer(state);
-      if (fenced) {
-        // Another instance owns this task now; the group will take it from us.
-        await this.closeTask(state, false).catch(() => undefined);
-        this.tasks.delete(state.task.id);
-      } else {
-        // Reprocessing the same records fails the same way when the cause is in them (e.g. an output
-        // the broker refuses): then it is fatal, and nothing is committed past them.
-        state.failedCommits = (state.failedCommits ?? 0) + 1;
-        if (state.failedCommits >= MAX_FAILED_COMMITS) {
-          throw new KafkaError(`transaction of task ${state.task.id} (${state.failedCommits} in a row)`, err);
-        }
-        // Rewind the inputs to the committed offsets and reprocess.
-        for (const topic of state.task.sub.sourceTopics) {
-          const committed = (await this.admin!.committedOffsets(this.applicationId, topic)).find((o) => o.partition === state.task.partition);
-          this.consumer!.seek({ topic, partition: state.task.partition, offset: committed && committed.offset !== '-1' ? committed.offset : '0' });
-        }
+      await this.renewProducer(state);
+      // Reprocessing the same records fails the same way when the cause is in them (e.g. an output
+      // the broker refuses): then it is fatal, and nothing is committed past them.
+      state.failedCommits = (state.failedCommits ?? 0) + 1;
+      if (state.failedCommits >= MAX_FAILED_COMMITS) {
+        throw new KafkaError(`transaction of task ${state.task.id} (${state.failedCommits} in a row)`, err);
+      }
+      // Rewind the inputs to the committed offsets and reprocess.
+      for (const topic of state.task.sub.sourceTopics) {
+        const committed = (await this.admin!.committedOffsets(this.applicationId, topic)).find((o) => o.partition === state.task.partition);
+        this.consumer!.seek({ topic, partition: state.task.partition, offset: committed && committed.offset !== '-1' ? committed.offset : '0' });
       }
     }
+  }
+
+  /**
+   * Exactly-once: another producer of this task's transactional id started —
+   * the task's owner now, or an instance that still believed so during a
+   * rebalance. The task closes without committing (its uncommitted work is
+   * dropped). The group then takes it from us or, when it still assigns it
+   * here, the task opens again and its new producer fences the other (Kafka
+   * Streams: task migrated, closed dirty, reassigned). Closing it for good
+   * left it processed by nobody until the next rebalance.
+   */
+  private async taskFenced(state: TaskState, err: unknown): Promise<void> {
+    const id = state.task.id;
+    const reopen = this.assigned.has(id) && this.running;
+    this.log('warn', reopen ? 'task fenced by another producer while assigned here; opening it again' : 'task fenced by another producer; closing it', {
+      task: id,
+      error: String((err as Error)?.message ?? err),
+    });
+    await this.closeTask(state, false).catch(() => undefined);
+    this.tasks.delete(id);
+    this.metrics.tasks.set({ topology: this.topology.name }, this.tasks.size);
+    if (reopen) this.startRestore(state.task.sub.index, state.task.partition);
   }
 
   /**

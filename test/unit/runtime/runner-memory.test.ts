@@ -265,6 +265,32 @@ describe('TopologyRunner on the in-memory Kafka client', () => {
     expect(changelogCounts()).toEqual(Object.fromEntries(KEYS.map((k) => [k, 3])));
   });
 
+  // Found in a chaos run: during rebalances a stale owner's producer fenced the task's rightful owner, which then
+  // closed the task for good although the group still assigned it there: no instance processed it any more.
+  it('exactly-once: opens a task again when another producer fenced it while the group still assigns it here', async () => {
+    const r = runner({
+      guarantee: 'exactly-once',
+      log: (level, message, fields) => process.env.DEBUG_FENCE && console.log(level, message, JSON.stringify(fields)),
+    });
+    await r.start();
+    await waitFor('all four tasks', () => r.taskIds.length === PARTITIONS);
+    const first = events(1);
+    await produce(first);
+    await waitFor('the first events committed', committedEverything);
+
+    // A zombie of another instance starts a producer with the task's transactional id: ours is fenced.
+    const zombie = await cluster.client().transactionalProducer('counter-0_0');
+    const fencedTask = '0_0';
+    const second = events(1);
+    await produce(second);
+    await waitFor('every input offset committed after the fencing', committedEverything);
+    expect(r.taskIds).toContain(fencedTask);
+    await expect(zombie.begin()).rejects.toThrow(/fenced/);
+    // Exactly once: each key counted twice, each count written once.
+    for (const k of KEYS) expect(outputs().get(k)).toEqual(['none:1', 'none:2']);
+    expect(changelogCounts()).toEqual(Object.fromEntries(KEYS.map((k) => [k, 2])));
+  });
+
   // Found when these tests were written: the runner read the checkpoint a memory store's earlier run left, so a
   // restart restored only the changelog after it into an empty store and the counts started over.
   it('with the memory backend, restarts on the same state directory with the whole state', async () => {
