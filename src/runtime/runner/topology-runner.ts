@@ -190,12 +190,12 @@ function sleep(ms: number, wake: { promise: Promise<void> }): Promise<void> {
   return Promise.race([new Promise<void>((r) => (timer = setTimeout(r, ms))), wake.promise]).finally(() => clearTimeout(timer));
 }
 
-/** `p`, or a rejection after `ms`: a client closing towards a dead broker must not hold the runner. */
 /** A transaction refused because a newer producer of the same transactional id fenced ours. */
 function isFenced(err: unknown): boolean {
   return /fenced|epoch|INVALID_PRODUCER|PRODUCER_FENCED/i.test(String((err as Error)?.message ?? err));
 }
 
+/** `p`, or a rejection after `ms`: a client closing towards a dead broker must not hold the runner. */
 function within<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined> {
   if (!p) return Promise.resolve(undefined);
   let timer: NodeJS.Timeout | undefined;
