@@ -58,7 +58,7 @@ import { mulberry32 } from '../test/support/random';
 import { doorman } from '../topologies/doorman';
 import { CountedEventSchema, eventCounter, type CountedEvent } from '../topologies/event-counter';
 import { userVectors } from '../topologies/user-vectors';
-import { drain, machine, passthrough, sleep } from './common';
+import { drain, machine, memoryOf, passthrough, sleep } from './common';
 import type { ProbeOptions, ProbeResult } from './latency-probe';
 
 const ROOT = join(__dirname, '..');
@@ -304,10 +304,7 @@ function resetPeakRss(): boolean {
 
 /** This process's peak resident set (VmHWM) in MiB. */
 function peakRssMiB(): number {
-  const line = readFileSync('/proc/self/status', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('VmHWM:'));
-  return line ? Number(line.replace(/[^0-9]/g, '')) / 1024 : NaN;
+  return memoryOf(process.pid).hwm / 2 ** 20;
 }
 
 /** Deletes (soft, then for good) the registry subjects of this run's topics. */

@@ -91,3 +91,14 @@ export async function passthrough(brokers: string[], input: string, output: stri
   await producer.disconnect();
   return N / seconds;
 }
+
+/** VmRSS and VmHWM of a process, in bytes; zeros once it is gone. */
+export function memoryOf(pid: number): { rss: number; hwm: number } {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0) * 1024;
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  } catch {
+    return { rss: 0, hwm: 0 };
+  }
+}

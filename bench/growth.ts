@@ -30,7 +30,7 @@ import { partitionForKey } from '../src/runtime/partitioner';
 import type { ProcessingGuarantee } from '../src/runtime/runner/topology-runner';
 import { ConfluentSchemaRegistry } from '../src/runtime/serde/confluent-registry';
 import { activateSnapshot, deleteSubjects, listenBatches, vectorsSnapshotTopics, vectorsTopics } from './bench';
-import { awaitCommitted, machine, passthrough, sleep, writeSection } from './common';
+import { awaitCommitted, machine, memoryOf, passthrough, sleep, writeSection } from './common';
 import {
   growthPlan,
   growthSection,
@@ -135,17 +135,6 @@ function options(): Options {
 }
 
 const MiB = (bytes: number) => bytes / 2 ** 20;
-
-/** VmRSS and VmHWM of a process, in bytes; zeros once it is gone. */
-function memoryOf(pid: number): { rss: number; hwm: number } {
-  try {
-    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0) * 1024;
-    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-  } catch {
-    return { rss: 0, hwm: 0 };
-  }
-}
 
 /** One bench/uv-worker.ts process and what it reported. */
 class Worker {
