@@ -18,8 +18,7 @@ import { writeControl } from '../../src/app/snapshots';
 import type { KafkaAdmin, KafkaClient } from '../../src/runtime/kafka/client';
 import { Topics } from '../../src/vectors/contracts';
 import { planReport } from '../../src/vectors/doorman/doorman-state';
-import { createServer } from 'node:net';
-import { createVectorsTopics, kafkaClient, registry, ROOT, stackEnv, uniqueName } from './helpers';
+import { createVectorsTopics, freePort, kafkaClient, registry, ROOT, stackEnv, uniqueName } from './helpers';
 
 jest.setTimeout(240_000);
 
@@ -94,17 +93,6 @@ function snapshotFile(name: string, seed: number): string {
   );
   writeFileSync(path, `${lines.join('\n')}\n`);
   return path;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** What a member's workers write once they loaded a snapshot: READY for every partition. */

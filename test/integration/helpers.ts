@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { IncomingRecord, KafkaAdmin, KafkaClient, TopicSpec } from '../../src/runtime/kafka/client';
 import { KafkajsClient } from '../../src/runtime/kafka/kafkajs-client';
@@ -168,4 +169,16 @@ export async function createVectorsTopics(admin: KafkaAdmin, tag: string, partit
     { name: t.control, partitions: 1, config: { 'cleanup.policy': 'compact' } },
   ]);
   return { t, snapTopics: { control: t.control, prefix: `${tag}-entity-vectors.` } };
+}
+
+/** A TCP port free on 127.0.0.1 now (for a server a test starts next). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -6,7 +6,6 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiMetricNames, QueryServer, SERVED_BY_HEADER } from '../../src/api/query-server';
@@ -25,7 +24,7 @@ import { writeControl } from '../../src/app/snapshots';
 import { doorman } from '../../topologies/doorman';
 import { userVectors } from '../../topologies/user-vectors';
 import { clusteredSnapshot } from '../unit/topologies/vectors-fixtures';
-import { createVectorsTopics, kafkaClient, registry, uniqueName, waitFor } from './helpers';
+import { createVectorsTopics, freePort, kafkaClient, registry, uniqueName, waitFor } from './helpers';
 
 jest.setTimeout(240_000);
 
@@ -54,17 +53,6 @@ afterAll(async () => {
   await admin?.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let s = 0;

@@ -66,6 +66,7 @@ interface RunOptions extends KafkaOptions, SnapshotTopicOptions {
   applicationId?: string;
   commitIntervalMs?: number;
   sessionTimeoutMs: number;
+  standbyReplicas: number;
   misrouted: MisroutedPolicy;
   memory?: number;
 }
@@ -124,6 +125,12 @@ export function registerRun(program: Command): void {
     )
     .addOption(
       new Option('--session-timeout-ms <ms>', 'consumer group session timeout').env('VECTORS_SESSION_TIMEOUT_MS').default(30_000).argParser(positiveInt),
+    )
+    .addOption(
+      new Option('--standby-replicas <n>', 'warm copies of each task on other instances, for fast failover (num.standby.replicas)')
+        .env('VECTORS_STANDBY_REPLICAS')
+        .default(0)
+        .argParser(nonNegativeInt),
     )
     .addOption(
       new Option('--misrouted <policy>', 'keyed input records not on their murmur2 partition')
@@ -188,6 +195,7 @@ async function runTopology(name: string, o: RunOptions): Promise<void> {
     ...(o.commitIntervalMs !== undefined ? { commitIntervalMs: o.commitIntervalMs } : {}),
     ...(o.applicationId ? { applicationId: o.applicationId } : {}),
     sessionTimeoutMs: o.sessionTimeoutMs,
+    standbyReplicas: o.standbyReplicas,
     log: logLine,
     ...(http ? { endpoint: http.advertised } : {}),
     misrouted: o.misrouted,

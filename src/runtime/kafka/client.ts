@@ -156,6 +156,14 @@ export interface ConsumerOptions {
   /** The task ids this member owns now; sent to the group leader to keep assignments sticky. */
   ownedTasks?: () => string[];
   /**
+   * Standby replicas per task (Kafka Streams' `num.standby.replicas`), placed
+   * by the group leader on other members than the task's owner and delivered
+   * by {@link ConsumerHandlers.onStandbyAssignment}. Needs `taskOf`. Default 0.
+   */
+  standbyReplicas?: number;
+  /** The task ids this member keeps as standby replicas now; sent to the group leader to keep them where their state is warm. */
+  standbyTasks?: () => string[];
+  /**
    * Where this member answers queries (e.g. `http://127.0.0.1:8090`), carried
    * in its group metadata so every instance can learn, via
    * {@link KafkaAdmin.groupMembers}, which one owns a partition. Needs `taskOf`.
@@ -179,6 +187,14 @@ export interface ConsumerHandlers {
   onBatch(batch: RecordBatch, ctx: BatchContext): Promise<boolean>;
   /** Called after every group join with this member's full assignment. */
   onAssignment?(assigned: TopicPartition[]): Promise<void> | void;
+  /**
+   * Called after {@link onAssignment} of the same join, with the task ids this
+   * member is to keep as standby replicas (see
+   * {@link ConsumerOptions.standbyReplicas}); possibly a moment later, since
+   * the client may have to ask the group for them. Not called when the
+   * consumer has no standby replicas configured.
+   */
+  onStandbyAssignment?(tasks: string[]): Promise<void> | void;
   /** Called when the consumer crashed and will not restart by itself. */
   onCrash?(error: Error): void;
 }

@@ -20,7 +20,7 @@ import {
   type SASLOptions,
 } from 'kafkajs';
 import { GroupRebalanceError, KafkaError } from '../errors';
-import { assignTasks } from './task-assignor';
+import { assignStandbys, assignTasks } from './task-assignor';
 import { guardTransaction } from './transaction-guard';
 import type {
   ConsumerHandlers,
@@ -347,6 +347,27 @@ class KafkajsConsumer implements KafkaConsumer {
     return this.lifecycle.closed;
   }
 
+  /**
+   * This member's standby tasks in the group's current assignment. kafkajs
+   * hands a member its partitions but drops the userData the leader put
+   * beside them, so they are read back from the group's description; while
+   * the group is not stable (another rebalance began) there is nothing to
+   * read, and the next join brings its own. Undefined when not found.
+   */
+  private async standbyOf(memberId: string): Promise<string[] | undefined> {
+    for (let attempt = 0; attempt < STANDBY_LOOKUP_ATTEMPTS && !this.closed; attempt++) {
+      try {
+        const group = await this.consumer.describeGroup();
+        const me = group.state === 'Stable' ? group.members.find((m) => m.memberId === memberId) : undefined;
+        if (me) return decodeStandby(me.memberAssignment);
+      } catch {
+        // Retried below: a coordinator moving, a broker restarting.
+      }
+      await new Promise((r) => setTimeout(r, STANDBY_LOOKUP_BACKOFF_MS));
+    }
+    return undefined;
+  }
+
   async subscribe(topics: string[]): Promise<void> {
     try {
       await this.consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning ?? true });
@@ -365,6 +386,10 @@ class KafkajsConsumer implements KafkaConsumer {
         for (const partition of partitions) assigned.push({ topic, partition });
       }
       void handlers.onAssignment?.(assigned);
+      if ((this.options.standbyReplicas ?? 0) > 0 && handlers.onStandbyAssignment) {
+        const onStandby = handlers.onStandbyAssignment.bind(handlers);
+        void this.standbyOf(event.payload.memberId).then((tasks) => (tasks ? onStandby(tasks) : undefined));
+      }
     });
     if (handlers.onCrash) {
       this.consumer.on(this.consumer.events.CRASH, (event) => {
@@ -515,10 +540,15 @@ class KafkajsPartitionReader implements PartitionReader {
 }
 
 const TASK_ASSIGNOR = 'VectorsStickyTaskAssignor';
+/** Reading a member's standby tasks back from the group after a join: attempts, and the wait between them. */
+const STANDBY_LOOKUP_ATTEMPTS = 10;
+const STANDBY_LOOKUP_BACKOFF_MS = 500;
 
 /** What a member of the task assignor's group puts in its metadata's userData (JSON). */
 interface MemberData {
   owned: string[];
+  /** The tasks it keeps as standby replicas now. */
+  standby?: string[];
   endpoint: string | null;
   /** A consumer the runner closed (kafkajs can bring one back into the group by itself): it gets no partition. */
   closed?: boolean;
@@ -533,6 +563,7 @@ function decodeMemberData(memberMetadata: Buffer): MemberData {
     const d = data as Partial<MemberData>;
     return {
       owned: Array.isArray(d.owned) ? d.owned.map(String) : [],
+      standby: Array.isArray(d.standby) ? d.standby.map(String) : [],
       endpoint: typeof d.endpoint === 'string' ? d.endpoint : null,
       closed: d.closed === true,
     };
@@ -541,17 +572,33 @@ function decodeMemberData(memberMetadata: Buffer): MemberData {
   }
 }
 
+/** What the group leader puts in each member's assignment's userData (JSON). kafkajs drops it on the member's side: read back with describeGroup. */
+interface AssignmentData {
+  standby: string[];
+}
+
+/** The standby task ids in a member's assignment (empty for none, or for an assignment of an older version). */
+function decodeStandby(memberAssignment: Buffer): string[] {
+  try {
+    const decoded = memberAssignment.length ? AssignerProtocol.MemberAssignment.decode(memberAssignment) : null;
+    const data: unknown = decoded?.userData?.length ? JSON.parse(decoded.userData.toString('utf8')) : {};
+    const standby = (data as Partial<AssignmentData>).standby;
+    return Array.isArray(standby) ? standby.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
 /**
  * Assigns whole tasks (all topic-partitions with the same task id together),
  * balanced to within one task per member, keeping each task with the member
- * that owned it before when that member still has room.
+ * that owned it before when that member still has room, and places the
+ * standby replicas (see {@link assignStandbys}).
  */
-function taskAssigner(
-  taskOf: (topic: string, partition: number) => string,
-  ownedTasks: () => string[],
-  endpoint: string | undefined,
-  lifecycle: { closed: boolean },
-): PartitionAssigner {
+function taskAssigner(options: ConsumerOptions & { taskOf: (topic: string, partition: number) => string }, lifecycle: { closed: boolean }): PartitionAssigner {
+  const { taskOf, endpoint } = options;
+  const ownedTasks = options.ownedTasks ?? (() => []);
+  const standbyTasks = options.standbyTasks ?? (() => []);
   return ({ cluster }) => ({
     name: TASK_ASSIGNOR,
     version: 1,
@@ -566,19 +613,19 @@ function taskAssigner(
         }
       }
       // Members that were closed hold nothing (unless every member is: then the group has no other).
-      const load = assignTasks(
-        tasks.keys(),
-        members.map((m) => {
-          const data = decodeMemberData(m.memberMetadata);
-          return { memberId: m.memberId, owned: data.owned, closed: data.closed === true };
-        }),
-      );
+      const assignorMembers = members.map((m) => {
+        const data = decodeMemberData(m.memberMetadata);
+        return { memberId: m.memberId, owned: data.owned, standby: data.standby ?? [], closed: data.closed === true };
+      });
+      const load = assignTasks(tasks.keys(), assignorMembers);
+      const standby = assignStandbys(load, assignorMembers, options.standbyReplicas ?? 0);
       return members.map(({ memberId }) => {
         const assignment: Record<string, number[]> = {};
         for (const t of load.get(memberId) ?? []) {
           for (const tp of tasks.get(t)!) (assignment[tp.topic] ??= []).push(tp.partition);
         }
-        return { memberId, memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment, userData: Buffer.alloc(0) }) };
+        const userData = Buffer.from(JSON.stringify({ standby: standby.get(memberId) ?? [] } satisfies AssignmentData), 'utf8');
+        return { memberId, memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment, userData }) };
       });
     },
     protocol({ topics }) {
@@ -587,7 +634,10 @@ function taskAssigner(
         metadata: AssignerProtocol.MemberMetadata.encode({
           version: 1,
           topics,
-          userData: Buffer.from(JSON.stringify({ owned: ownedTasks(), endpoint: endpoint ?? null, closed: lifecycle.closed } satisfies MemberData), 'utf8'),
+          userData: Buffer.from(
+            JSON.stringify({ owned: ownedTasks(), standby: standbyTasks(), endpoint: endpoint ?? null, closed: lifecycle.closed } satisfies MemberData),
+            'utf8',
+          ),
         }),
       };
     },
@@ -796,7 +846,7 @@ export class KafkajsClient implements KafkaClient {
       // kafkajs restarts a consumer that crashed on a retriable error on a timer of its own; once we
       // closed it (the cluster was away and the runner reconnects with a new one), it must stay closed.
       retry: { retries: 8, restartOnFailure: async () => !lifecycle.closed },
-      ...(options.taskOf ? { partitionAssigners: [taskAssigner(options.taskOf, options.ownedTasks ?? (() => []), options.endpoint, lifecycle)] } : {}),
+      ...(options.taskOf ? { partitionAssigners: [taskAssigner({ ...options, taskOf: options.taskOf }, lifecycle)] } : {}),
     });
     try {
       await consumer.connect();

@@ -15,6 +15,8 @@ export const MetricNames = {
   restoreRecords: 'vectors_runtime_restore_records_total',
   restoreRemaining: 'vectors_runtime_restore_remaining_records',
   restoringTasks: 'vectors_runtime_restoring_tasks',
+  standbyTasks: 'vectors_runtime_standby_tasks',
+  standbyRecords: 'vectors_runtime_standby_records_total',
   commitLatency: 'vectors_runtime_commit_latency_seconds',
   commits: 'vectors_runtime_commits_total',
   tasks: 'vectors_runtime_tasks',

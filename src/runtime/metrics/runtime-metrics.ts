@@ -14,6 +14,8 @@ export class RuntimeMetrics {
   readonly restoreRecords: Counter<'topology' | 'store'>;
   readonly restoreRemaining: Gauge<'topology' | 'store' | 'partition'>;
   readonly restoringTasks: Gauge<'topology'>;
+  readonly standbyTasks: Gauge<'topology'>;
+  readonly standbyRecords: Counter<'topology' | 'store'>;
   readonly commitLatency: Histogram<'topology' | 'guarantee'>;
   readonly commits: Counter<'topology' | 'guarantee'>;
   readonly tasks: Gauge<'topology'>;
@@ -94,6 +96,18 @@ export class RuntimeMetrics {
       name: MetricNames.restoringTasks,
       help: 'Tasks assigned to this instance still restoring their stores in the background, their inputs paused.',
       labelNames: ['topology'],
+      registers: r,
+    });
+    this.standbyTasks = new Gauge({
+      name: MetricNames.standbyTasks,
+      help: 'Standby replicas this instance keeps warm from the changelogs (tasks active on other instances).',
+      labelNames: ['topology'],
+      registers: r,
+    });
+    this.standbyRecords = new Counter({
+      name: MetricNames.standbyRecords,
+      help: 'Changelog records applied to standby replicas.',
+      labelNames: ['topology', 'store'],
       registers: r,
     });
     this.commitLatency = new Histogram({

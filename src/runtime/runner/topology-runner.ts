@@ -36,6 +36,8 @@ import { TopologySerdes } from '../topology/topology-serdes';
 import { Checkpoint } from './checkpoint';
 import { type RestoreProgress, RestoreSlots } from './restore-slots';
 import { SerialQueue } from './serial-queue';
+import { sleep } from './sleep';
+import { StandbyTasks, standbyPlacements, type WarmState } from './standby-tasks';
 
 export type ProcessingGuarantee = 'at-least-once' | 'exactly-once';
 
@@ -93,6 +95,13 @@ export interface RunnerOptions {
    * progress displays: it must not throw.
    */
   onRestoreProgress?: (progress: RestoreProgress) => Promise<void> | void;
+  /**
+   * Standby replicas per task (Kafka Streams' `num.standby.replicas`):
+   * copies of a task's stores kept warm on that many other instances from its
+   * changelogs, so that when its instance dies the one taking over restores
+   * only the tail. Default 0. Effective only with more than one instance.
+   */
+  standbyReplicas?: number;
 }
 
 /** How often the warning about misrouted records is repeated per topic while they keep coming. */
@@ -141,6 +150,8 @@ interface RestoringTask {
   dir: string;
   backends: Map<string, BytesStore>;
   changelogOffsets: Record<string, string>;
+  /** Its stores came open from a standby replica, complete up to `changelogOffsets`. */
+  warm?: boolean;
   producer?: TransactionalProducer;
   /** Set when the task is closed (revoked, or the runner stopping): the restore writes nothing more. */
   cancelled: boolean;
@@ -183,12 +194,6 @@ const START_ATTEMPTS = 6;
 const MAX_OUTAGES_WITHOUT_COMMIT = 10;
 /** Longest wait for one client to disconnect from an unavailable cluster. */
 const CLOSE_TIMEOUT_MS = 5000;
-
-/** Resolves after `ms`, or at once when `signal` fires. */
-function sleep(ms: number, wake: { promise: Promise<void> }): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([new Promise<void>((r) => (timer = setTimeout(r, ms))), wake.promise]).finally(() => clearTimeout(timer));
-}
 
 /** A transaction refused because a newer producer of the same transactional id fenced ours. */
 function isFenced(err: unknown): boolean {
@@ -241,6 +246,9 @@ export class TopologyRunner {
   private outputSends: Promise<void> = Promise.resolve();
   private outputSendsPending = 0;
   private reader?: PartitionReader;
+  /** The standby replicas' changelog reader (see StandbyDeps.reader). */
+  private standbyReader?: PartitionReader;
+  private readonly standbys: StandbyTasks;
   private timers: NodeJS.Timeout[] = [];
   private lastCommit = Date.now();
   private running = false;
@@ -295,11 +303,29 @@ export class TopologyRunner {
     const concurrency = options.restoreConcurrency ?? 2;
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError(`restoreConcurrency must be a positive integer, got ${String(concurrency)}`);
     this.restoreSlots = new RestoreSlots(concurrency);
+    const replicas = options.standbyReplicas ?? 0;
+    if (!Number.isInteger(replicas) || replicas < 0) throw new ConfigError(`standbyReplicas must be a non-negative integer, got ${String(replicas)}`);
+    this.standbys = new StandbyTasks({
+      topology: this.topology,
+      taskDir: (id) => join(this.options.stateDir, this.applicationId, id),
+      newBackend: (name, dir) => this.newBackend(name, dir),
+      persistent: this.persistentStores,
+      reader: () => this.standbyReader,
+      bounds: async (topic, partition) => (await this.admin?.topicOffsets(topic))?.find((o) => o.partition === partition),
+      released: (id) => this.releasing.get(id),
+      metrics: this.metrics,
+      log: this.log,
+    });
   }
 
   /** Ids of the tasks this instance runs now. */
   get taskIds(): string[] {
     return [...this.tasks.keys()];
+  }
+
+  /** The tasks this instance keeps as standby replicas (see {@link RunnerOptions.standbyReplicas}). */
+  get standbyTaskIds(): string[] {
+    return this.standbys.ids;
   }
 
   /**
@@ -333,7 +359,7 @@ export class TopologyRunner {
           error: String((err as Error).message),
           retryInMs: backoff,
         });
-        await sleep(backoff, this.stopSignal);
+        await sleep(backoff, this.stopSignal.promise);
         backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
       }
     }
@@ -350,6 +376,7 @@ export class TopologyRunner {
     this.serdes = new TopologySerdes(topology, this.options.registry);
     await this.serdes.prepare();
     this.reader = await this.options.kafka.partitionReader();
+    if ((this.options.standbyReplicas ?? 0) > 0) this.standbyReader = await this.options.kafka.partitionReader();
     if (this.guarantee === 'at-least-once') {
       this.producer = await this.options.kafka.producer();
       // Sends of a previous connection (work dropped when it was lost) are not waited for.
@@ -367,6 +394,8 @@ export class TopologyRunner {
       taskOf: (topic, partition) => taskId(subOf.get(topic) ?? -1, partition),
       // Restoring tasks count as owned: the sticky assignor keeps them here rather than restart their restore elsewhere.
       ownedTasks: () => [...this.tasks.keys(), ...this.restoring.keys()],
+      standbyReplicas: this.options.standbyReplicas ?? 0,
+      standbyTasks: () => this.standbys.ids,
       ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
     });
     await this.consumer.subscribe(sourceTopics);
@@ -386,6 +415,17 @@ export class TopologyRunner {
         // its inputs fetched meanwhile would only be dropped (onBatch). Promotion resumes them.
         this.consumer?.pause(assigned.filter((tp) => subOf.has(tp.topic) && !this.tasks.has(taskId(subOf.get(tp.topic)!, tp.partition))));
         void this.queue.run(async () => (gen === this.generation && this.running ? this.onAssignment(assigned) : undefined)).catch((err) => this.die(err, gen));
+      },
+      onStandbyAssignment: (ids) => {
+        void this.queue
+          .run(async () => {
+            if (gen !== this.generation || !this.running) return;
+            // A task active (or restoring) here is no standby here, whatever a stale answer says.
+            const wanted = standbyPlacements(ids, this.topology);
+            for (const id of [...wanted.keys()]) if (this.tasks.has(id) || this.restoring.has(id)) wanted.delete(id);
+            await this.standbys.assign(wanted);
+          })
+          .catch((err) => this.die(err, gen));
       },
       onCrash: (err) => this.die(err, gen),
     });
@@ -480,7 +520,8 @@ export class TopologyRunner {
     for (const [id, r] of [...this.restoring]) if (!wanted.has(id)) await this.cancelRestore(r);
     for (const [id, { sub, partition }] of wanted) {
       if (this.tasks.has(id) || this.restoring.has(id) || sub < 0) continue;
-      this.startRestore(sub, partition);
+      // Kept warm here as a standby: its open stores become the task's, and the restore reads only the tail.
+      this.startRestore(sub, partition, await this.standbys.takeOver(id));
     }
     await this.rewindToCommitted();
     this.metrics.tasks.set({ topology: this.topology.name }, this.tasks.size);
@@ -504,7 +545,7 @@ export class TopologyRunner {
    * restored it is promoted to running and its inputs resume. A failure while
    * restoring is handled as any processing failure ({@link die}).
    */
-  private startRestore(sub: number, partition: number): void {
+  private startRestore(sub: number, partition: number, warm?: WarmState): void {
     const id = taskId(sub, partition);
     let cancel!: () => void;
     const cancelledSignal = new Promise<void>((fire) => (cancel = fire));
@@ -513,8 +554,9 @@ export class TopologyRunner {
       sub,
       partition,
       dir: join(this.options.stateDir, this.applicationId, id),
-      backends: new Map(),
-      changelogOffsets: {},
+      backends: warm?.backends ?? new Map(),
+      changelogOffsets: warm ? { ...warm.changelogOffsets } : {},
+      warm: warm !== undefined,
       cancelled: false,
       cancel,
       cancelledSignal,
@@ -549,20 +591,26 @@ export class TopologyRunner {
     // previous owner and aborts its open transaction, so the changelog's
     // committed end is final before we restore up to it.
     if (this.guarantee === 'exactly-once') r.producer = await this.options.kafka.transactionalProducer(`${this.applicationId}-${r.id}`);
-    // A memory store opens empty whatever a checkpoint says: restore it in full.
-    const saved = this.persistentStores ? new Checkpoint(r.dir).read() : {};
+    // A memory store opens empty whatever a checkpoint says: restore it in full. Stores handed over by a
+    // standby are open already, and complete up to the offsets it handed over with them.
+    const saved = r.warm ? { ...r.changelogOffsets } : this.persistentStores ? new Checkpoint(r.dir).read() : {};
     for (const name of subtopology.stores) {
       if (r.cancelled) return;
-      const backend: BytesStore =
-        (this.options.storeBackend ?? 'rocksdb') === 'rocksdb'
-          ? new RocksDBBytesStore(name, join(r.dir, name), this.options.rocksdb)
-          : new MemoryBytesStore(name);
-      await backend.open();
-      r.backends.set(name, backend);
+      let backend = r.backends.get(name);
+      if (!backend) {
+        backend = this.newBackend(name, join(r.dir, name));
+        await backend.open();
+        r.backends.set(name, backend);
+      }
       if (!topology.stores.get(name)!.logged) continue;
       if (saved[name] !== undefined) r.changelogOffsets[name] = saved[name];
       if ((await this.restoreStore(r, name, backend, saved[name])) === undefined) return;
     }
+  }
+
+  /** A new, unopened backend of the configured kind for one store of a task. */
+  private newBackend(name: string, dir: string): BytesStore {
+    return (this.options.storeBackend ?? 'rocksdb') === 'rocksdb' ? new RocksDBBytesStore(name, dir, this.options.rocksdb) : new MemoryBytesStore(name);
   }
 
   /** Promotes a restored task to running: it joins the processing paths, starts at its committed offsets, and its inputs resume. Runs in the queue. */
@@ -1328,7 +1376,7 @@ export class TopologyRunner {
     await this.shutDown(false);
     let backoff = RECONNECT_FIRST_MS;
     for (let attempt = 1; !this.stopRequested; attempt++) {
-      await sleep(backoff, this.stopSignal);
+      await sleep(backoff, this.stopSignal.promise);
       if (this.stopRequested) return;
       try {
         await this.connect();
@@ -1381,6 +1429,7 @@ export class TopologyRunner {
       for (const state of this.tasks.values()) await this.closeTask(state, commit && this.guarantee === 'exactly-once');
       this.tasks.clear();
       for (const r of [...this.restoring.values()]) await this.cancelRestore(r);
+      await this.standbys.closeAll();
       this.assigned = new Set();
       this.metrics.tasks.set({ topology: this.topology.name }, 0);
     });
@@ -1389,8 +1438,8 @@ export class TopologyRunner {
 
   /** Closes the clients, each within a bound: towards an unavailable cluster a close can wait for long. */
   private async disconnect(): Promise<void> {
-    const clients = [this.consumer, this.producer, this.reader, this.admin];
-    this.consumer = this.producer = this.reader = this.admin = undefined;
+    const clients = [this.consumer, this.producer, this.reader, this.standbyReader, this.admin];
+    this.consumer = this.producer = this.reader = this.standbyReader = this.admin = undefined;
     for (const c of clients) await within(c?.close(), CLOSE_TIMEOUT_MS).catch(() => undefined);
   }
 

@@ -21,7 +21,7 @@ import type {
   TopicSpec,
   TransactionalProducer,
 } from '../kafka/client';
-import { assignTasks } from '../kafka/task-assignor';
+import { assignStandbys, assignTasks, type AssignorMember } from '../kafka/task-assignor';
 import { guardTransaction } from '../kafka/transaction-guard';
 import { partitionForKey } from '../partitioner';
 
@@ -303,9 +303,11 @@ class Group {
   readonly members = new Map<string, MemoryConsumer>();
   generation = 0;
   rebalancing = false;
-  /** Members that rejoined in the current rebalance, with the tasks they owned. */
-  private readonly joined = new Map<string, string[]>();
+  /** Members that rejoined in the current rebalance, with the tasks they owned and kept as standby. */
+  private readonly joined = new Map<string, { owned: string[]; standby: string[] }>();
   readonly assignment = new Map<string, TopicPartition[]>();
+  /** Standby task ids per member, placed as the kafkajs client's leader places them. */
+  readonly standby = new Map<string, string[]>();
   private nextMember = 0;
 
   constructor(private readonly cluster: MemoryKafkaCluster) {}
@@ -331,9 +333,9 @@ class Group {
   }
 
   /** A member's poll while the group rebalances: it rejoins with what it owns; the last one to do so completes the rebalance. */
-  rejoin(memberId: string, owned: string[]): void {
+  rejoin(memberId: string, owned: string[], standby: string[] = []): void {
     if (!this.rebalancing || this.joined.has(memberId)) return;
-    this.joined.set(memberId, owned);
+    this.joined.set(memberId, { owned, standby });
     if ([...this.members.keys()].every((id) => this.joined.has(id))) this.complete();
   }
 
@@ -346,17 +348,18 @@ class Group {
       for (let partition = 0; partition < (d?.partitions ?? 0); partition++) partitions.push({ topic, partition });
     }
     this.assignment.clear();
-    const taskOf = members.find(([, m]) => m.options.taskOf)?.[1].options.taskOf;
+    this.standby.clear();
+    const leader = members.find(([, m]) => m.options.taskOf)?.[1].options;
+    const taskOf = leader?.taskOf;
     if (taskOf) {
       const tasks = new Map<string, TopicPartition[]>();
       for (const tp of partitions) {
         const id = taskOf(tp.topic, tp.partition);
         tasks.set(id, [...(tasks.get(id) ?? []), tp]);
       }
-      const load = assignTasks(
-        tasks.keys(),
-        members.map(([memberId]) => ({ memberId, owned: this.joined.get(memberId) ?? [] })),
-      );
+      const assignorMembers: AssignorMember[] = members.map(([memberId]) => ({ memberId, ...(this.joined.get(memberId) ?? { owned: [] }) }));
+      const load = assignTasks(tasks.keys(), assignorMembers);
+      for (const [memberId, ids] of assignStandbys(load, assignorMembers, leader?.standbyReplicas ?? 0)) this.standby.set(memberId, ids);
       for (const [memberId, ids] of load)
         this.assignment.set(
           memberId,
@@ -420,7 +423,7 @@ class MemoryConsumer implements KafkaConsumer {
   private async poll(handlers: ConsumerHandlers): Promise<void> {
     while (!this.closed) {
       if (this.group.rebalancing) {
-        this.group.rejoin(this.memberId!, this.options.ownedTasks?.() ?? []);
+        this.group.rejoin(this.memberId!, this.options.ownedTasks?.() ?? [], this.options.standbyTasks?.() ?? []);
         if (this.group.rebalancing) await this.cluster.changed(this.options.maxWaitTimeMs ?? 100);
         continue;
       }
@@ -477,8 +480,10 @@ class MemoryConsumer implements KafkaConsumer {
       this.positions.set(tpKey(tp.topic, tp.partition), committed ?? ((this.options.fromBeginning ?? true) ? 0n : end));
     }
     // As kafkajs' GROUP_JOIN event: not awaited, fetching goes on.
+    const standby = [...(this.group.standby.get(this.memberId!) ?? [])];
     void Promise.resolve()
       .then(() => handlers.onAssignment?.([...this.assigned]))
+      .then(() => ((this.options.standbyReplicas ?? 0) > 0 ? handlers.onStandbyAssignment?.(standby) : undefined))
       .catch((err) => this.crash(err));
   }
 

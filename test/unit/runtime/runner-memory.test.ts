@@ -385,8 +385,88 @@ describe('TopologyRunner on the in-memory Kafka client', () => {
     expect(lastCounts()).toEqual(expectedCounts([...first, ...second, ...third], 'v2'));
   });
 
+  it('keeps standby replicas of the other instance’s tasks warm, and the takeover after a crash restores only the tail', async () => {
+    const a = runner({ standbyReplicas: 1 });
+    const b = runner({ standbyReplicas: 1 });
+    await a.start();
+    await b.start();
+    await waitFor('the tasks to be split two and two', () => a.taskIds.length === 2 && b.taskIds.length === 2);
+    // Each instance keeps the other's tasks as standbys, never its own.
+    await waitFor('each to keep the other’s tasks as standbys', () => sameSet(a.standbyTaskIds, b.taskIds) && sameSet(b.standbyTaskIds, a.taskIds));
+
+    const first = events(3);
+    await produce(first);
+    await waitFor('every input offset committed', committedEverything);
+    const bChangelog = cluster.read('counter-counts-changelog').filter((r) => b.taskIds.includes(`0_${r.partition}`)).length;
+    expect(bChangelog).toBeGreaterThan(0);
+    await waitFor('a’s standbys to hold all of b’s changelog', async () => (await metricSum(a, 'vectors_runtime_standby_records_total')) === bChangelog);
+
+    const restoredBefore = await restoreRecords(a);
+    const bTasks = b.taskIds;
+    clients.get(b)!.crash(new Error('injected crash'));
+    await expect(b.done).rejects.toThrow(/injected crash/);
+    await waitFor('a to run every task', () => a.taskIds.length === PARTITIONS);
+    // The standbys' stores became the tasks' stores: nothing of b's changelog was read again.
+    expect(await restoreRecords(a)).toBe(restoredBefore);
+    expect(a.standbyTaskIds).toEqual([]);
+    const bKeys = KEYS.filter((k) => cluster.read('events').some((r) => r.key!.toString() === k && bTasks.includes(`0_${r.partition}`)));
+    expect(bKeys.length).toBeGreaterThan(0);
+    for (const k of bKeys) expect(await a.store<string, number>('counts').get(k)).toBe(3);
+
+    const second = events(1);
+    await produce(second);
+    await waitFor('every input offset committed', committedEverything);
+    expect(lastCounts()).toEqual(expectedCounts([...first, ...second]));
+  });
+
+  it('a closed standby leaves a checkpoint: a later restore of its task reads only the changelog written since', async () => {
+    const stateA = mkdtempSync(join(tmpdir(), 'runner-memory-'));
+    dirs.push(stateA);
+    const a = runner({ standbyReplicas: 1, stateDir: stateA });
+    const b = runner({ standbyReplicas: 1 });
+    await a.start();
+    await b.start();
+    await waitFor('each to keep the other’s tasks as standbys', () => a.taskIds.length === 2 && sameSet(a.standbyTaskIds, b.taskIds));
+    const first = events(2);
+    await produce(first);
+    await waitFor('every input offset committed', committedEverything);
+    const bTasks = b.taskIds;
+    const changelogOf = (tasks: string[]) => cluster.read('counter-counts-changelog').filter((r) => tasks.includes(`0_${r.partition}`)).length;
+    await waitFor('a’s standbys to catch up', async () => (await metricSum(a, 'vectors_runtime_standby_records_total')) === changelogOf(bTasks));
+
+    await a.stop();
+    const endsAtStop = cluster.offsets('counter-counts-changelog').map((o) => BigInt(o.high));
+    for (const t of bTasks) {
+      const partition = Number(t.split('_')[1]);
+      expect(new Checkpoint(join(stateA, 'counter', t)).read()).toEqual({ counts: endsAtStop[partition]!.toString() });
+    }
+    await waitFor('b to run every task', () => b.taskIds.length === PARTITIONS);
+    const second = events(1);
+    await produce(second);
+    await waitFor('every input offset committed', committedEverything);
+
+    // Back on the same state directory: whichever tasks it gets, it held them (active or standby) up to where it stopped.
+    const c = runner({ standbyReplicas: 1, stateDir: stateA });
+    await c.start();
+    await waitFor('the tasks to be split two and two again', () => c.taskIds.length === 2 && b.taskIds.length === 2);
+    const ends = cluster.offsets('counter-counts-changelog').map((o) => BigInt(o.high));
+    const since = c.taskIds.map((t) => Number(t.split('_')[1])).reduce((n, p) => n + Number(ends[p]! - endsAtStop[p]!), 0);
+    expect(since).toBeGreaterThan(0);
+    expect(await restoreRecords(c)).toBe(since);
+    const third = events(1);
+    await produce(third);
+    await waitFor('every input offset committed', committedEverything);
+    expect(lastCounts()).toEqual(expectedCounts([...first, ...second, ...third]));
+  });
+
   async function restoreRecords(r: TopologyRunner): Promise<number> {
-    const m = await r.metrics.registry.getSingleMetric('vectors_runtime_restore_records_total')!.get();
+    return metricSum(r, 'vectors_runtime_restore_records_total');
+  }
+
+  async function metricSum(r: TopologyRunner, name: string): Promise<number> {
+    const m = await r.metrics.registry.getSingleMetric(name)!.get();
     return m.values.reduce((s, v) => s + v.value, 0);
   }
+
+  const sameSet = (x: string[], y: string[]) => x.length === y.length && [...x].sort().join() === [...y].sort().join();
 });
