@@ -380,7 +380,7 @@ async function demo(o: DemoOptions, io: CliIo, kafka: KafkaClient, registry: Sch
   }
 }
 
-function whereToLook(say: (s?: string) => void, o: DemoOptions, api: string, logDir: string): void {
+export function whereToLook(say: (s?: string) => void, o: DemoOptions, api: string, logDir: string): void {
   say();
   say('── Where to look next ──────────────────────────────────');
   say(`status page   ${api}/            (snapshots, throughput, lag, readiness, a user lookup)`);
@@ -388,7 +388,7 @@ function whereToLook(say: (s?: string) => void, o: DemoOptions, api: string, log
   say(`metrics       ${api}/metrics · ${url(o.doormanMetrics)}/metrics (doorman) · ${url(o.candidatesMetrics)}/metrics (candidates)`);
   say(`CLI           in another terminal: export KAFKA_BROKERS=${o.brokers ?? ''} SCHEMA_REGISTRY_URL=${o.registry ?? ''}`);
   say(
-    `              npx vectors status · npx vectors tail candidates --from beginning --limit 3 · npx vectors query user u1${api === 'http://127.0.0.1:8090' ? '' : ` --api ${api}`}`,
+    `              npx vectors status · npx vectors tail ${Topics.candidates} --from beginning --limit 3 · npx vectors query user u1${api === 'http://127.0.0.1:8090' ? '' : ` --api ${api}`}`,
   );
   say('              npx vectors rollback · npx vectors rollforward <id> · npx vectors --help');
   say(`logs          ${relative(process.cwd(), logDir) || logDir}/{doorman,user-vectors,candidates}.log`);

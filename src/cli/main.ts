@@ -41,7 +41,7 @@ Examples:
   vectors publish vectors.jsonl --snapshot-id s1 --model als --opt lambda=0.1
   vectors activate-when-ready s1
   vectors produce world/events.jsonl --rate 2000
-  vectors tail candidates
+  vectors tail recommendation-candidates
   vectors query user u1 --k 10
   vectors status
   vectors publish --help`;

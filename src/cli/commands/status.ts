@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { readControlView } from '../../app/snapshots';
 import { readiness } from '../../vectors/doorman/doorman-state';
+import { PHASES } from '../../vectors/doorman/lifecycle';
 import {
   addKafkaOptions,
   addSnapshotTopicOptions,
@@ -21,7 +22,8 @@ export function registerStatus(program: Command, io: CliIo): void {
     .summary("the doorman's view: active, previous, every snapshot's phase and readiness")
     .description(
       "Print the doorman's view as JSON: the active and previous snapshot, the members and their partitions, and every snapshot's phase " +
-        '(STAGED, ACTIVE, SUPERSEDED, ABORTED, ROLLED_BACK, RETIRED), count and dims; for a STAGED one, which partitions have not reported READY yet.',
+        `(${PHASES.join(', ')}; READY is the one the active replaced, kept for a rollback), count and dims; ` +
+        'for a STAGED one, which partitions have not reported READY yet.',
     );
   addKafkaOptions(cmd);
   addSnapshotTopicOptions(cmd);

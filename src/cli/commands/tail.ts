@@ -25,7 +25,7 @@ export function registerTail(program: Command, io: CliIo): void {
         '(from the registry). Reads the partitions directly: no consumer group, nothing committed, the topologies are not disturbed. ' +
         'Runs until --limit records, --idle-ms without a new one, or Ctrl-C.',
     )
-    .argument('<topic>', 'the topic, e.g. user-vectors, candidates, listens')
+    .argument('<topic>', 'the topic, e.g. user-vectors, recommendation-candidates, listens')
     .addOption(new Option('--from <where>', 'start at the first record of each partition, or at its end').choices(['beginning', 'end']).default('end'))
     .addOption(new Option('--limit <n>', 'stop after this many records').argParser(positiveInt))
     .addOption(new Option('--idle-ms <ms>', 'stop after this long without a new record').argParser(positiveInt))
@@ -33,7 +33,7 @@ export function registerTail(program: Command, io: CliIo): void {
   addKafkaOptions(cmd);
   cmd.addHelpText(
     'after',
-    '\nExamples:\n  vectors tail candidates\n  vectors tail user-vectors --from beginning --limit 10\n  vectors tail snapshot-control --from beginning --idle-ms 2000',
+    '\nExamples:\n  vectors tail recommendation-candidates\n  vectors tail user-vectors --from beginning --limit 10\n  vectors tail snapshot-control --from beginning --idle-ms 2000',
   );
   cmd.action(async (topic: string, o: TailCliOptions) => {
     const abort = new AbortController();

@@ -2,6 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../../src/cli/main';
+import { type DemoOptions, whereToLook } from '../../../src/cli/demo';
+import { Topics } from '../../../src/vectors/contracts';
+import { PHASES } from '../../../src/vectors/doorman/lifecycle';
 import type { CliIo } from '../../../src/cli/common';
 
 /** Runs the CLI in-process with captured output; the JSON log lines of failures go to process.stderr, captured too. */
@@ -296,4 +299,31 @@ describe('vectors publish: the file is checked before anything connects', () => 
       message: expect.stringContaining('missing --brokers (or KAFKA_BROKERS)'),
     });
   });
+});
+
+describe('the topics the hints name', () => {
+  /** Every `vectors tail <topic>` in a text. */
+  const tailed = (text: string) => [...text.matchAll(/vectors tail ([\w.-]+)/g)].map((m) => m[1]!);
+  const topics = (Object.values(Topics) as unknown[]).filter((v): v is string => typeof v === 'string');
+
+  it('every topic in the examples of `vectors --help` and `vectors tail --help` exists (a newcomer tried `tail candidates`)', async () => {
+    const named = [...tailed((await cli(['--help'])).out), ...tailed((await cli(['tail', '--help'])).out)];
+    expect(named.length).toBeGreaterThanOrEqual(3);
+    for (const topic of named) expect(topics).toContain(topic);
+  });
+
+  it('every topic in the demo summary’s hints exists', () => {
+    const lines: string[] = [];
+    const o = { brokers: '127.0.0.1:9092', doormanMetrics: { host: '127.0.0.1', port: 9201 }, candidatesMetrics: { host: '127.0.0.1', port: 9202 } };
+    whereToLook((l) => void lines.push(l ?? ''), o as unknown as DemoOptions, 'http://127.0.0.1:8090', '/tmp/logs');
+    const named = tailed(lines.join('\n'));
+    expect(named).toHaveLength(1);
+    for (const topic of named) expect(topics).toContain(topic);
+  });
+});
+
+it('vectors status --help names every phase a snapshot can be in, and no other (it listed SUPERSEDED and ABORTED, and not READY)', async () => {
+  const text = flat((await cli(['status', '--help'])).out);
+  for (const phase of PHASES) expect(text).toContain(phase);
+  expect(text).not.toMatch(/SUPERSEDED|ABORTED/);
 });
