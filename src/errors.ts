@@ -21,6 +21,7 @@ export const ErrorCodes = {
   EVENT_TIME: 'VEC_ERR_EVENT_TIME',
   EVENT_FILE_INVALID: 'VEC_ERR_EVENT_FILE_INVALID',
   API_UNREACHABLE: 'VEC_ERR_API_UNREACHABLE',
+  API_REFUSED: 'VEC_ERR_API_REFUSED',
   STATE_DECODE: 'VEC_ERR_STATE_DECODE',
   MEMORY_BUDGET: 'VEC_ERR_MEMORY_BUDGET',
 } as const;
@@ -98,6 +99,20 @@ export class EventFileError extends VectorsError {
     super(ErrorCodes.EVENT_FILE_INVALID, `line ${lineNo} of ${source}: ${problems.join('; ')}`);
     this.lineNo = lineNo;
     this.problems = problems;
+  }
+}
+
+/**
+ * The query API answered a request with an error status (an unknown user or
+ * entity: 404; a bad parameter: 400; not ready: 503). The message carries the
+ * status and the API's own code and message; retriable when the status is.
+ */
+export class ApiRefusedError extends VectorsError {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(ErrorCodes.API_REFUSED, message, { retriable: status >= 500 || status === 429 });
   }
 }
 

@@ -10,7 +10,7 @@
  * bad value into a usage error (exit 2) that names the flag.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { ConfigError } from '../errors';
+import { ConfigError, UsageError } from '../errors';
 import type { KafkaClient } from '../runtime/kafka/client';
 import { KafkajsClient } from '../runtime/kafka/kafkajs-client';
 import { ConfluentSchemaRegistry } from '../runtime/serde/confluent-registry';
@@ -113,8 +113,9 @@ export function addKafkaOptions(cmd: Command): Command {
   );
 }
 
+/** A value every command that connects needs: missing, it is a usage error (exit 2), as a missing option's value is. */
 function required(value: string | undefined, flag: string, env: string): string {
-  if (value === undefined || value === '') throw new ConfigError(`missing --${flag} (or ${env}); for the local stack: eval "$(bash scripts/stack.sh env)"`);
+  if (value === undefined || value === '') throw new UsageError(`missing --${flag} (or ${env}); for the local stack: eval "$(bash scripts/stack.sh env)"`);
   return value;
 }
 

@@ -389,7 +389,8 @@ describe('the commands on the real stack, in the order of a switch', () => {
       expect(body).toMatchObject({ snapshotId: ids.s1, entityId: 't1' });
       expect(body.items).toHaveLength(3);
 
-      expectFailure(await vectors(['query', 'similar', 'no-such-entity', '--api', api]), 1, 'HTTP 404 NOT_FOUND');
+      // Its own code, not a configuration error (a newcomer's trial read VEC_ERR_CONFIG_INVALID for an unknown user).
+      expectFailure(await vectors(['query', 'similar', 'no-such-entity', '--api', api]), 1, 'HTTP 404 NOT_FOUND', '"code":"VEC_ERR_API_REFUSED"');
     } finally {
       worker.kill('SIGTERM');
       await new Promise((res) => (worker.exitCode !== null ? res(undefined) : worker.on('exit', res)));

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { ConfigError, UsageError } from '../../errors';
+import { ApiRefusedError, UsageError } from '../../errors';
 import { DEFAULT_API_URL, querySimilar, querySnapshots, queryUser, type QueryResult } from '../../app/tools/query';
 import { positiveInt, printJson, type CliIo } from '../common';
 import { apiTokenFrom } from '../security';
@@ -29,7 +29,7 @@ function addApiOptions(cmd: Command): Command {
 
 /** The body on stdout; an error status fails the command (exit 1) with the API's code and message. */
 function answer(io: CliIo, r: QueryResult): void {
-  if (r.error) throw new ConfigError(`${r.url} answered HTTP ${r.status} ${r.error.code}: ${r.error.message}`);
+  if (r.error) throw new ApiRefusedError(`${r.url} answered HTTP ${r.status} ${r.error.code}: ${r.error.message}`, r.status);
   printJson(io, r.body);
 }
 
