@@ -52,12 +52,18 @@ export async function awaitCommitted(
   topic: string,
   ends: { partition: number; low: string; high: string }[],
 ): Promise<void> {
-  for (;;) {
-    const committed = await admin.committedOffsets(groupId, topic);
-    // A partition with nothing in it gets no commit: nothing to wait for there.
-    if (ends.every((e) => e.high === e.low || committed.find((c) => c.partition === e.partition)?.offset === e.high)) return;
-    await sleep(20);
-  }
+  while (!(await committedAll(admin, groupId, topic, ends))) await sleep(20);
+}
+
+/** Whether group `groupId` committed every record of `topic` up to `ends` (a partition with nothing in it gets no commit: nothing to wait for there). */
+export async function committedAll(
+  admin: KafkaAdmin,
+  groupId: string,
+  topic: string,
+  ends: { partition: number; low: string; high: string }[],
+): Promise<boolean> {
+  const committed = await admin.committedOffsets(groupId, topic);
+  return ends.every((e) => e.high === e.low || committed.find((c) => c.partition === e.partition)?.offset === e.high);
 }
 
 /** Raw kafkajs: consume every record and produce it unchanged to another topic, committing as kafkajs does by default. */

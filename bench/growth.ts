@@ -17,8 +17,8 @@
  */
 // First: the passthrough, the fill and the workers use the same kafkajs, with the runtime's pooled encoder.
 import '../src/runtime/kafka/kafkajs-encoder-patch';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -45,6 +45,7 @@ import {
 } from './growth-report';
 import { lineChart, type ChartSpec } from './svg-chart';
 import type { WorkerOptions } from './uv-worker';
+import { UvWorker as Worker } from './uv-worker-process';
 
 const ROOT = join(__dirname, '..');
 
@@ -135,92 +136,6 @@ function options(): Options {
 }
 
 const MiB = (bytes: number) => bytes / 2 ** 20;
-
-/** One bench/uv-worker.ts process and what it reported. */
-class Worker {
-  readonly child: ChildProcess;
-  /** The node process running uv-worker.ts (tsx starts it as a child of its own). */
-  pid: number | undefined;
-  ready = false;
-  tasks: { assigned: string[]; restoring: string[] } = { assigned: [], restoring: [] };
-  first: number | undefined;
-  records: number | undefined;
-  exitCode: number | null | undefined;
-  readonly exited: Promise<void>;
-
-  constructor(
-    readonly index: number,
-    options: WorkerOptions,
-    readonly logFile: string,
-  ) {
-    const log = openSync(logFile, 'a');
-    this.child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(__dirname, 'uv-worker.ts'), JSON.stringify(options)], {
-      stdio: ['ignore', 'pipe', log],
-    });
-    closeSync(log);
-    let buffered = '';
-    this.child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let nl;
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        this.onLine(buffered.slice(0, nl));
-        buffered = buffered.slice(nl + 1);
-      }
-    });
-    this.exited = new Promise((done) => {
-      this.child.on('exit', (code) => {
-        this.exitCode = code;
-        done();
-      });
-      // Not started at all (no tsx): 'exit' may never come.
-      this.child.on('error', () => {
-        this.exitCode ??= -1;
-        done();
-      });
-    });
-  }
-
-  private onLine(line: string): void {
-    let m: { event?: string; pid?: number; at?: number; records?: number; assigned?: string[]; restoring?: string[] };
-    try {
-      m = JSON.parse(line) as typeof m;
-    } catch {
-      return;
-    }
-    if (m.event === 'pid') this.pid = m.pid;
-    else if (m.event === 'ready') this.ready = true;
-    else if (m.event === 'tasks') this.tasks = { assigned: m.assigned ?? [], restoring: m.restoring ?? [] };
-    else if (m.event === 'first') this.first = m.at;
-    else if (m.event === 'stopped') this.records = m.records;
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs` (to the worker and to its tsx launcher, both started here). */
-  async stop(graceMs = 60_000): Promise<void> {
-    if (this.exitCode !== undefined) return;
-    this.child.kill('SIGTERM');
-    const timeout = sleep(graceMs).then(() => 'timeout' as const);
-    if ((await Promise.race([this.exited, timeout])) === 'timeout') {
-      console.warn(`  worker ${this.index} did not stop within ${graceMs / 1000} s; killed`);
-      if (this.pid) {
-        try {
-          process.kill(this.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      this.child.kill('SIGKILL');
-      await this.exited;
-    }
-  }
-
-  tail(lines = 15): string {
-    const text = existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8').trimEnd().split('\n') : [];
-    return text
-      .slice(-lines)
-      .map((l) => `    [worker ${this.index}] ${l.slice(0, 300)}`)
-      .join('\n');
-  }
-}
 
 /**
  * Until every worker runs its final share of the tasks: each holds some,

@@ -8,7 +8,8 @@
  * - `{"event":"pid","pid":N}` at once (the process to sample: tsx runs this
  *   file in a child of its own);
  * - `{"event":"ready"}` once the active snapshot is loaded and the runner started;
- * - `{"event":"tasks","assigned":[...],"restoring":[...]}` whenever its tasks change;
+ * - `{"event":"tasks","assigned":[...],"restoring":[...],"standby":[...],"at":ms}` whenever its tasks change (epoch ms);
+ * - `{"event":"standby","records":N,"lag":{"<partition>":N}}` whenever its standby replicas applied more changelog records or their lag changed;
  * - `{"event":"first","at":ms}` when it takes in its first listen (epoch ms);
  * - `{"event":"stopped","records":N}` after SIGTERM stopped it gracefully (exit 0).
  *
@@ -33,6 +34,10 @@ export interface WorkerOptions {
   snapshotTopics: SnapshotTopics;
   stateDir: string;
   guarantee: ProcessingGuarantee;
+  /** Standby replicas per task (default 0). */
+  standbyReplicas?: number;
+  /** Group session timeout (default the runner's, 30 s). */
+  sessionTimeoutMs?: number;
 }
 
 const say = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -63,6 +68,8 @@ async function main(): Promise<void> {
     registry,
     stateDir: o.stateDir,
     guarantee: o.guarantee,
+    ...(o.standbyReplicas !== undefined ? { standbyReplicas: o.standbyReplicas } : {}),
+    ...(o.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: o.sessionTimeoutMs } : {}),
     log: (level, message, fields) => process.stderr.write(`${JSON.stringify({ level, message, ...fields })}\n`),
   });
   await runner.start();
@@ -71,13 +78,19 @@ async function main(): Promise<void> {
   // Assignment and the first record, polled: the runner has no events for either.
   let tasks = '';
   let first = false;
+  let standby = '';
   const poll = setInterval(() => {
-    const t = runner.taskReadiness;
+    const t = { ...runner.taskReadiness, standby: runner.standbyTaskIds };
     const now = JSON.stringify(t);
     if (now !== tasks) {
       tasks = now;
-      say({ event: 'tasks', ...t });
+      say({ event: 'tasks', ...t, at: performance.timeOrigin + performance.now() });
     }
+    void standbyProgress(runner).then((p) => {
+      const now = JSON.stringify(p);
+      if (now !== standby) say({ event: 'standby', ...p, lag: p.lag });
+      standby = now;
+    });
   }, 100);
   void (async () => {
     while (!stopping && !first) {
@@ -101,3 +114,13 @@ main().then(
     process.exit(1);
   },
 );
+
+/** Changelog records this instance's standby replicas applied so far, and each one's lag (by partition) as of its last read. */
+async function standbyProgress(runner: TopologyRunner): Promise<{ records: number; lag: Record<string, number> }> {
+  const applied = await runner.metrics.registry.getSingleMetric('vectors_runtime_standby_records_total')?.get();
+  const lag = await runner.metrics.registry.getSingleMetric('vectors_runtime_standby_lag_records')?.get();
+  return {
+    records: (applied?.values ?? []).reduce((n, v) => n + v.value, 0),
+    lag: Object.fromEntries((lag?.values ?? []).map((v) => [String(v.labels.partition), v.value])),
+  };
+}

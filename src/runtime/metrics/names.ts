@@ -17,6 +17,7 @@ export const MetricNames = {
   restoringTasks: 'vectors_runtime_restoring_tasks',
   standbyTasks: 'vectors_runtime_standby_tasks',
   standbyRecords: 'vectors_runtime_standby_records_total',
+  standbyLag: 'vectors_runtime_standby_lag_records',
   commitLatency: 'vectors_runtime_commit_latency_seconds',
   commits: 'vectors_runtime_commits_total',
   tasks: 'vectors_runtime_tasks',

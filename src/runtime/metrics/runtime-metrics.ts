@@ -16,6 +16,7 @@ export class RuntimeMetrics {
   readonly restoringTasks: Gauge<'topology'>;
   readonly standbyTasks: Gauge<'topology'>;
   readonly standbyRecords: Counter<'topology' | 'store'>;
+  readonly standbyLag: Gauge<'topology' | 'store' | 'partition'>;
   readonly commitLatency: Histogram<'topology' | 'guarantee'>;
   readonly commits: Counter<'topology' | 'guarantee'>;
   readonly tasks: Gauge<'topology'>;
@@ -108,6 +109,12 @@ export class RuntimeMetrics {
       name: MetricNames.standbyRecords,
       help: 'Changelog records applied to standby replicas.',
       labelNames: ['topology', 'store'],
+      registers: r,
+    });
+    this.standbyLag = new Gauge({
+      name: MetricNames.standbyLag,
+      help: 'Committed changelog records a standby replica has not applied yet, as of its last read (0: caught up; a takeover would restore only these).',
+      labelNames: ['topology', 'store', 'partition'],
       registers: r,
     });
     this.commitLatency = new Histogram({

@@ -93,6 +93,7 @@ export class StandbyTasks {
     s.stop();
     await s.job;
     this.report();
+    this.forgetLag(s);
     if (s.backends.size !== this.deps.topology.subtopologies[s.sub]!.stores.length) {
       // Stopped before it had every store open: nothing worth handing over.
       await this.release(s);
@@ -130,6 +131,13 @@ export class StandbyTasks {
     }
     for (const b of s.backends.values()) await b.close().catch(() => undefined);
     s.backends.clear();
+    this.forgetLag(s);
+  }
+
+  /** A standby gone from here has no lag to report. */
+  private forgetLag(s: Standby): void {
+    for (const name of this.deps.topology.subtopologies[s.sub]!.stores)
+      this.deps.metrics.standbyLag.remove({ topology: this.deps.topology.name, store: name, partition: String(s.partition) });
   }
 
   private start(id: string, sub: number, partition: number): void {
@@ -198,6 +206,8 @@ export class StandbyTasks {
           applied += res.records.length;
         }
         s.changelogOffsets[name] = res.nextOffset;
+        const lag = BigInt(res.lastStableOffset) - BigInt(res.nextOffset);
+        this.deps.metrics.standbyLag.set({ topology: topology.name, store: name, partition: String(s.partition) }, Number(lag > 0n ? lag : 0n));
       }
       if (Date.now() - s.checkpointedAt >= STANDBY_CHECKPOINT_EVERY_MS) await this.checkpoint(s);
       if (!applied) await sleep(STANDBY_POLL_MS, s.stopSignal);

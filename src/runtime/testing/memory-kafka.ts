@@ -479,10 +479,16 @@ class MemoryConsumer implements KafkaConsumer {
       const end = BigInt(this.cluster.offsets(tp.topic)[tp.partition]!.high);
       this.positions.set(tpKey(tp.topic, tp.partition), committed ?? ((this.options.fromBeginning ?? true) ? 0n : end));
     }
-    // As kafkajs' GROUP_JOIN event: not awaited, fetching goes on.
+    // As kafkajs' GROUP_JOIN event: called before the first fetch of the new generation (kafkajs emits it
+    // synchronously, so the handler's synchronous part runs first), not awaited: fetching goes on.
     const standby = [...(this.group.standby.get(this.memberId!) ?? [])];
-    void Promise.resolve()
-      .then(() => handlers.onAssignment?.([...this.assigned]))
+    let assigned: Promise<void> | void;
+    try {
+      assigned = handlers.onAssignment?.([...this.assigned]);
+    } catch (err) {
+      return this.crash(err);
+    }
+    void Promise.resolve(assigned)
       .then(() => ((this.options.standbyReplicas ?? 0) > 0 ? handlers.onStandbyAssignment?.(standby) : undefined))
       .catch((err) => this.crash(err));
   }

@@ -419,6 +419,32 @@ describe('TopologyRunner on the in-memory Kafka client', () => {
     expect(lastCounts()).toEqual(expectedCounts([...first, ...second]));
   });
 
+  it('exactly-once: the takeover of a standby fences the dead owner’s open transaction and counts each event once', async () => {
+    const a = runner({ standbyReplicas: 1, guarantee: 'exactly-once' });
+    await a.start();
+    await waitFor('a to run every task', () => a.taskIds.length === PARTITIONS);
+    // b never commits on its own (the interval is never reached): its work stays in open transactions.
+    const b = runner({ standbyReplicas: 1, guarantee: 'exactly-once', commitIntervalMs: 600_000 });
+    await b.start();
+    await waitFor('each to keep the other’s tasks as standbys', () => b.taskIds.length === 2 && sameSet(a.standbyTaskIds, b.taskIds));
+    const bTasks = b.taskIds;
+    const input = events(2);
+    await produce(input);
+    const ofB = (topic: string, readUncommitted: boolean) => cluster.read(topic, { readUncommitted }).filter((r) => bTasks.includes(`0_${r.partition}`));
+    await waitFor(
+      'b’s work written in open transactions',
+      () => ofB('counts', true).length === input.filter((k) => ofB('events', true).some((e) => e.key!.toString() === k)).length,
+    );
+    expect(ofB('counts', false)).toHaveLength(0);
+
+    clients.get(b)!.crash(new Error('injected crash'));
+    await expect(b.done).rejects.toThrow(/injected crash/);
+    await waitFor('a to run every task', () => a.taskIds.length === PARTITIONS);
+    await waitFor('every input offset committed', committedEverything);
+    for (const k of KEYS) expect(outputs().get(k)).toEqual(['none:1', 'none:2']);
+    expect(changelogCounts()).toEqual(Object.fromEntries(KEYS.map((k) => [k, 2])));
+  });
+
   it('a closed standby leaves a checkpoint: a later restore of its task reads only the changelog written since', async () => {
     const stateA = mkdtempSync(join(tmpdir(), 'runner-memory-'));
     dirs.push(stateA);
