@@ -144,7 +144,7 @@ async function failover(
       await until('the survivor’s standbys to catch up', () => victim.tasks.assigned.every((t) => survivor.standbyLag[t.split('_')[1]!] === 0), workers);
     }
     console.log(
-      `  standby ${standbyReplicas}: ${survivor.tasks.assigned.length} + ${victim.tasks.assigned.length} tasks, every listen committed; the victim's tasks hold ${await victimChangelog()} changelog records${standbyReplicas > 0 ? `, the survivor's standbys applied ${survivor.standbyRecords} of them (the rest from local state of before the group split) and are caught up` : ''}; kill -9 of worker 1`,
+      `  standby ${standbyReplicas}: ${survivor.tasks.assigned.length} + ${victim.tasks.assigned.length} tasks, every listen committed; the victim's tasks hold ${await victimChangelog()} changelog records${standbyReplicas > 0 ? `, the survivor's standbys applied ${survivor.standbyRecords} of them${survivor.standbyRecords < (await victimChangelog()) ? ' (the rest it held from before the group split)' : ''} and are caught up` : ''}; kill -9 of worker 1`,
     );
     const standbyRecords = survivor.standbyRecords;
     const killedAt = performance.timeOrigin + performance.now();
@@ -156,10 +156,30 @@ async function failover(
     );
     const servingS = (survivor.tasks.at - killedAt) / 1000;
     console.log(`  standby ${standbyReplicas}: the survivor runs all ${o.partitions} tasks ${servingS.toFixed(2)} s after the kill`);
+    console.log(`    where the time went, from the survivor's log (s after the kill): ${timeline(survivor.logFile, killedAt)}`);
     return { standbyReplicas, servingS, standbyRecords };
   } finally {
     for (const w of workers) await w.stop();
   }
+}
+
+/** The survivor's assignment and promotions after the kill, from its log: when the group gave it every task, and when the moved ones began processing. */
+function timeline(logFile: string, killedAt: number): string {
+  const lines = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as { at?: number; message?: string; task?: string; tasks?: string[] }];
+      } catch {
+        return [];
+      }
+    })
+    .filter((l) => (l.at ?? 0) >= killedAt);
+  const s = (at: number | undefined) => (at === undefined ? '?' : ((at - killedAt) / 1000).toFixed(2));
+  const assigned = lines.find((l) => l.message === 'tasks assigned');
+  const restored = lines.filter((l) => l.message === 'task restored; processing').map((l) => l.at!);
+  const takenOver = lines.filter((l) => l.message?.startsWith('standby taken over')).length;
+  return `tasks assigned ${s(assigned?.at)}; ${restored.length} tasks began processing from ${s(restored[0])} to ${s(restored[restored.length - 1])}; ${takenOver} standbys taken over`;
 }
 
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();

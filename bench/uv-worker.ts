@@ -13,7 +13,7 @@
  * - `{"event":"first","at":ms}` when it takes in its first listen (epoch ms);
  * - `{"event":"stopped","records":N}` after SIGTERM stopped it gracefully (exit 0).
  *
- * The runner's log goes to stderr as JSON lines.
+ * The runner's log goes to stderr as JSON lines (`at`: epoch ms).
  */
 // First, as in bench.ts: the same kafkajs with the runtime's pooled encoder.
 import '../src/runtime/kafka/kafkajs-encoder-patch';
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     guarantee: o.guarantee,
     ...(o.standbyReplicas !== undefined ? { standbyReplicas: o.standbyReplicas } : {}),
     ...(o.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: o.sessionTimeoutMs } : {}),
-    log: (level, message, fields) => process.stderr.write(`${JSON.stringify({ level, message, ...fields })}\n`),
+    log: (level, message, fields) => process.stderr.write(`${JSON.stringify({ at: Date.now(), level, message, ...fields })}\n`),
   });
   await runner.start();
   say({ event: 'ready' });
