@@ -121,6 +121,14 @@ export class Task {
   private pending: Pending[] = [];
   private current: IncomingRecord | undefined;
   commitRequested = false;
+  /**
+   * A broadcast record was processed since the last commit. Its store writes
+   * are uncommitted like any others, but a broadcast input is not read again
+   * from committed offsets: dropping that work ({@link abandonUncommitted})
+   * would lose it for good, so such a task must be reopened instead (which
+   * replays the broadcast history into fresh bolts and restored stores).
+   */
+  uncommittedBroadcast = false;
   // Counted locally and added to the Prometheus counters once per batch
   // (flushMetrics): a labelled counter increment per record is measurable.
   private readonly inCounts = new Map<string, number>();
@@ -359,6 +367,8 @@ export class Task {
         }
       });
     } finally {
+      // Only work left uncommitted needs the reopen: a record that wrote and emitted nothing loses nothing when dropped.
+      if (this.outputs.length > 0 || [...this.o.stores.values()].some((s) => s.dirtySize > 0)) this.uncommittedBroadcast = true;
       this.current = undefined;
     }
   }
@@ -522,6 +532,7 @@ export class Task {
     for (const [name, ops] of prepared.ops) await this.o.stores.get(name)!.markFlushed(ops);
     for (const o of prepared.offsets) this.committedOffsets.set(o.topic, o.offset);
     this.commitRequested = false;
+    this.uncommittedBroadcast = false;
   }
 
   /** Forgets all uncommitted work (after a failed commit); the caller rewinds the input to the committed offsets. */

@@ -511,6 +511,15 @@ export class TopologyRunner {
       if (!wanted.has(id)) {
         await this.closeTask(state, false);
         this.tasks.delete(id);
+      } else if (state.task.uncommittedBroadcast) {
+        // Dropping its uncommitted work would drop what broadcast records wrote since its last commit, and those
+        // are not read again: reopened (below), it restores its stores and replays the broadcast history.
+        this.log('info', 'task kept by the rebalance reopens: it processed broadcast records since its last commit', {
+          topology: this.topology.name,
+          task: id,
+        });
+        await this.closeTask(state, false);
+        this.tasks.delete(id);
       } else {
         // The group restarts kept partitions from their committed offsets: forget what came after.
         await this.abandon(state);

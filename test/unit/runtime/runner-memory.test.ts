@@ -72,6 +72,36 @@ function countingTopology(seen?: string[]): Topology {
     .build();
 }
 
+/** As countingTopology, but the broadcast label is kept in the task's store (key `#label`), as a bolt keeps state derived from a broadcast input. */
+function storedLabelTopology(): Topology {
+  return new TopologyBuilder('counter')
+    .spout('events', { topic: 'events', value: jsonSerde<Event>(), keyedBy: 'key' })
+    .spout('labels', { topic: 'labels', value: jsonSerde<{ label: string }>() })
+    .store('counts', { key: StringSerde, value: Int64Serde })
+    .bolt(
+      'count',
+      () => ({
+        async process(record: { key: unknown; value: unknown; source: { component: string } }, ctx: BoltContext) {
+          const counts = ctx.store<string, number>('counts');
+          if (record.source.component === 'labels') return counts.put('#label', Number((record.value as { label: string }).label.slice(1)));
+          const key = (record.value as Event).key;
+          const next = ((await counts.get(key)) ?? 0) + 1;
+          counts.put(key, next);
+          ctx.emit(key, `v${(await counts.get('#label')) ?? 0}:${next}`);
+        },
+      }),
+      {
+        inputs: [
+          { from: 'events', grouping: Groupings.fields('key') },
+          { from: 'labels', grouping: Groupings.all() },
+        ],
+        stores: ['counts'],
+      },
+    )
+    .sink('out', { topic: 'counts', from: 'count', value: StringSerde })
+    .build();
+}
+
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -484,6 +514,28 @@ describe('TopologyRunner on the in-memory Kafka client', () => {
     await waitFor('every input offset committed', committedEverything);
     expect(lastCounts()).toEqual(expectedCounts([...first, ...second, ...third]));
   });
+
+  it.each(['at-least-once', 'exactly-once'] as const)(
+    'a task kept across a rebalance keeps the state it derived from a broadcast record processed since its last commit (%s)',
+    async (guarantee) => {
+      // a never commits on its own: the label it stores is uncommitted when b joins and the group rebalances.
+      const a = runner({ topology: storedLabelTopology(), commitIntervalMs: 600_000, guarantee });
+      await a.start();
+      await waitFor('a to run every task', () => a.taskIds.length === PARTITIONS);
+      await produce(['v7'], 'labels');
+      await waitFor('a’s tasks to store the label', async () => (await a.store<string, number>('counts').get('#label')) === 7);
+      const b = runner({ topology: storedLabelTopology(), guarantee });
+      await b.start();
+      await waitFor('the tasks to be split two and two', () => a.taskIds.length === 2 && b.taskIds.length === 2);
+      const input = events(1);
+      await produce(input);
+      const written = () => cluster.read('counts', { readUncommitted: true }); // a's transactions stay open (exactly-once)
+      await waitFor('an output for every event', () => written().length === input.length);
+      // Every task counts under the label, whichever instance runs it and whether it was kept or moved.
+      const labelled = Object.fromEntries(written().map((r) => [r.key!.toString(), r.value!.toString()]));
+      expect(labelled).toEqual(Object.fromEntries(KEYS.map((k) => [k, 'v7:1'])));
+    },
+  );
 
   async function restoreRecords(r: TopologyRunner): Promise<number> {
     return metricSum(r, 'vectors_runtime_restore_records_total');
