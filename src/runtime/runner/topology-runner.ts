@@ -152,6 +152,8 @@ interface RestoringTask {
   changelogOffsets: Record<string, string>;
   /** Its stores came open from a standby replica, complete up to `changelogOffsets`. */
   warm?: boolean;
+  /** Transactions that failed in a row before it was reopened (see TaskState.failedCommits). */
+  failedCommits?: number;
   producer?: TransactionalProducer;
   /** Set when the task is closed (revoked, or the runner stopping): the restore writes nothing more. */
   cancelled: boolean;
@@ -554,7 +556,7 @@ export class TopologyRunner {
    * restored it is promoted to running and its inputs resume. A failure while
    * restoring is handled as any processing failure ({@link die}).
    */
-  private startRestore(sub: number, partition: number, warm?: WarmState): void {
+  private startRestore(sub: number, partition: number, warm?: WarmState, failedCommits?: number): void {
     const id = taskId(sub, partition);
     let cancel!: () => void;
     const cancelledSignal = new Promise<void>((fire) => (cancel = fire));
@@ -566,6 +568,7 @@ export class TopologyRunner {
       backends: warm?.backends ?? new Map(),
       changelogOffsets: warm ? { ...warm.changelogOffsets } : {},
       warm: warm !== undefined,
+      ...(failedCommits ? { failedCommits } : {}),
       cancelled: false,
       cancel,
       cancelledSignal,
@@ -685,6 +688,7 @@ export class TopologyRunner {
       changelogOffsets: r.changelogOffsets,
       checkpointedAt: Date.now(),
       ...(r.producer ? { producer: r.producer } : {}),
+      ...(r.failedCommits ? { failedCommits: r.failedCommits } : {}),
     };
     await this.replayBroadcasts(state);
     return state;
@@ -1163,12 +1167,21 @@ export class TopologyRunner {
         task: state.task.id,
         error: String((err as Error).message),
       });
-      await this.renewProducer(state);
       // Reprocessing the same records fails the same way when the cause is in them (e.g. an output
       // the broker refuses): then it is fatal, and nothing is committed past them.
-      state.failedCommits = (state.failedCommits ?? 0) + 1;
-      if (state.failedCommits >= MAX_FAILED_COMMITS) {
-        throw new KafkaError(`transaction of task ${state.task.id} (${state.failedCommits} in a row)`, err);
+      const failed = (state.failedCommits ?? 0) + 1;
+      if (state.task.uncommittedBroadcast) {
+        // What broadcast records wrote since the last commit is not read again: reopened, the task restores
+        // its stores and replays the broadcast history (as a kept task after a rebalance), counting on.
+        await this.closeTask(state, false).catch(() => undefined);
+        this.tasks.delete(state.task.id);
+        this.metrics.tasks.set({ topology: this.topology.name }, this.tasks.size);
+        if (failed >= MAX_FAILED_COMMITS) throw new KafkaError(`transaction of task ${state.task.id} (${failed} in a row)`, err);
+        if (this.assigned.has(state.task.id) && this.running) this.startRestore(state.task.sub.index, state.task.partition, undefined, failed);
+      } else {
+        await this.renewProducer(state);
+        state.failedCommits = failed;
+        if (failed >= MAX_FAILED_COMMITS) throw new KafkaError(`transaction of task ${state.task.id} (${failed} in a row)`, err);
       }
       // Rewind the inputs to the committed offsets and reprocess.
       for (const topic of state.task.sub.sourceTopics) {

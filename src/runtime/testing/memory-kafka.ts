@@ -99,6 +99,25 @@ export class MemoryKafkaCluster {
   private readonly transactional = new Map<string, { epoch: number; open?: OpenTransaction }>();
   private waiters = new Set<() => void>();
   private nextPartition = 0;
+  /** Transactional ids whose next commit fails (fault injection), and how many times. */
+  private readonly commitFaults = new Map<string, number>();
+
+  /**
+   * Fault injection: the next `times` commits of transactions of
+   * `transactionalId` fail (the transaction is aborted; the error is neither
+   * retriable nor a fence), as a broker refusing a transaction would.
+   */
+  failCommits(transactionalId: string, times = 1): void {
+    this.commitFaults.set(transactionalId, (this.commitFaults.get(transactionalId) ?? 0) + times);
+  }
+
+  /** @internal Consumes one injected commit failure of `transactionalId`; true when there was one. */
+  takeCommitFault(transactionalId: string): boolean {
+    const n = this.commitFaults.get(transactionalId) ?? 0;
+    if (n <= 0) return false;
+    this.commitFaults.set(transactionalId, n - 1);
+    return true;
+  }
 
   /** A client on this cluster, as one process would have. */
   client(): MemoryKafkaClient {
@@ -587,6 +606,10 @@ class MemoryTransactionalProducer implements TransactionalProducer {
       },
       commit: async () => {
         active('commit transaction');
+        if (this.cluster.takeCommitFault(this.transactionalId)) {
+          this.cluster.endTransaction(open, 'aborted');
+          throw new KafkaError(`commit transaction (${this.transactionalId})`, new Error('injected transaction failure'));
+        }
         this.cluster.endTransaction(open, 'committed');
       },
       abort: async () => {

@@ -537,6 +537,36 @@ describe('TopologyRunner on the in-memory Kafka client', () => {
     },
   );
 
+  it('exactly-once: a task whose transaction failed after a broadcast record keeps the state the record gave it', async () => {
+    const a = runner({ topology: storedLabelTopology(), guarantee: 'exactly-once' });
+    await a.start();
+    await waitFor('a to run every task', () => a.taskIds.length === PARTITIONS);
+    // The transaction of each task that holds the label's write fails once: its uncommitted work is dropped.
+    for (const t of ALL_TASKS) cluster.failCommits(`counter-${t}`);
+    await produce(['v7'], 'labels');
+    // The events come after the label (a broadcast and a partitioned input are not ordered with each other). A read
+    // can meet a task's store closing while the task reopens (the query API answers 503 then): asked again.
+    const label = () =>
+      a
+        .store<string, number>('counts')
+        .get('#label')
+        .catch(() => undefined);
+    await waitFor('a’s tasks to store the label', async () => (await label()) === 7);
+    const input = events(1);
+    await produce(input);
+    await waitFor('every input offset committed', committedEverything);
+    for (const k of KEYS) expect(outputs().get(k)).toEqual(['v7:1']);
+  });
+
+  it('exactly-once: a transaction that keeps failing ends the runner after five in a row, though each reopens the task', async () => {
+    const a = runner({ topology: storedLabelTopology(), guarantee: 'exactly-once' });
+    await a.start();
+    await waitFor('a to run every task', () => a.taskIds.length === PARTITIONS);
+    cluster.failCommits('counter-0_0', 100);
+    await produce(['v7'], 'labels');
+    await expect(a.done).rejects.toThrow(/transaction of task 0_0 \(5 in a row\)/);
+  });
+
   async function restoreRecords(r: TopologyRunner): Promise<number> {
     return metricSum(r, 'vectors_runtime_restore_records_total');
   }
