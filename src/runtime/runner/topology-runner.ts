@@ -1173,9 +1173,7 @@ export class TopologyRunner {
       if (state.task.uncommittedBroadcast) {
         // What broadcast records wrote since the last commit is not read again: reopened, the task restores
         // its stores and replays the broadcast history (as a kept task after a rebalance), counting on.
-        await this.closeTask(state, false).catch(() => undefined);
-        this.tasks.delete(state.task.id);
-        this.metrics.tasks.set({ topology: this.topology.name }, this.tasks.size);
+        await this.dropTask(state);
         if (failed >= MAX_FAILED_COMMITS) throw new KafkaError(`transaction of task ${state.task.id} (${failed} in a row)`, err);
         if (this.assigned.has(state.task.id) && this.running) this.startRestore(state.task.sub.index, state.task.partition, undefined, failed);
       } else {
@@ -1207,10 +1205,15 @@ export class TopologyRunner {
       task: id,
       error: String((err as Error)?.message ?? err),
     });
-    await this.closeTask(state, false).catch(() => undefined);
-    this.tasks.delete(id);
-    this.metrics.tasks.set({ topology: this.topology.name }, this.tasks.size);
+    await this.dropTask(state);
     if (reopen) this.startRestore(state.task.sub.index, state.task.partition);
+  }
+
+  /** Closes a running task without committing (its uncommitted work is dropped) and forgets it; the caller decides whether it opens again. */
+  private async dropTask(state: TaskState): Promise<void> {
+    await this.closeTask(state, false).catch(() => undefined);
+    this.tasks.delete(state.task.id);
+    this.metrics.tasks.set({ topology: this.topology.name }, this.tasks.size);
   }
 
   /**
