@@ -100,15 +100,7 @@ export class UvWorker {
     const timeout = sleep(graceMs).then(() => 'timeout' as const);
     if ((await Promise.race([this.exited, timeout])) === 'timeout') {
       console.warn(`  worker ${this.index} did not stop within ${graceMs / 1000} s; killed`);
-      if (this.pid) {
-        try {
-          process.kill(this.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      this.child.kill('SIGKILL');
-      await this.exited;
+      await this.kill9();
     }
   }
 

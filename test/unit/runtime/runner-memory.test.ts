@@ -31,15 +31,28 @@ interface Event {
   key: string;
 }
 
-/** Counts events per key in store `counts`; emits `<label>:<count>`, the label being the last one the broadcast `labels` spout gave this task. */
+type CountingBolt = { process(record: { key: unknown; value: unknown; source: { component: string } }, ctx: BoltContext): Promise<void> };
+
+/** Topology `counter`: events (keyed) into bolt `count` with store `counts`, out to `counts`; with `labels`, the broadcast spout `labels` too. */
+function counterTopology(bolt: () => CountingBolt, labels: boolean): Topology {
+  let builder = new TopologyBuilder('counter').spout('events', { topic: 'events', value: jsonSerde<Event>(), keyedBy: 'key' });
+  if (labels) builder = builder.spout('labels', { topic: 'labels', value: jsonSerde<{ label: string }>() });
+  return builder
+    .store('counts', { key: StringSerde, value: Int64Serde })
+    .bolt('count', bolt, {
+      inputs: [{ from: 'events', grouping: Groupings.fields('key') }, ...(labels ? [{ from: 'labels', grouping: Groupings.all() }] : [])],
+      stores: ['counts'],
+    })
+    .sink('out', { topic: 'counts', from: 'count', value: StringSerde })
+    .build();
+}
+
+/** Counts events per key in store `counts`; emits `<label>:<count>`, the label being the last one the broadcast `labels` spout gave this task (in memory). */
 function countingTopology(seen?: string[]): Topology {
-  const builder = new TopologyBuilder('counter')
-    .spout('events', { topic: 'events', value: jsonSerde<Event>(), keyedBy: 'key' })
-    .store('counts', { key: StringSerde, value: Int64Serde });
-  const bolt = () => {
+  return counterTopology(() => {
     let label = 'none';
     return {
-      async process(record: { key: unknown; value: unknown; source: { component: string } }, ctx: BoltContext) {
+      async process(record, ctx) {
         if (record.source.component === 'labels') {
           label = (record.value as { label: string }).label;
           seen?.push(`${ctx.partition}:${label}`);
@@ -52,54 +65,24 @@ function countingTopology(seen?: string[]): Topology {
         ctx.emit(key, `${label}:${next}`);
       },
     };
-  };
-  if (seen) {
-    return builder
-      .spout('labels', { topic: 'labels', value: jsonSerde<{ label: string }>() })
-      .bolt('count', bolt, {
-        inputs: [
-          { from: 'events', grouping: Groupings.fields('key') },
-          { from: 'labels', grouping: Groupings.all() },
-        ],
-        stores: ['counts'],
-      })
-      .sink('out', { topic: 'counts', from: 'count', value: StringSerde })
-      .build();
-  }
-  return builder
-    .bolt('count', bolt, { inputs: [{ from: 'events', grouping: Groupings.fields('key') }], stores: ['counts'] })
-    .sink('out', { topic: 'counts', from: 'count', value: StringSerde })
-    .build();
+  }, seen !== undefined);
 }
 
 /** As countingTopology, but the broadcast label is kept in the task's store (key `#label`), as a bolt keeps state derived from a broadcast input. */
 function storedLabelTopology(): Topology {
-  return new TopologyBuilder('counter')
-    .spout('events', { topic: 'events', value: jsonSerde<Event>(), keyedBy: 'key' })
-    .spout('labels', { topic: 'labels', value: jsonSerde<{ label: string }>() })
-    .store('counts', { key: StringSerde, value: Int64Serde })
-    .bolt(
-      'count',
-      () => ({
-        async process(record: { key: unknown; value: unknown; source: { component: string } }, ctx: BoltContext) {
-          const counts = ctx.store<string, number>('counts');
-          if (record.source.component === 'labels') return counts.put('#label', Number((record.value as { label: string }).label.slice(1)));
-          const key = (record.value as Event).key;
-          const next = ((await counts.get(key)) ?? 0) + 1;
-          counts.put(key, next);
-          ctx.emit(key, `v${(await counts.get('#label')) ?? 0}:${next}`);
-        },
-      }),
-      {
-        inputs: [
-          { from: 'events', grouping: Groupings.fields('key') },
-          { from: 'labels', grouping: Groupings.all() },
-        ],
-        stores: ['counts'],
+  return counterTopology(
+    () => ({
+      async process(record, ctx) {
+        const counts = ctx.store<string, number>('counts');
+        if (record.source.component === 'labels') return counts.put('#label', Number((record.value as { label: string }).label.slice(1)));
+        const key = (record.value as Event).key;
+        const next = ((await counts.get(key)) ?? 0) + 1;
+        counts.put(key, next);
+        ctx.emit(key, `v${(await counts.get('#label')) ?? 0}:${next}`);
       },
-    )
-    .sink('out', { topic: 'counts', from: 'count', value: StringSerde })
-    .build();
+    }),
+    true,
+  );
 }
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
