@@ -101,6 +101,13 @@ export interface PreparedCommit {
   changelog: OutgoingRecord[];
   ops: Map<string, WriteOp[]>;
   offsets: TopicPartitionOffset[];
+  /** {@link BoltContext.afterCommit} callbacks registered before this commit was prepared, run by `completeCommit`. */
+  afterCommit: AfterCommit[];
+}
+
+interface AfterCommit {
+  bolt: string;
+  callback: () => void | Promise<void>;
 }
 
 export const taskId = (sub: number, partition: number): string => `${sub}_${partition}`;
@@ -120,6 +127,7 @@ export class Task {
   private readonly punctuators: Punctuator[] = [];
   private pending: Pending[] = [];
   private current: IncomingRecord | undefined;
+  private afterCommit: AfterCommit[] = [];
   commitRequested = false;
   /**
    * A broadcast record was processed since the last commit. Its store writes
@@ -226,6 +234,9 @@ export class Task {
       },
       requestCommit() {
         task.commitRequested = true;
+      },
+      afterCommit(callback) {
+        task.afterCommit.push({ bolt, callback });
       },
       now: () => o.now(),
       log: (level, message, fields = {}) => o.log?.(level, message, { topology: o.topology.name, task: task.id, ...fields }),
@@ -524,7 +535,9 @@ export class Task {
     for (const [topic, offset] of this.nextOffsets) {
       if (this.committedOffsets.get(topic) !== offset) offsets.push({ topic, partition: this.o.partition, offset });
     }
-    return { changelog, ops, offsets };
+    const afterCommit = this.afterCommit;
+    this.afterCommit = [];
+    return { changelog, ops, offsets, afterCommit };
   }
 
   /** After the changelog records and offsets are durable: write the stores' backends. */
@@ -533,6 +546,14 @@ export class Task {
     for (const o of prepared.offsets) this.committedOffsets.set(o.topic, o.offset);
     this.commitRequested = false;
     this.uncommittedBroadcast = false;
+    for (const a of prepared.afterCommit) {
+      try {
+        await this.withSavepoint(a.callback);
+      } catch (err) {
+        // As a failing punctuator: a bug, not bad input.
+        throw Object.assign(err as Error, { bolt: a.bolt });
+      }
+    }
   }
 
   /** Forgets all uncommitted work (after a failed commit); the caller rewinds the input to the committed offsets. */
@@ -540,6 +561,7 @@ export class Task {
     for (const s of this.o.stores.values()) s.discardDirty();
     this.outputs = [];
     this.pending = [];
+    this.afterCommit = [];
     this.nextOffsets.clear();
     for (const [t, o] of this.committedOffsets) this.nextOffsets.set(t, o);
   }

@@ -16,6 +16,12 @@ export interface SnapshotFollowerOptions {
    * snapshot is staged, and never READY.
    */
   onLoaded?: (space: LoadedSnapshot, ctx: BoltContext) => Promise<void>;
+  /**
+   * Runs for every RETIRED, FAILED or ROLLED_BACK record of a snapshot, live
+   * here or not, before the snapshot leaves the live set (user-state: forget
+   * that its users were all computed in it, as events now prune it).
+   */
+  onLeft?: (id: string, ctx: BoltContext) => Promise<void>;
 }
 
 /**
@@ -100,6 +106,7 @@ export class SnapshotFollower {
       return;
     }
     // RETIRED, FAILED, ROLLED_BACK: no longer live here.
+    await this.o.onLeft?.(id, ctx);
     this.live.delete(id);
     if (rec.phase === 'RETIRED' || rec.phase === 'FAILED') this.o.catalog.drop(id);
   }

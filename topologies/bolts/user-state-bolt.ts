@@ -20,6 +20,17 @@ export interface UserStateOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * The key of the task's shadow marker in `users`. No user has it: every event
+ * names its user (an empty userId is dead-lettered) and the query API refuses
+ * an empty id. The value is a user state with no events and one more
+ * property, which the serde keeps.
+ */
+export const SHADOW_MARKER_KEY = '';
+/** The shadow marker: the snapshots whose walk over every user of the task finished and was committed. */
+export type ShadowMarker = UserState & { shadowed: string[] };
+const shadowedOf = (marker: UserState | undefined): string[] => (marker as Partial<ShadowMarker> | undefined)?.shadowed ?? [];
 const isStream = (r: StreamRecord, component: string) => r.source.component === component;
 
 /**
@@ -37,7 +48,11 @@ export class UserStateBolt implements Bolt {
   private readonly snapshots: SnapshotFollower;
 
   constructor(private readonly o: UserStateOptions) {
-    this.snapshots = new SnapshotFollower({ catalog: o.catalog, onLoaded: (space, ctx) => this.shadow(ctx, space) });
+    this.snapshots = new SnapshotFollower({
+      catalog: o.catalog,
+      onLoaded: (space, ctx) => this.shadow(ctx, space),
+      onLeft: (id, ctx) => this.unmark(ctx, id),
+    });
   }
 
   async process(record: StreamRecord, ctx: BoltContext): Promise<void> {
@@ -86,12 +101,57 @@ export class UserStateBolt implements Bolt {
    * Computes every local user's state in a newly loaded snapshot's space:
    * with batch user factors, this partition's are loaded first, and each
    * user starts from their x₀ (events after the cut-off folded in).
+   *
+   * The walk reads every user of the task, and a new task replays the whole
+   * control log, so every restart and takeover would walk every user once per
+   * live snapshot although they all have its space. Once a walk's writes are
+   * committed, the snapshot goes into the task's shadow marker, and a replay
+   * skips it. Not in the walk's own commit: at-least-once, a failed commit can
+   * leave any part of its changelog written, the marker without some user.
+   * A snapshot that leaves the live set leaves the marker ({@link unmark}),
+   * since events then prune its space from users; a replay of the log
+   * replays that too.
    */
   private async shadow(ctx: BoltContext, space: LoadedSnapshot): Promise<void> {
     await space.lifetime?.load(ctx.partition);
     const users = ctx.store<string, UserState>('users');
+    if (shadowedOf(await users.get(SHADOW_MARKER_KEY)).includes(space.id)) {
+      ctx.log('debug', 'every user is in the snapshot already (shadow marker): walk skipped', { snapshot: space.id, partition: ctx.partition });
+      return;
+    }
+    const started = performance.now();
     const changed: UserState[] = [];
-    for await (const [, state] of users.range()) if (ensureSpace(state, space)) changed.push(state);
+    let walked = 0;
+    for await (const [userId, state] of users.range()) {
+      if (userId === SHADOW_MARKER_KEY) continue;
+      walked++;
+      if (ensureSpace(state, space)) changed.push(state);
+    }
     for (const s of changed) users.put(s.userId, s);
+    const ms = Math.round(performance.now() - started);
+    ctx.log('debug', 'every user computed in the snapshot (shadow walk)', {
+      snapshot: space.id,
+      partition: ctx.partition,
+      users: walked,
+      changed: changed.length,
+      ms,
+    });
+    ctx.afterCommit(async () => {
+      // Left the live set before the commit (and was unmarked then): its space is pruned again.
+      if (!this.snapshots.liveIds.has(space.id)) return;
+      const marker = ((await users.get(SHADOW_MARKER_KEY)) as ShadowMarker | undefined) ?? { ...newUserState(SHADOW_MARKER_KEY, 1), shadowed: [] };
+      if (marker.shadowed.includes(space.id)) return;
+      marker.shadowed.push(space.id);
+      users.put(SHADOW_MARKER_KEY, marker);
+    });
+  }
+
+  /** Takes a snapshot that leaves the live set out of the shadow marker. */
+  private async unmark(ctx: BoltContext, id: string): Promise<void> {
+    const users = ctx.store<string, UserState>('users');
+    const marker = (await users.get(SHADOW_MARKER_KEY)) as ShadowMarker | undefined;
+    if (!marker || !shadowedOf(marker).includes(id)) return;
+    marker.shadowed = marker.shadowed.filter((s) => s !== id);
+    users.put(SHADOW_MARKER_KEY, marker);
   }
 }

@@ -1244,7 +1244,8 @@ export class TopologyRunner {
     }
     const outputs = state.task.drainOutputs();
     const p = state.task.prepareCommit();
-    if (!state.txn && outputs.length === 0 && p.changelog.length === 0 && p.offsets.length === 0) return;
+    // Nothing since the last commit: what was processed is committed already (afterCommit callbacks run).
+    if (!state.txn && outputs.length === 0 && p.changelog.length === 0 && p.offsets.length === 0) return state.task.completeCommit(p);
     const txn = await this.txnOf(state);
     await txn.send(outputs);
     const produced = await txn.send(p.changelog);

@@ -62,6 +62,23 @@ export interface BoltContext {
   /** Asks the runtime to commit as soon as the current record is done. */
   requestCommit(): void;
   /**
+   * Calls `callback` once everything this task has processed so far is
+   * committed: its store writes are in the changelog and the local store,
+   * its outputs and input offsets are written (at-least-once: the offsets
+   * may still be refused by a rebalance; exactly-once: the transaction is
+   * committed). It runs in the task's own loop, never concurrently with
+   * `process`; what it writes or emits belongs to the next commit.
+   *
+   * A callback of work that is never committed is dropped, never called: a
+   * failed commit, a task closed without committing, or moved. Use it for a
+   * durable note that earlier writes are safe, e.g. "this walk over the
+   * store finished", which must not be written in the same commit as the
+   * walk: at-least-once, a failed commit can leave any part of its
+   * changelog records written. An exception from `callback` is a bug and
+   * stops the runtime, as one from a punctuator does.
+   */
+  afterCommit(callback: () => void | Promise<void>): void;
+  /**
    * Writes a log line through the instance's logger, with the topology and
    * task added. For what an operator should see (a snapshot loaded, a
    * decision taken), not per record.

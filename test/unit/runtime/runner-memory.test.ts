@@ -550,6 +550,55 @@ describe('TopologyRunner on the in-memory Kafka client', () => {
     await expect(a.done).rejects.toThrow(/transaction of task 0_0 \(5 in a row\)/);
   });
 
+  /** Counts events per key; each event's bolt call registers an afterCommit callback that reports it to `ran` and writes `after:<key>`. */
+  function afterCommitTopology(ran: { key: string; inCommittedChangelog: boolean }[]): Topology {
+    const inCommittedChangelog = (key: string) => cluster.read('counter-counts-changelog').some((r) => r.key!.toString() === key);
+    return counterTopology(
+      () => ({
+        async process(record, ctx) {
+          const key = (record.value as Event).key;
+          const counts = ctx.store<string, number>('counts');
+          counts.put(key, ((await counts.get(key)) ?? 0) + 1);
+          ctx.afterCommit(() => {
+            ran.push({ key, inCommittedChangelog: inCommittedChangelog(key) });
+            counts.put(`after:${key}`, 1);
+          });
+        },
+      }),
+      false,
+    );
+  }
+
+  it.each(['at-least-once', 'exactly-once'] as const)(
+    'afterCommit: a callback runs once the writes made before it are in the committed changelog, and its own writes go out with the next commit (%s)',
+    async (guarantee) => {
+      const ran: { key: string; inCommittedChangelog: boolean }[] = [];
+      const a = runner({ topology: afterCommitTopology(ran), guarantee });
+      await a.start();
+      await waitFor('a to run every task', () => a.taskIds.length === PARTITIONS);
+      await produce(KEYS);
+      await waitFor('every callback', () => ran.length === KEYS.length);
+      expect(ran.filter((r) => !r.inCommittedChangelog)).toEqual([]);
+      const changelogKeys = () => new Set(cluster.read('counter-counts-changelog').map((r) => r.key!.toString()));
+      await waitFor('the callbacks’ writes in the changelog', () => KEYS.every((k) => changelogKeys().has(`after:${k}`)));
+    },
+  );
+
+  it('exactly-once: the afterCommit callbacks of a failed transaction are dropped, never called; the records processed again register their own', async () => {
+    const ran: { key: string; inCommittedChangelog: boolean }[] = [];
+    const a = runner({ topology: afterCommitTopology(ran), guarantee: 'exactly-once' });
+    await a.start();
+    await waitFor('a to run every task', () => a.taskIds.length === PARTITIONS);
+    for (const t of ALL_TASKS) cluster.failCommits(`counter-${t}`);
+    await produce(KEYS);
+    await waitFor('every input offset committed', committedEverything);
+    await waitFor('every callback', () => ran.length >= KEYS.length);
+    await new Promise((r) => setTimeout(r, 200)); // a second call for a key would come with the next commits
+    expect(ran.map((r) => r.key).sort()).toEqual([...KEYS].sort());
+    expect(ran.filter((r) => !r.inCommittedChangelog)).toEqual([]);
+    expect(changelogCounts()).toMatchObject(Object.fromEntries(KEYS.map((k) => [k, 1])));
+  });
+
   async function restoreRecords(r: TopologyRunner): Promise<number> {
     return metricSum(r, 'vectors_runtime_restore_records_total');
   }

@@ -181,7 +181,8 @@ describe('user-vectors topology (test driver)', () => {
       [ErrorCodes.RECORD_INVALID, expect.stringMatching(/userId is empty/)],
     ]);
     expect(driver.readOutput('user-vectors')).toEqual([]);
-    expect(await driver.store('users').get('')).toBeUndefined();
+    // Key '' holds the task's shadow marker (no user can have it): none of the events reached it.
+    expect(await driver.store('users').get('')).toMatchObject({ userId: '', eventCount: 0, version: 0, spaces: {}, shadowed: ['s1'] });
   });
 
   it('dead-letters an event far in the future with the reason, and the next events still move the user (no freeze)', async () => {
