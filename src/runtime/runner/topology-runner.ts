@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ConfigError, GroupRebalanceError, KafkaError, TopologyError, VectorsError } from '../errors';
+import { ConfigError, KafkaError, TopologyError, VectorsError } from '../errors';
 import { DEFAULT_DLQ_MAX_BYTES } from '../dlq';
 import { provisionTopics } from '../admin/provision';
 import type {
@@ -10,17 +10,12 @@ import type {
   KafkaClient,
   KafkaConsumer,
   KafkaProducer,
-  KafkaTransaction,
-  OutgoingRecord,
   PartitionReader,
-  ProducedOffset,
   RecordBatch,
   TopicPartition,
-  TopicPartitionOffset,
   TopicSpec,
   TransactionalProducer,
 } from '../kafka/client';
-import { readRange } from '../kafka/read-range';
 import { partitionForKey } from '../partitioner';
 import { RuntimeMetrics } from '../metrics/runtime-metrics';
 import type { SchemaRegistry } from '../serde/schema-registry';
@@ -33,9 +28,12 @@ import { type MisroutedPolicy, RetriableInputError, Task, taskId } from '../task
 import type { LogFn } from '../topology/bolt';
 import type { Topology } from '../topology/topology';
 import { TopologySerdes } from '../topology/topology-serdes';
+import { BroadcastInputs } from './broadcast-inputs';
+import { ChangelogRestorer } from './changelog-restorer';
 import { Checkpoint } from './checkpoint';
 import { type RestoreProgress, RestoreSlots } from './restore-slots';
 import { SerialQueue } from './serial-queue';
+import { TaskCommitter, type TaskState } from './task-committer';
 import { sleep } from './sleep';
 import { StandbyTasks, standbyPlacements, type WarmState } from './standby-tasks';
 
@@ -124,19 +122,6 @@ export interface KeyQueryMetadata {
 /** How long a learned partition → endpoint map is used before asking the group coordinator again. */
 const OWNERS_TTL_MS = 2000;
 
-interface TaskState {
-  task: Task;
-  backends: Map<string, BytesStore>;
-  checkpoint: Checkpoint;
-  changelogOffsets: Record<string, string>;
-  /** When the checkpoint was last written (Date.now()). */
-  checkpointedAt: number;
-  producer?: TransactionalProducer;
-  txn?: KafkaTransaction;
-  /** Transactions of this task that failed in a row (not fenced); reset by a commit. */
-  failedCommits?: number;
-}
-
 /**
  * A task whose stores are restoring in the background (Kafka Streams'
  * RESTORING state). Its input partitions stay paused and it is in no
@@ -170,9 +155,6 @@ interface RestoringTask {
 /** Exactly-once: a task whose transaction fails this often in a row (same work, same error) cannot go on; the runner dies. */
 const MAX_FAILED_COMMITS = 5;
 
-/** How often a running task's checkpoint moves (and its stores sync); also on close and after a restore. */
-const CHECKPOINT_EVERY_MS = 10_000;
-
 const HEARTBEAT_EVERY_MS = 2000;
 /** Backoff of a record held back by a retriable failure: doubles from the first to the last (short enough for a clean stop). */
 const RETRY_FIRST_MS = 200;
@@ -181,8 +163,6 @@ const RETRY_MAX_MS = 5000;
 const DLQ_FRAMING_BYTES = 4096;
 /** Longest stretch of processing without giving the event loop a turn. */
 const YIELD_EVERY_MS = 50;
-/** At-least-once: output sends queued behind each other before processing waits for them (see sendOutputsBehind). */
-const MAX_OUTPUT_SENDS_IN_FLIGHT = 4;
 /** Backoff between reconnection attempts while the cluster is unavailable: doubles from the first to the last. */
 const RECONNECT_FIRST_MS = 500;
 const RECONNECT_MAX_MS = 5000;
@@ -244,9 +224,6 @@ export class TopologyRunner {
   private admin?: KafkaAdmin;
   private consumer?: KafkaConsumer;
   private producer?: KafkaProducer;
-  /** At-least-once output sends not yet acknowledged, chained in order (sendOutputsBehind). */
-  private outputSends: Promise<void> = Promise.resolve();
-  private outputSendsPending = 0;
   private reader?: PartitionReader;
   /** The standby replicas' changelog reader (see StandbyDeps.reader). */
   private standbyReader?: PartitionReader;
@@ -255,7 +232,9 @@ export class TopologyRunner {
   private lastCommit = Date.now();
   private running = false;
   private stopping?: Promise<void>;
-  private readonly broadcastPositions = new Map<string, string>();
+  private readonly broadcasts: BroadcastInputs;
+  private readonly restorer: ChangelogRestorer;
+  private readonly committer: TaskCommitter;
   /** Tasks of the group's latest assignment to this instance (see taskReadiness). */
   private assigned = new Set<string>();
   /** Partition → endpoint of each sub-topology's owner, per the group coordinator; see queryMetadataForKey. */
@@ -305,6 +284,42 @@ export class TopologyRunner {
     const concurrency = options.restoreConcurrency ?? 2;
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError(`restoreConcurrency must be a positive integer, got ${String(concurrency)}`);
     this.restoreSlots = new RestoreSlots(concurrency);
+    this.committer = new TaskCommitter({
+      topology: this.topology,
+      applicationId: this.applicationId,
+      instanceId: this.instanceId,
+      guarantee: this.guarantee,
+      persistent: this.persistentStores,
+      producer: () => this.producer!,
+      consumer: () => this.consumer!,
+      transactionalProducer: (id) => this.options.kafka.transactionalProducer(id),
+      metrics: this.metrics,
+      log: this.log,
+    });
+    this.restorer = new ChangelogRestorer({
+      topology: this.topology,
+      admin: () => this.admin!,
+      reader: () => this.reader!,
+      slots: this.restoreSlots,
+      metrics: this.metrics,
+      log: this.log,
+      ...(options.onRestoreProgress ? { onProgress: options.onRestoreProgress } : {}),
+    });
+    this.broadcasts = new BroadcastInputs({
+      topology: this.topology,
+      admin: () => this.admin!,
+      reader: () => this.reader!,
+      following: (gen) => this.running && gen === this.generation,
+      tasks: () => [...this.tasks.values()].map((state) => state.task),
+      inQueue: (job) => this.queue.run(job),
+      process: async (task, spout, record) => {
+        await this.retrying(
+          () => task.processBroadcast(spout, record),
+          () => true,
+        );
+      },
+      afterRecords: () => this.flushOutputs(),
+    });
     const replicas = options.standbyReplicas ?? 0;
     if (!Number.isInteger(replicas) || replicas < 0) throw new ConfigError(`standbyReplicas must be a non-negative integer, got ${String(replicas)}`);
     this.standbys = new StandbyTasks({
@@ -381,9 +396,7 @@ export class TopologyRunner {
     if ((this.options.standbyReplicas ?? 0) > 0) this.standbyReader = await this.options.kafka.partitionReader();
     if (this.guarantee === 'at-least-once') {
       this.producer = await this.options.kafka.producer();
-      // Sends of a previous connection (work dropped when it was lost) are not waited for.
-      this.outputSends = Promise.resolve();
-      this.outputSendsPending = 0;
+      this.committer.reset();
     }
 
     const sourceTopics = topology.subtopologies.flatMap((s) => s.sourceTopics);
@@ -405,7 +418,7 @@ export class TopologyRunner {
     // input ends before any task is opened, so that a task replays all of it
     // before it processes a partitioned record (e.g. it knows which snapshot
     // is active before it handles an event).
-    for (const spout of topology.broadcastSpouts) await this.bootstrapBroadcast(spout);
+    for (const spout of topology.broadcastSpouts) await this.broadcasts.bootstrap(spout);
     this.running = true;
     await this.consumer.run({
       onBatch: (batch, ctx) => this.onBatch(batch, ctx, gen),
@@ -431,7 +444,7 @@ export class TopologyRunner {
       },
       onCrash: (err) => this.die(err, gen),
     });
-    for (const spout of topology.broadcastSpouts) void this.readBroadcast(spout, gen).catch((err) => this.die(err, gen));
+    for (const spout of topology.broadcastSpouts) void this.broadcasts.follow(spout, gen).catch((err) => this.die(err, gen));
     this.timers.push(setInterval(() => void this.queue.run(() => this.tick()).catch((err) => this.die(err, gen)), Math.min(100, this.commitIntervalMs)));
     this.metrics.kafkaConnected.set({ topology: topology.name }, 1);
     this.log('info', 'topology started', { topology: topology.name, instance: this.instanceId, guarantee: this.guarantee });
@@ -616,7 +629,7 @@ export class TopologyRunner {
       }
       if (!topology.stores.get(name)!.logged) continue;
       if (saved[name] !== undefined) r.changelogOffsets[name] = saved[name];
-      if ((await this.restoreStore(r, name, backend, saved[name])) === undefined) return;
+      if ((await this.restorer.restore(r, name, backend, saved[name])) === undefined) return;
     }
   }
 
@@ -652,7 +665,7 @@ export class TopologyRunner {
     const { topology } = this;
     const subtopology = topology.subtopologies[r.sub]!;
     const checkpoint = new Checkpoint(r.dir);
-    await this.writeCheckpoint(checkpoint, r.backends, r.changelogOffsets);
+    await this.committer.writeCheckpoint(checkpoint, r.backends, r.changelogOffsets);
     const stores = new Map<string, CachedKeyValueStore<unknown, unknown>>();
     for (const [name, backend] of r.backends) stores.set(name, typedStore(topology, name, backend));
     const task = new Task({
@@ -690,7 +703,7 @@ export class TopologyRunner {
       ...(r.producer ? { producer: r.producer } : {}),
       ...(r.failedCommits ? { failedCommits: r.failedCommits } : {}),
     };
-    await this.replayBroadcasts(state);
+    await this.broadcasts.replayInto(state.task);
     return state;
   }
 
@@ -720,7 +733,7 @@ export class TopologyRunner {
   private async releaseRestoring(r: RestoringTask): Promise<void> {
     try {
       // Each backend holds its changelog up to these offsets (a prefix, as always): a checkpoint there saves the next restore the part already read.
-      await this.writeCheckpoint(new Checkpoint(r.dir), r.backends, r.changelogOffsets);
+      await this.committer.writeCheckpoint(new Checkpoint(r.dir), r.backends, r.changelogOffsets);
     } catch (err) {
       this.log('warn', 'could not write the checkpoint of a closed restore; the next one starts over', { task: r.id, error: String(err) });
     }
@@ -772,73 +785,10 @@ export class TopologyRunner {
     }
   }
 
-  /**
-   * Brings `backend` up to the end of its changelog partition, one fetch per
-   * restore slot, recording the offset reached in `r.changelogOffsets` after
-   * every write. Returns that offset, or undefined when the task was closed
-   * meanwhile (nothing is written after that).
-   */
-  private async restoreStore(r: RestoringTask, store: string, backend: BytesStore, fromCheckpoint: string | undefined): Promise<string | undefined> {
-    const topic = this.topology.changelogTopic(store);
-    const { partition } = r;
-    const reader = this.reader!;
-    const bounds = (await this.admin!.topicOffsets(topic)).find((o) => o.partition === partition);
-    if (r.cancelled) return undefined;
-    const low = BigInt(bounds?.low ?? '0');
-    const high = BigInt(bounds?.high ?? '0');
-    let offset: bigint;
-    if (fromCheckpoint === undefined || BigInt(fromCheckpoint) < low || BigInt(fromCheckpoint) > high) {
-      // Nothing trustworthy locally: start from an empty store.
-      await backend.clear();
-      offset = low;
-      r.changelogOffsets[store] = offset.toString();
-    } else {
-      offset = BigInt(fromCheckpoint);
-    }
-    const labels = { topology: this.topology.name, store, partition: String(partition) };
-    let end = high;
-    let restored = 0;
-    this.metrics.restoreRemaining.set(labels, Number(end > offset ? end - offset : 0n));
-    for (;;) {
-      if (this.options.onRestoreProgress) {
-        const progress = { taskId: r.id, store, partition, offset: offset.toString(), end: end.toString(), restored };
-        await Promise.race([Promise.resolve(this.options.onRestoreProgress(progress)), r.cancelledSignal]);
-      }
-      const res = await this.restoreSlots.use(async () => {
-        if (r.cancelled) return undefined;
-        const fetched = await reader.fetch({ topic, partition }, offset.toString(), 0);
-        if (r.cancelled) return undefined;
-        if (fetched.records.length) {
-          await backend.write(fetched.records.map((x) => ({ key: x.key ?? Buffer.alloc(0), value: x.value })));
-          this.metrics.restoreRecords.inc({ topology: this.topology.name, store }, fetched.records.length);
-        }
-        return fetched;
-      });
-      if (!res) return undefined;
-      const next = BigInt(res.nextOffset);
-      end = BigInt(res.lastStableOffset);
-      restored += res.records.length;
-      r.changelogOffsets[store] = next.toString();
-      this.metrics.restoreRemaining.set(labels, Number(end > next ? end - next : 0n));
-      // Already at the end (an empty changelog on a first start) is complete, not stuck.
-      if (next >= end) {
-        offset = next;
-        break;
-      }
-      if (next === offset) {
-        this.log('warn', 'changelog restore made no progress; continuing from where it stopped', { topic, partition, offset: offset.toString() });
-        break;
-      }
-      offset = next;
-    }
-    this.metrics.restoreRemaining.set(labels, 0);
-    return offset.toString();
-  }
-
   private async closeTask(state: TaskState, commitFirst: boolean): Promise<void> {
     if (commitFirst) {
       try {
-        await this.commitTask(state);
+        await this.committer.commitTask(state);
       } catch (err) {
         this.log('warn', 'commit on close failed; uncommitted work will be reprocessed', { task: state.task.id, error: String(err) });
       }
@@ -847,7 +797,7 @@ export class TopologyRunner {
     }
     await state.task.close();
     // The stores hold their changelogs up to these offsets (committed work only): the next restore starts there.
-    await this.writeCheckpoint(state.checkpoint, state.backends, state.changelogOffsets).catch((err) =>
+    await this.committer.writeCheckpoint(state.checkpoint, state.backends, state.changelogOffsets).catch((err) =>
       this.log('warn', 'could not write the checkpoint of a closed task; its next restore reads more of the changelog', {
         task: state.task.id,
         error: String(err),
@@ -868,68 +818,6 @@ export class TopologyRunner {
       const txn = state.txn;
       delete state.txn;
       if (!this.recovering) await within(txn.abort(), CLOSE_TIMEOUT_MS).catch(() => undefined);
-    }
-  }
-
-  // --- broadcast inputs --------------------------------------------------------
-
-  /** Moves the broadcast position of `spoutName` to the end of its committed records; tasks replay up to it when opened. */
-  private async bootstrapBroadcast(spoutName: string): Promise<void> {
-    const spout = this.topology.spouts.get(spoutName)!;
-    for (const o of await this.admin!.topicOffsets(spout.topic)) {
-      // The last stable offset, not the high watermark: records of a transaction still open must not be skipped.
-      // A fetch at the end returns no records, only the offsets.
-      const { lastStableOffset } = await this.reader!.fetch({ topic: spout.topic, partition: o.partition }, o.high, 0);
-      const end = BigInt(lastStableOffset) < BigInt(o.high) ? lastStableOffset : o.high;
-      this.broadcastPositions.set(`${spout.topic}:${o.partition}`, end);
-    }
-  }
-
-  private async readBroadcast(spoutName: string, gen: number): Promise<void> {
-    const spout = this.topology.spouts.get(spoutName)!;
-    const offsets = await this.admin!.topicOffsets(spout.topic);
-    for (const o of offsets)
-      if (!this.broadcastPositions.has(`${spout.topic}:${o.partition}`)) this.broadcastPositions.set(`${spout.topic}:${o.partition}`, o.low);
-    while (this.running && gen === this.generation) {
-      let got = 0;
-      for (const o of offsets) {
-        const key = `${spout.topic}:${o.partition}`;
-        const res = await this.reader!.fetch({ topic: spout.topic, partition: o.partition }, this.broadcastPositions.get(key)!, 200);
-        got += res.records.length;
-        if (res.records.length) {
-          await this.queue.run(async () => {
-            for (const state of this.tasks.values())
-              for (const r of res.records)
-                await this.retrying(
-                  () => state.task.processBroadcast(spoutName, r),
-                  () => true,
-                );
-            this.broadcastPositions.set(key, res.nextOffset);
-            await this.flushOutputs();
-          });
-        } else {
-          this.broadcastPositions.set(key, res.nextOffset);
-        }
-      }
-      if (got === 0) await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  /** A new task sees the broadcast history the instance has already read. */
-  private async replayBroadcasts(state: TaskState): Promise<void> {
-    for (const spoutName of this.topology.broadcastSpouts) {
-      const spout = this.topology.spouts.get(spoutName)!;
-      const offsets = await this.admin!.topicOffsets(spout.topic);
-      for (const o of offsets) {
-        const until = BigInt(this.broadcastPositions.get(`${spout.topic}:${o.partition}`) ?? o.low);
-        await readRange(this.reader!, { topic: spout.topic, partition: o.partition }, BigInt(o.low), until, async (records) => {
-          for (const r of records)
-            await this.retrying(
-              () => state.task.processBroadcast(spoutName, r),
-              () => true,
-            );
-        });
-      }
     }
   }
 
@@ -1025,10 +913,10 @@ export class TopologyRunner {
       state.task.flushMetrics();
       if (!state.task.hasOutputs) continue;
       const records = state.task.drainOutputs();
-      if (this.guarantee === 'at-least-once') await this.sendOutputsBehind(records);
+      if (this.guarantee === 'at-least-once') await this.committer.sendOutputsBehind(records);
       else {
         try {
-          const txn = await this.txnOf(state);
+          const txn = await this.committer.txnOf(state);
           await txn.send(records);
         } catch (err) {
           if (!isFenced(err)) throw err;
@@ -1036,37 +924,6 @@ export class TopologyRunner {
         }
       }
     }
-  }
-
-  /**
-   * At-least-once: sends `records` once the sends before them have succeeded,
-   * without waiting for it, so that the next batch is processed while they
-   * travel. At most MAX_OUTPUT_SENDS_IN_FLIGHT wait in line. A failed send
-   * fails every later one (none overtakes it: order per partition holds) and
-   * is thrown by the next {@link drainOutputSends}, which every commit runs
-   * before it writes changelogs or offsets: no input offset is committed
-   * before the outputs of its records are durable.
-   */
-  private async sendOutputsBehind(records: OutgoingRecord[]): Promise<void> {
-    if (this.outputSendsPending >= MAX_OUTPUT_SENDS_IN_FLIGHT) await this.drainOutputSends();
-    const producer = this.producer!;
-    this.outputSendsPending++;
-    const sent = this.outputSends
-      .then(() => producer.send(records))
-      .finally(() => (this.outputSendsPending = Math.max(0, this.outputSendsPending - 1)))
-      .then(() => undefined);
-    sent.catch(() => undefined); // thrown by drainOutputSends, not an unhandled rejection
-    this.outputSends = sent;
-  }
-
-  /** Waits for every output send in flight; throws the first failure (at-least-once). */
-  private async drainOutputSends(): Promise<void> {
-    await this.outputSends;
-  }
-
-  private async txnOf(state: TaskState): Promise<KafkaTransaction> {
-    if (!state.txn) state.txn = await state.producer!.begin();
-    return state.txn;
   }
 
   private async tick(): Promise<void> {
@@ -1113,13 +970,7 @@ export class TopologyRunner {
     const started = performance.now();
     this.lastCommit = Date.now();
     if (this.guarantee === 'at-least-once') {
-      await this.drainOutputSends();
-      const prepared = [...this.tasks.values()].map((state) => ({ state, p: state.task.prepareCommit() }));
-      const records = prepared.flatMap(({ p }) => p.changelog);
-      const produced = await this.producer!.send(records);
-      for (const { state, p } of prepared) await this.afterDurable(state, p, produced);
-      const offsets = prepared.flatMap(({ p }) => p.offsets);
-      await this.commitOffsets(offsets);
+      await this.committer.commitAllAtLeastOnce([...this.tasks.values()]);
     } else {
       for (const state of [...this.tasks.values()]) await this.commitTaskGuarded(state);
     }
@@ -1133,30 +984,9 @@ export class TopologyRunner {
     this.metrics.commitLatency.observe({ topology: this.topology.name, guarantee: this.guarantee }, (performance.now() - started) / 1000);
   }
 
-  /**
-   * At-least-once offset commit. The group refuses it while it rebalances (a
-   * peer joined, left or restarted): routine, not fatal. State and outputs are
-   * already durable; the partition's next owner, this instance or another,
-   * processes the records since the last commit again, and this member
-   * rejoins by itself.
-   */
-  private async commitOffsets(offsets: TopicPartitionOffset[]): Promise<void> {
-    try {
-      await this.consumer!.commit(offsets);
-    } catch (err) {
-      if (!(err instanceof GroupRebalanceError)) throw err;
-      this.metrics.commitsRefused.inc({ topology: this.topology.name, reason: 'rebalance' });
-      this.log('info', 'offset commit refused while the group rebalances; records since the last commit will be processed again', {
-        topology: this.topology.name,
-        instance: this.instanceId,
-        error: err.message,
-      });
-    }
-  }
-
   private async commitTaskGuarded(state: TaskState): Promise<void> {
     try {
-      await this.commitTask(state);
+      await this.committer.commitTask(state);
       state.failedCommits = 0;
     } catch (err) {
       if (isFenced(err)) {
@@ -1177,7 +1007,7 @@ export class TopologyRunner {
         if (failed >= MAX_FAILED_COMMITS) throw new KafkaError(`transaction of task ${state.task.id} (${failed} in a row)`, err);
         if (this.assigned.has(state.task.id) && this.running) this.startRestore(state.task.sub.index, state.task.partition, undefined, failed);
       } else {
-        await this.renewProducer(state);
+        await this.committer.renewProducer(state);
         state.failedCommits = failed;
         if (failed >= MAX_FAILED_COMMITS) throw new KafkaError(`transaction of task ${state.task.id} (${failed} in a row)`, err);
       }
@@ -1214,79 +1044,6 @@ export class TopologyRunner {
     await this.closeTask(state, false).catch(() => undefined);
     this.tasks.delete(state.task.id);
     this.metrics.tasks.set({ topology: this.topology.name }, this.tasks.size);
-  }
-
-  /**
-   * Drops a task's uncommitted work and its transactional producer after a
-   * failed transaction, and starts a new one with the same transactional id:
-   * a producer whose transaction failed can be stuck retrying (kafkajs
-   * retries CONCURRENT_TRANSACTIONS without end), and the new one's
-   * initialisation aborts the old transaction on the broker.
-   */
-  private async renewProducer(state: TaskState): Promise<void> {
-    state.task.abandonUncommitted();
-    delete state.txn;
-    const old = state.producer;
-    state.producer = await this.options.kafka.transactionalProducer(`${this.applicationId}-${state.task.id}`);
-    void old?.close().catch(() => undefined);
-  }
-
-  /** Exactly-once commit of one task (at-least-once commits all tasks together in commitAll). */
-  private async commitTask(state: TaskState): Promise<void> {
-    if (this.guarantee === 'at-least-once') {
-      const p = state.task.prepareCommit();
-      await this.drainOutputSends();
-      await this.producer!.send(state.task.drainOutputs());
-      const produced = await this.producer!.send(p.changelog);
-      await this.afterDurable(state, p, produced);
-      await this.commitOffsets(p.offsets);
-      return;
-    }
-    const outputs = state.task.drainOutputs();
-    const p = state.task.prepareCommit();
-    // Nothing since the last commit: what was processed is committed already (afterCommit callbacks run).
-    if (!state.txn && outputs.length === 0 && p.changelog.length === 0 && p.offsets.length === 0) return state.task.completeCommit(p);
-    const txn = await this.txnOf(state);
-    await txn.send(outputs);
-    const produced = await txn.send(p.changelog);
-    if (p.offsets.length) await txn.sendOffsets(this.applicationId, p.offsets);
-    await txn.commit();
-    delete state.txn;
-    await this.afterDurable(state, p, produced);
-  }
-
-  /** Changelog records are durable: write the backends and move the checkpoint. */
-  private async afterDurable(state: TaskState, p: ReturnType<Task['prepareCommit']>, produced: ProducedOffset[]): Promise<void> {
-    await state.task.completeCommit(p);
-    let moved = false;
-    for (const name of state.task.sub.stores) {
-      const topic = this.topology.changelogTopic(name);
-      const o = produced.find((x) => x.topic === topic && x.partition === state.task.partition);
-      if (o) {
-        state.changelogOffsets[name] = (BigInt(o.lastOffset) + 1n).toString();
-        moved = true;
-      }
-    }
-    // Not at every commit: each checkpoint costs an fsync of the stores' logs (see writeCheckpoint). Between
-    // checkpoints a restart restores a little more changelog; replaying entries the store already holds is harmless.
-    if (moved && Date.now() - state.checkpointedAt >= CHECKPOINT_EVERY_MS) {
-      await this.writeCheckpoint(state.checkpoint, state.backends, state.changelogOffsets);
-      state.checkpointedAt = Date.now();
-    }
-  }
-
-  /**
-   * Writes a task's checkpoint only once what it claims survives a crash of
-   * the machine: each store syncs first (RocksDB fsyncs its write-ahead log;
-   * writes are not synced one by one), then the file is replaced atomically
-   * and fsynced. A checkpoint written before the sync could claim writes that
-   * a power loss takes back, and the restore would then skip them. Memory
-   * stores survive nothing: they get no checkpoint.
-   */
-  private async writeCheckpoint(checkpoint: Checkpoint, backends: Map<string, BytesStore>, offsets: Record<string, string>): Promise<void> {
-    if (!this.persistentStores || Object.keys(offsets).length === 0) return;
-    for (const b of backends.values()) await b.sync();
-    checkpoint.write(offsets);
   }
 
   private get persistentStores(): boolean {
