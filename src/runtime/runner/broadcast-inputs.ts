@@ -19,6 +19,14 @@ export interface BroadcastDeps {
   process(task: Task, spout: string, record: IncomingRecord): Promise<void>;
   /** After new records reached every task: send what they emitted. */
   afterRecords(): Promise<void>;
+  /**
+   * After new records reached one task, before the next task gets them: commit
+   * when that task's caches are full (`Task.wantsCommit`). A broadcast record
+   * can make every task write much (user-vectors computes every user in a new
+   * snapshot), and dirty entries stay until a commit: without one between
+   * tasks, all of the instance's tasks' writes are held at once.
+   */
+  afterTask(task: Task): Promise<void>;
 }
 
 const IDLE_WAIT_MS = 50;
@@ -63,7 +71,10 @@ export class BroadcastInputs {
         got += res.records.length;
         if (res.records.length) {
           await this.d.inQueue(async () => {
-            for (const task of this.d.tasks()) for (const r of res.records) await this.d.process(task, spoutName, r);
+            for (const task of this.d.tasks()) {
+              for (const r of res.records) await this.d.process(task, spoutName, r);
+              await this.d.afterTask(task);
+            }
             this.positions.set(key, res.nextOffset);
             await this.d.afterRecords();
           });

@@ -305,12 +305,16 @@ export class TopologyRunner {
       log: this.log,
       ...(options.onRestoreProgress ? { onProgress: options.onRestoreProgress } : {}),
     });
+    const tasks = this.tasks;
     this.broadcasts = new BroadcastInputs({
       topology: this.topology,
       admin: () => this.admin!,
       reader: () => this.reader!,
       following: (gen) => this.running && gen === this.generation,
-      tasks: () => [...this.tasks.values()].map((state) => state.task),
+      // Live, as the map: a task dropped by a commit between tasks (fenced) is not given more records.
+      tasks: function* () {
+        for (const state of tasks.values()) yield state.task;
+      },
       inQueue: (job) => this.queue.run(job),
       process: async (task, spout, record) => {
         await this.retrying(
@@ -319,6 +323,11 @@ export class TopologyRunner {
         );
       },
       afterRecords: () => this.flushOutputs(),
+      afterTask: async (task) => {
+        if (!task.wantsCommit) return;
+        await this.flushOutputs();
+        await this.commitAll();
+      },
     });
     const replicas = options.standbyReplicas ?? 0;
     if (!Number.isInteger(replicas) || replicas < 0) throw new ConfigError(`standbyReplicas must be a non-negative integer, got ${String(replicas)}`);

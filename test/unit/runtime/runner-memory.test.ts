@@ -599,6 +599,42 @@ describe('TopologyRunner on the in-memory Kafka client', () => {
     expect(changelogCounts()).toMatchObject(Object.fromEntries(KEYS.map((k) => [k, 1])));
   });
 
+  it('a broadcast record that fills a task’s cache is committed before the next task gets it: one task’s writes held at a time, not every task’s', async () => {
+    // Each task writes 20 keys for a label, with a cache of 10 entries; `atLabel` gets the committed changelog's length as each task starts on it.
+    const atLabel: number[] = [];
+    const topology = new TopologyBuilder('counter')
+      .spout('events', { topic: 'events', value: jsonSerde<Event>(), keyedBy: 'key' })
+      .spout('labels', { topic: 'labels', value: jsonSerde<{ label: string }>() })
+      .store('counts', { key: StringSerde, value: Int64Serde, cacheEntries: 10 })
+      .bolt(
+        'count',
+        () => ({
+          process(record: { source: { component: string } }, ctx: BoltContext) {
+            if (record.source.component !== 'labels') return;
+            atLabel.push(cluster.read('counter-counts-changelog').length);
+            for (let i = 0; i < 20; i++) ctx.store<string, number>('counts').put(`#${i}`, i);
+          },
+        }),
+        {
+          inputs: [
+            { from: 'events', grouping: Groupings.fields('key') },
+            { from: 'labels', grouping: Groupings.all() },
+          ],
+          stores: ['counts'],
+        },
+      )
+      .sink('out', { topic: 'counts', from: 'count', value: StringSerde })
+      .build();
+    const a = runner({ topology, commitIntervalMs: 600_000 }); // no commit on the clock
+    await a.start();
+    await waitFor('a to run every task', () => a.taskIds.length === PARTITIONS);
+    await produce(['v1'], 'labels');
+    await waitFor('every task to take the label', () => atLabel.length === PARTITIONS);
+    // Before the fix all four started at 0: nothing was committed until every task had written its 20 keys.
+    expect(atLabel).toEqual([0, 20, 40, 60]);
+    await waitFor('the last task’s writes committed', () => cluster.read('counter-counts-changelog').length === 80);
+  });
+
   async function restoreRecords(r: TopologyRunner): Promise<number> {
     return metricSum(r, 'vectors_runtime_restore_records_total');
   }
