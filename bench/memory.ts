@@ -195,7 +195,7 @@ async function main(): Promise<void> {
     (p) =>
       new Measured(p.join('+'), dir, [
         p.join(','),
-        ...p.flatMap((m) => ['--opt', `name=${names[m]}`]),
+        ...p.flatMap((m) => ['--opt', p.length > 1 ? `${m}:name=${names[m]}` : `name=${names[m]}`]),
         ...topicOpts,
         '--snapshot-prefix',
         snapTopics.prefix,

@@ -1,5 +1,6 @@
 import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
 import { ConfigError } from '../../errors';
+import { RuntimeMetrics } from '../../runtime/metrics/runtime-metrics';
 import { TopologyRunner, type ProcessingGuarantee } from '../../runtime/runner/topology-runner';
 import type { Topology } from '../../runtime/topology/topology';
 import type { MisroutedPolicy } from '../../runtime/task';
@@ -82,8 +83,18 @@ export function registerRun(program: Command): void {
         'snapshot-prefix=...), model and index settings (model=decayed|fold-in, tau-ms, fold-in-lambda, fold-in-alpha, fold-in-max-entities, ' +
         'prior-weight, lifetime-variant, index=hnsw|exact), and per topology (name=..., k, ef-search, exclude, timeout-ms, ...).',
     )
-    .addArgument(new Argument('<topology>', 'the topology to run').choices(Object.keys(topologies)))
-    .addOption(new Option('--opt <key=value>', 'a topology option; repeatable').argParser(keyValue))
+    .addArgument(
+      new Argument(
+        '<topology>',
+        `the topology to run (${Object.keys(topologies).join(', ')}), or several joined by commas, run in one process that loads each snapshot once for all of them (e.g. user-vectors,candidates)`,
+      ).argParser(topologyList),
+    )
+    .addOption(
+      new Option(
+        '--opt <key=value>',
+        'a topology option; repeatable. With several topologies it applies to each; <topology>:key=value to one (e.g. candidates:k=50)',
+      ).argParser(keyValue),
+    )
     .addOption(
       new Option('--http <[host:]port>', 'user-vectors: serve the query API there (GET /v1/users/{id}/vector, ..., /metrics)')
         .env('VECTORS_HTTP')
@@ -152,55 +163,105 @@ export function registerRun(program: Command): void {
     'after',
     '\nExamples:\n  vectors run doorman --guarantee exactly-once --metrics 9101\n  vectors run user-vectors --http 127.0.0.1:8090 --opt model=fold-in\n  vectors run candidates --opt k=100',
   );
-  cmd.action(async (name: string, o: RunOptions) => runTopology(name, o));
+  cmd.action(async (names: string[], o: RunOptions) => runTopologies(names, o));
 }
 
-async function runTopology(name: string, o: RunOptions): Promise<void> {
-  const factory = topologies[name]!;
-  const options: Record<string, string> = { ...o.opt };
-  // --control-topic / --snapshot-prefix are the same settings as these options (an --opt given too wins).
-  if (o.controlTopic) options['topic.control'] ??= o.controlTopic;
-  if (o.snapshotPrefix) options['snapshot-prefix'] ??= o.snapshotPrefix;
-  const kafka = kafkaFrom(o, `vectors-${name}`);
+/** `<topology>[,<topology>...]`: known names, each once. */
+export function topologyList(raw: string): string[] {
+  const names = raw.split(',').map((n) => n.trim());
+  const known = Object.keys(topologies);
+  for (const n of names) {
+    if (!known.includes(n)) throw new InvalidArgumentError(`unknown topology '${n}'; choose from ${known.join(', ')}, or several joined by commas`);
+  }
+  if (new Set(names).size !== names.length) throw new InvalidArgumentError(`a topology is named twice in '${raw}'; name each once`);
+  return names;
+}
+
+/**
+ * The options of `name` among `names` run in one process: every unscoped
+ * `--opt key=value`, then its own `name:key=value` ones, which win. Scoped
+ * options of a topology that is not run are an error (a misspelt scope would
+ * otherwise be ignored), and so is one unscoped `name=` for several
+ * topologies (each needs its own application id).
+ */
+export function topologyOptions(opt: Record<string, string>, name: string, names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(opt)) {
+    const colon = key.indexOf(':');
+    if (colon < 0) {
+      if (key === 'name' && names.length > 1) {
+        throw new ConfigError(`--opt name=${value} would give ${names.length} topologies one name; scope it: --opt ${names[0]}:name=...`);
+      }
+      out[key] = value;
+      continue;
+    }
+    const scope = key.slice(0, colon);
+    if (!names.includes(scope)) throw new ConfigError(`--opt ${key}=${value} is scoped to '${scope}', which this process does not run (${names.join(', ')})`);
+  }
+  for (const [key, value] of Object.entries(opt)) if (key.startsWith(`${name}:`)) out[key.slice(name.length + 1)] = value;
+  return out;
+}
+
+async function runTopologies(names: string[], o: RunOptions): Promise<void> {
+  if (names.length > 1 && o.applicationId) {
+    throw new ConfigError(`--application-id names one application, but ${names.length} topologies run here; name each with --opt <topology>:name=...`);
+  }
+  const label = names.join('+');
+  const withTopics = (options: Record<string, string>) => {
+    // --control-topic / --snapshot-prefix are the same settings as these options (an --opt given too wins).
+    if (o.controlTopic) options['topic.control'] ??= o.controlTopic;
+    if (o.snapshotPrefix) options['snapshot-prefix'] ??= o.snapshotPrefix;
+    return options;
+  };
+  const optionsOf = (name: string) => withTopics(topologyOptions(o.opt ?? {}, name, names));
+  // The snapshot topics and the catalog's model and index settings are the process's: the unscoped options.
+  const processOptions = withTopics(Object.fromEntries(Object.entries(o.opt ?? {}).filter(([k]) => !k.includes(':'))));
+  const kafka = kafkaFrom(o, `vectors-${label}`);
   const registry = registryFrom(o);
   const snapshotTopics = {
-    ...(options['topic.control'] ? { control: options['topic.control'] } : {}),
-    ...(options['snapshot-prefix'] ? { prefix: options['snapshot-prefix'] } : {}),
+    ...(processOptions['topic.control'] ? { control: processOptions['topic.control'] } : {}),
+    ...(processOptions['snapshot-prefix'] ? { prefix: processOptions['snapshot-prefix'] } : {}),
   };
-  // One catalog per process, shared by the topology's tasks and the query API.
+  // One catalog per process, shared by every topology's tasks and the query API: each snapshot loaded (and indexed) once.
   let catalog: SnapshotCatalog | undefined;
-  const ctx: TopologyContext = {
-    options,
-    catalog: () =>
-      (catalog ??= new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), {
-        // Only candidates and the query API search the snapshots.
-        ...catalogOptions(options, { searches: name === 'candidates' || o.http !== undefined }),
-        // The snapshots' share does not depend on the stores: known before the topology is built.
-        ...(o.memory !== undefined ? { memoryLimitBytes: planMemory(o.memory, 0).snapshots } : {}),
-      })),
-  };
-  const topology = factory(ctx);
-  const memory = o.memory !== undefined ? planMemory(o.memory, o.store === 'rocksdb' ? await storeInstances(kafka, topology) : 0) : undefined;
+  const sharedCatalog = () =>
+    (catalog ??= new SnapshotCatalog(new KafkaSnapshotSource(kafka, registry, snapshotTopics), {
+      // Only candidates and the query API search the snapshots.
+      ...catalogOptions(processOptions, { searches: names.includes('candidates') || o.http !== undefined }),
+      // The snapshots' share does not depend on the stores: known before the topology is built.
+      ...(o.memory !== undefined ? { memoryLimitBytes: planMemory(o.memory, 0).snapshots } : {}),
+    }));
+  const built = names.map((name) => topologies[name]!({ options: optionsOf(name), catalog: sharedCatalog } satisfies TopologyContext));
+  let stores = 0;
+  if (o.memory !== undefined && o.store === 'rocksdb') for (const t of built) stores += await storeInstances(kafka, t);
+  const memory = o.memory !== undefined ? planMemory(o.memory, stores) : undefined;
   if (memory) logLine('info', 'memory plan', describePlan(memory));
   const http = o.http && { ...o.http, advertised: o.advertise ?? `http://${o.http.host}:${o.http.port}` };
-  if (http && (!catalog || !topology.stores.has('users')))
-    throw new ConfigError(`--http serves the query API of a topology with user state (user-vectors); '${name}' has none`);
-  const runner = new TopologyRunner({
-    topology,
-    kafka,
-    registry,
-    stateDir: o.stateDir,
-    guarantee: o.guarantee,
-    storeBackend: o.store,
-    ...(o.commitIntervalMs !== undefined ? { commitIntervalMs: o.commitIntervalMs } : {}),
-    ...(o.applicationId ? { applicationId: o.applicationId } : {}),
-    sessionTimeoutMs: o.sessionTimeoutMs,
-    standbyReplicas: o.standbyReplicas,
-    log: logLine,
-    ...(http ? { endpoint: http.advertised } : {}),
-    misrouted: o.misrouted,
-    ...(memory ? { rocksdb: memory.rocksdb.perStore } : {}),
-  });
+  const served = built.find((t) => t.stores.has('users'));
+  if (http && (!catalog || !served)) throw new ConfigError(`--http serves the query API of a topology with user state (user-vectors); '${label}' has none`);
+  // One metrics registry for the process: every runner's metrics carry its topology's label.
+  const shared = new RuntimeMetrics();
+  const runners = built.map(
+    (topology) =>
+      new TopologyRunner({
+        topology,
+        kafka,
+        registry,
+        stateDir: o.stateDir,
+        guarantee: o.guarantee,
+        storeBackend: o.store,
+        metrics: shared,
+        ...(o.commitIntervalMs !== undefined ? { commitIntervalMs: o.commitIntervalMs } : {}),
+        ...(o.applicationId ? { applicationId: o.applicationId } : {}),
+        sessionTimeoutMs: o.sessionTimeoutMs,
+        standbyReplicas: o.standbyReplicas,
+        log: logLine,
+        ...(http && topology === served ? { endpoint: http.advertised } : {}),
+        misrouted: o.misrouted,
+        ...(memory ? { rocksdb: memory.rocksdb.perStore } : {}),
+      }),
+  );
+  const runner = runners[built.indexOf(served ?? built[0]!)]!;
   const control = http ? new ControlLog(kafka, registry, snapshotTopics) : undefined;
   const apiToken = apiTokenFrom(o.apiTokenFile);
   for (const warning of exposureWarnings({ '--http': o.http, '--metrics': o.metrics }, apiToken))
@@ -220,10 +281,10 @@ async function runTopology(name: string, o: RunOptions): Promise<void> {
         })
       : undefined;
   let failed: string | undefined;
-  runner.done.catch((err: Error) => (failed = `the topology stopped: ${err.message}`));
+  for (const r of runners) r.done.catch((err: Error) => (failed = `topology ${r.topology.name} stopped: ${err.message}`));
   const metrics = o.metrics
     ? await startMetricsServer({
-        registry: runner.metrics.registry,
+        registry: shared.registry,
         ...o.metrics,
         problem: () => failed,
         ...(apiToken !== undefined ? { token: apiToken } : {}),
@@ -234,13 +295,13 @@ async function runTopology(name: string, o: RunOptions): Promise<void> {
   const shutdown = (signal: string) => {
     if (signalled) return;
     signalled = true;
-    logLine('info', `received ${signal}; stopping`, { topology: topology.name });
+    logLine('info', `received ${signal}; stopping`, { topology: label });
     const deadline = setTimeout(() => {
       logLine('error', `shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms; exiting`);
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
-    void Promise.all([api?.close(), metrics?.close(), runner.stop()])
+    void Promise.all([api?.close(), metrics?.close(), ...runners.map((r) => r.stop())])
       .then(() => control?.close())
       .then(() => process.exit(0));
   };
@@ -248,9 +309,12 @@ async function runTopology(name: string, o: RunOptions): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   // Listen first: the endpoint the runner advertises to the group must answer.
   if (api) logLine('info', 'query API listening', { url: await api.listen(), advertised: http!.advertised });
-  await runner.start();
-  logLine('info', 'running', { topology: topology.name, instance: runner.instanceId, guarantee: o.guarantee });
-  await runner.done;
+  for (const r of runners) {
+    await r.start();
+    logLine('info', 'running', { topology: r.topology.name, instance: r.instanceId, guarantee: o.guarantee });
+  }
+  // The first to fail ends the process (exit 1, with its error); the others stop with it.
+  await Promise.all(runners.map((r) => r.done));
 }
 
 /** RocksDB stores this instance holds when it owns every task: each sub-topology's stores × its partitions. */

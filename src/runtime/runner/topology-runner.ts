@@ -280,7 +280,9 @@ export class TopologyRunner {
       this.rejectDone = reject;
     });
     this.done.catch(() => undefined);
-    this.metrics.storeSizes = () => this.storeSizes();
+    // Runners of one process may share their metrics: each adds its own stores to the gauge's source.
+    const others = this.metrics.storeSizes;
+    this.metrics.storeSizes = async () => [...(others ? await others() : []), ...(await this.storeSizes())];
     const concurrency = options.restoreConcurrency ?? 2;
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError(`restoreConcurrency must be a positive integer, got ${String(concurrency)}`);
     this.restoreSlots = new RestoreSlots(concurrency);
