@@ -43,6 +43,9 @@ function oneOf<T extends string>(o: Record<string, string>, key: string, values:
  * snapshot, docs/BENCHMARKS.md "Memory").
  * @throws ConfigError naming the option and what it accepts.
  */
+/** The `--opt` keys {@link catalogOptions} reads: settings of the process's snapshot catalog, shared by every topology it runs. */
+export const CATALOG_OPTION_KEYS = ['model', 'index', 'tau-ms', 'fold-in-lambda', 'fold-in-alpha', 'fold-in-max-entities', 'prior-weight', 'lifetime-variant'];
+
 export function catalogOptions(o: Record<string, string>, { searches = true }: { searches?: boolean } = {}): SnapshotCatalogOptions {
   const model = oneOf(o, 'model', ['decayed', 'fold-in'] as const);
   const index = oneOf(o, 'index', ['hnsw', 'exact'] as const) ?? (searches ? undefined : 'exact');

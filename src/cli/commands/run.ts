@@ -10,7 +10,7 @@ import { startMetricsServer } from '../../runtime/metrics/metrics-server';
 import { apiTokenFrom, exposureWarnings } from '../security';
 import { SnapshotCatalog } from '../../vectors/snapshot-catalog';
 import { topologies, type TopologyContext } from '../../../topologies';
-import { catalogOptions } from '../model-options';
+import { CATALOG_OPTION_KEYS, catalogOptions } from '../model-options';
 import { describePlan, parseMemorySize, planMemory } from '../memory-plan';
 import {
   addKafkaOptions,
@@ -197,6 +197,12 @@ export function topologyOptions(opt: Record<string, string>, name: string, names
     }
     const scope = key.slice(0, colon);
     if (!names.includes(scope)) throw new ConfigError(`--opt ${key}=${value} is scoped to '${scope}', which this process does not run (${names.join(', ')})`);
+    const bare = key.slice(colon + 1);
+    if (CATALOG_OPTION_KEYS.includes(bare)) {
+      throw new ConfigError(
+        `--opt ${key}=${value}: ${bare} is a setting of the process's snapshot catalog, shared by its topologies; give it unscoped: --opt ${bare}=${value}`,
+      );
+    }
   }
   for (const [key, value] of Object.entries(opt)) if (key.startsWith(`${name}:`)) out[key.slice(name.length + 1)] = value;
   return out;

@@ -26,5 +26,9 @@ describe('vectors run with several topologies in one process', () => {
     expect(() => topologyOptions({ 'candidate:k': '5' }, 'user-vectors', ['user-vectors', 'candidates'])).toThrow(
       /scoped to 'candidate', which this process does not run/,
     );
+    // Model and index settings belong to the one catalog: scoped, they would be ignored.
+    expect(() => topologyOptions({ 'user-vectors:model': 'fold-in' }, 'user-vectors', ['user-vectors', 'candidates'])).toThrow(
+      /give it unscoped: --opt model=fold-in/,
+    );
   });
 });
