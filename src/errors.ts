@@ -24,6 +24,7 @@ export const ErrorCodes = {
   API_REFUSED: 'VEC_ERR_API_REFUSED',
   STATE_DECODE: 'VEC_ERR_STATE_DECODE',
   MEMORY_BUDGET: 'VEC_ERR_MEMORY_BUDGET',
+  TOPIC_UNKNOWN: 'VEC_ERR_TOPIC_UNKNOWN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -45,6 +46,24 @@ export class StateDecodeError extends VectorsError {
     super(
       ErrorCodes.STATE_DECODE,
       `cannot read ${what} from the state store: ${detail}. Restore the store from its changelog, or run the version that wrote it.`,
+    );
+  }
+}
+
+/**
+ * A tool was given a topic the cluster does not have: a typo, another
+ * cluster, or topics not provisioned yet. The message names the closest
+ * existing topics, if any, and what creates the missing one.
+ */
+export class UnknownTopicError extends VectorsError {
+  constructor(
+    readonly topic: string,
+    closest: readonly string[],
+    fix: string,
+  ) {
+    super(
+      ErrorCodes.TOPIC_UNKNOWN,
+      `topic '${topic}' does not exist${closest.length ? ` (did you mean ${closest.map((t) => `'${t}'`).join(' or ')}?)` : ''}; ${fix}`,
     );
   }
 }

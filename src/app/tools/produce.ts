@@ -26,6 +26,7 @@ import {
   type EventFormat,
   type EventKind,
 } from './event-file';
+import { unknownTopic } from './unknown-topic';
 
 /** Progress of a run, handed to {@link ProduceOptions.onProgress}. */
 export interface ProduceProgress {
@@ -118,7 +119,7 @@ const LINGER_MS = 100;
  * keep the file's order.
  *
  * @throws ConfigError for a source or topic that cannot be used (missing file,
- *   unknown format, topic that does not exist, kind that cannot be told).
+ *   unknown format, kind that cannot be told; UnknownTopicError for a topic that does not exist).
  * @throws EventFileError for the first bad line, unless `skipInvalid`.
  */
 export async function produceEvents(o: ProduceOptions): Promise<ProduceResult> {
@@ -134,7 +135,7 @@ export async function produceEvents(o: ProduceOptions): Promise<ProduceResult> {
     try {
       for (const [kind, topic] of targets) {
         const desc = await admin.describeTopic(topic);
-        if (!desc) throw new ConfigError(`topic '${topic}' does not exist; create it first (vectors provision creates listens and feedback)`);
+        if (!desc) throw await unknownTopic(admin, topic, 'create it first (vectors provision creates listens and feedback)');
         const serde = new AvroSerde<ListenEvent | FeedbackEvent>({
           registry: o.registry,
           subject: valueSubject(topic),

@@ -12,6 +12,7 @@ import { float32ArrayTypeHook } from '../../runtime/serde/float32-array-type';
 import type { SchemaRegistry } from '../../runtime/serde/schema-registry';
 import { HEADER_SIZE, MAGIC_BYTE } from '../../runtime/serde/wire-format';
 import { valueSubject } from '../../vectors/contracts';
+import { unknownTopic } from './unknown-topic';
 
 export interface TailOptions {
   kafka: KafkaClient;
@@ -69,7 +70,8 @@ const POLL_MS = 250;
  * nothing new, or `signal` — whichever comes first; without any of them, for
  * ever. Partitions added after the start are not followed.
  *
- * @throws ConfigError when the topic does not exist or `limit`/`idleMs` are out of range.
+ * @throws UnknownTopicError when the topic does not exist, naming the closest ones.
+ * @throws ConfigError when `limit`/`idleMs` are out of range.
  */
 export async function* tailTopic(o: TailOptions): AsyncGenerator<TailRecord, void, undefined> {
   if (o.limit !== undefined && !(Number.isInteger(o.limit) && o.limit >= 0)) throw new ConfigError(`limit must be an integer ≥ 0, got ${o.limit}`);
@@ -78,7 +80,7 @@ export async function* tailTopic(o: TailOptions): AsyncGenerator<TailRecord, voi
   const admin = await o.kafka.admin();
   let offsets;
   try {
-    if (!(await admin.describeTopic(o.topic))) throw new ConfigError(`topic '${o.topic}' does not exist`);
+    if (!(await admin.describeTopic(o.topic))) throw await unknownTopic(admin, o.topic);
     offsets = await admin.topicOffsets(o.topic);
   } finally {
     await admin.close();

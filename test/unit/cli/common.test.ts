@@ -60,3 +60,10 @@ describe('"did you mean"', () => {
 
   it.each([['frobnicate'], ['deploy'], ['x']])('nothing close to %s', (word) => expect(suggest(word, commands)).toEqual([]));
 });
+
+describe('suggest: the ends of topic names', () => {
+  it('offers a name that ends with the word after a - or a . (the candidates topic for "candidates")', () => {
+    expect(suggest('candidates', ['recommendation-candidates', 'candidate-requests', 'listens'])).toEqual(['recommendation-candidates']);
+    expect(suggest('s1', ['entity-vectors.s1'])).toEqual([]); // too short to guess from its end
+  });
+});

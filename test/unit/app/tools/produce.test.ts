@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { produceEvents, type ProduceOptions } from '../../../../src/app/tools/produce';
-import { ConfigError, EventFileError } from '../../../../src/errors';
+import { ConfigError, ErrorCodes, EventFileError, UnknownTopicError } from '../../../../src/errors';
 import type { KafkaClient, OutgoingRecord } from '../../../../src/runtime/kafka/client';
 import { partitionForKey } from '../../../../src/runtime/partitioner';
 import { AvroSerde } from '../../../../src/runtime/serde/avro-serde';
@@ -48,6 +48,7 @@ function fake(topics: Record<string, number> = { listens: 6, feedback: 6 }) {
   const kafka = {
     admin: async () => ({
       describeTopic: async (name: string) => (topics[name] ? { name, partitions: topics[name], config: {} } : undefined),
+      listTopics: async () => [...Object.keys(topics), '__consumer_offsets', 'app-users-changelog'],
       close: async () => undefined,
     }),
     producer: async () => ({
@@ -182,11 +183,23 @@ describe('produceEvents', () => {
     ).rejects.toThrow(/line 1 of .*: no 'topic' \(or 'type'\) field; when events go to several topics each line must say "listens" or "feedback"/);
   });
 
+  it('refuses a topic that does not exist with VEC_ERR_TOPIC_UNKNOWN, naming the closest topic and what creates it', async () => {
+    const { kafka, registry } = fake();
+    const source = await file('ok.jsonl', jsonl([listen(1)]));
+    const err = await produceEvents({ kafka, registry, source, topic: 'listen', kind: 'listens' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnknownTopicError);
+    expect(err).toMatchObject({ code: ErrorCodes.TOPIC_UNKNOWN, topic: 'listen', retriable: false });
+    expect((err as Error).message).toBe(
+      "topic 'listen' does not exist (did you mean 'listens'?); create it first (vectors provision creates listens and feedback)",
+    );
+    // Nothing close among the topics (internal ones are never offered): no guess.
+    await expect(produceEvents({ kafka, registry, source, topic: 'nope', kind: 'listens' })).rejects.toThrow(/^topic 'nope' does not exist; create it first/);
+  });
+
   it.each<[string, Partial<ProduceOptions>, string]>([
     ['a missing file', { source: join(tmpdir(), 'no-such-dir', 'x.jsonl') }, "event file '" + join(tmpdir(), 'no-such-dir', 'x.jsonl') + "' does not exist"],
     ['an extension that names no format', { source: 'events.txt' }, "cannot tell the format of 'events.txt' from its extension '.txt'"],
     ['an unknown format', { source: '-', format: 'xml' }, "event format 'xml' is not supported: use jsonl or csv"],
-    ['a topic that does not exist', { topic: 'nope', kind: 'listens' }, "topic 'nope' does not exist"],
     ['a topic of unknown kind', { topic: 'events' }, "cannot tell whether topic 'events' carries listens or feedback"],
     ['a rate of 0', { rate: 0 }, 'rate must be a number of events per second > 0, got 0'],
     ['a CSV file without a header', { source: 'NOHEADER' }, 'the CSV header must name the columns'],
