@@ -25,6 +25,7 @@ export const ErrorCodes = {
   STATE_DECODE: 'VEC_ERR_STATE_DECODE',
   MEMORY_BUDGET: 'VEC_ERR_MEMORY_BUDGET',
   TOPIC_UNKNOWN: 'VEC_ERR_TOPIC_UNKNOWN',
+  SNAPSHOT_NOT_ACTIVE: 'VEC_ERR_SNAPSHOT_NOT_ACTIVE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -65,6 +66,22 @@ export class UnknownTopicError extends VectorsError {
       ErrorCodes.TOPIC_UNKNOWN,
       `topic '${topic}' does not exist${closest.length ? ` (did you mean ${closest.map((t) => `'${t}'`).join(' or ')}?)` : ''}; ${fix}`,
     );
+  }
+}
+
+/**
+ * A wait for a snapshot's activation ended without it: the snapshot ended in
+ * another phase (FAILED, ROLLED_BACK, ...), was never staged, or is still
+ * staged when the wait's timeout passed. Only the last is retriable: waiting
+ * longer may see it activate.
+ */
+export class SnapshotNotActiveError extends VectorsError {
+  constructor(
+    readonly snapshotId: string,
+    message: string,
+    o: { timedOut: boolean },
+  ) {
+    super(ErrorCodes.SNAPSHOT_NOT_ACTIVE, message, { retriable: o.timedOut });
   }
 }
 
