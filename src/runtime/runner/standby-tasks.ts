@@ -180,9 +180,16 @@ export class StandbyTasks {
       s.backends.set(name, backend);
       if (!topology.stores.get(name)!.logged) continue;
       logged.push(name);
-      const bounds = await this.deps.bounds(topology.changelogTopic(name), s.partition);
-      const low = BigInt(bounds?.low ?? '0');
-      const high = BigInt(bounds?.high ?? '0');
+      // Unknown bounds (no admin while the runner reconnects, the partition's metadata not there yet) are asked
+      // again: read as 0..0 they would make a good checkpoint look out of range, and the store would be cleared.
+      let bounds = await this.deps.bounds(topology.changelogTopic(name), s.partition);
+      while (!bounds && !s.stopped) {
+        await sleep(STANDBY_POLL_MS, s.stopSignal);
+        bounds = await this.deps.bounds(topology.changelogTopic(name), s.partition);
+      }
+      if (!bounds) return;
+      const low = BigInt(bounds.low);
+      const high = BigInt(bounds.high);
       const from = saved[name];
       if (from === undefined || BigInt(from) < low || BigInt(from) > high) {
         await backend.clear();
