@@ -9,6 +9,12 @@ export interface BroadcastDeps {
   /** The current connection's admin and reader (both change when the runner reconnects). */
   admin(): KafkaAdmin;
   reader(): PartitionReader;
+  /**
+   * The followers' own reader. A reader serves one fetch at a time, and a
+   * follower's fetch waits up to 200 ms for new records: on the reader that
+   * restores share, every restore fetch queued behind such a wait.
+   */
+  followReader(): PartitionReader;
   /** Whether a follower started for connection generation `gen` should go on. */
   following(gen: number): boolean;
   /** The running tasks, each to be given every new broadcast record. */
@@ -30,6 +36,8 @@ export interface BroadcastDeps {
 }
 
 const IDLE_WAIT_MS = 50;
+/** How long a follower's fetch waits for new records at the end of a partition. */
+const FOLLOW_WAIT_MS = 200;
 
 /**
  * The broadcast spouts of one instance (Storm's all-grouping, a Kafka Streams
@@ -67,7 +75,7 @@ export class BroadcastInputs {
       let got = 0;
       for (const o of offsets) {
         const key = `${spout.topic}:${o.partition}`;
-        const res = await this.d.reader().fetch({ topic: spout.topic, partition: o.partition }, this.positions.get(key)!, 200);
+        const res = await this.d.followReader().fetch({ topic: spout.topic, partition: o.partition }, this.positions.get(key)!, FOLLOW_WAIT_MS);
         got += res.records.length;
         if (res.records.length) {
           await this.d.inQueue(async () => {

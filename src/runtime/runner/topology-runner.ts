@@ -227,6 +227,8 @@ export class TopologyRunner {
   private reader?: PartitionReader;
   /** The standby replicas' changelog reader (see StandbyDeps.reader). */
   private standbyReader?: PartitionReader;
+  /** The broadcast followers' reader (see BroadcastDeps.followReader). */
+  private followReader?: PartitionReader;
   private readonly standbys: StandbyTasks;
   private timers: NodeJS.Timeout[] = [];
   private lastCommit = Date.now();
@@ -312,6 +314,7 @@ export class TopologyRunner {
       topology: this.topology,
       admin: () => this.admin!,
       reader: () => this.reader!,
+      followReader: () => this.followReader!,
       following: (gen) => this.running && gen === this.generation,
       // Live, as the map: a task dropped by a commit between tasks (fenced) is not given more records.
       tasks: function* () {
@@ -405,6 +408,7 @@ export class TopologyRunner {
     await this.serdes.prepare();
     this.reader = await this.options.kafka.partitionReader();
     if ((this.options.standbyReplicas ?? 0) > 0) this.standbyReader = await this.options.kafka.partitionReader();
+    if (topology.broadcastSpouts.length > 0) this.followReader = await this.options.kafka.partitionReader();
     if (this.guarantee === 'at-least-once') {
       this.producer = await this.options.kafka.producer();
       this.committer.reset();
@@ -1232,8 +1236,8 @@ export class TopologyRunner {
 
   /** Closes the clients, each within a bound: towards an unavailable cluster a close can wait for long. */
   private async disconnect(): Promise<void> {
-    const clients = [this.consumer, this.producer, this.reader, this.standbyReader, this.admin];
-    this.consumer = this.producer = this.reader = this.standbyReader = this.admin = undefined;
+    const clients = [this.consumer, this.producer, this.reader, this.standbyReader, this.followReader, this.admin];
+    this.consumer = this.producer = this.reader = this.standbyReader = this.followReader = this.admin = undefined;
     for (const c of clients) await within(c?.close(), CLOSE_TIMEOUT_MS).catch(() => undefined);
   }
 

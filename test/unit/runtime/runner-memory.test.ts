@@ -635,6 +635,40 @@ describe('TopologyRunner on the in-memory Kafka client', () => {
     await waitFor('the last task’s writes committed', () => cluster.read('counter-counts-changelog').length === 80);
   });
 
+  it('restores and broadcast replays never wait behind the broadcast follower’s long polls: the follower has a reader of its own', async () => {
+    // Which reader (by creation order) served which fetches: a reader serves one fetch at a time, so a restore
+    // fetch on the follower's reader queued behind its up-to-200 ms wait for new broadcast records.
+    const kafka = cluster.client();
+    const fetchesOf: { waits: number; changelog: number }[] = [];
+    const created = kafka.partitionReader.bind(kafka);
+    jest.spyOn(kafka, 'partitionReader').mockImplementation(async (options) => {
+      const reader = await created(options);
+      const seen = { waits: 0, changelog: 0 };
+      fetchesOf.push(seen);
+      const fetch = reader.fetch.bind(reader);
+      reader.fetch = async (tp, offset, maxWaitMs) => {
+        if (tp.topic.endsWith('-changelog')) seen.changelog++;
+        if ((maxWaitMs ?? 0) > 0) seen.waits++;
+        return fetch(tp, offset, maxWaitMs);
+      };
+      return reader;
+    });
+    await produce(['v1'], 'labels');
+    await produce(events(2));
+    const a = runner({ topology: storedLabelTopology(), kafka });
+    await a.start();
+    await waitFor('every input offset committed', committedEverything);
+    await a.stop();
+    // Again, on a fresh state directory: every task restores its changelog while the follower polls.
+    const b = runner({ topology: storedLabelTopology(), kafka });
+    await b.start();
+    await waitFor('b to run every task', () => b.taskIds.length === PARTITIONS);
+    expect(await restoreRecords(b)).toBeGreaterThan(0);
+    const restoring = fetchesOf.filter((f) => f.changelog > 0);
+    expect(restoring.length).toBeGreaterThan(0);
+    expect(restoring.filter((f) => f.waits > 0)).toEqual([]);
+  });
+
   async function restoreRecords(r: TopologyRunner): Promise<number> {
     return metricSum(r, 'vectors_runtime_restore_records_total');
   }
