@@ -75,10 +75,12 @@ async function main(o: ProbeOptions): Promise<ProbeResult> {
       }
     },
   });
+  // Event ids unique to this probe: a user who saw an id in an earlier probe would drop the event as a repeat.
+  const run = Date.now().toString(36);
   let seq = 0;
   const event = (userId: string) => {
     const e: ListenEvent = {
-      eventId: `lat${seq}`,
+      eventId: `lat-${run}-${seq}`,
       userId,
       entityId: `e${(seq * 7919) % o.entities}`,
       msPlayed: 180_000,
@@ -91,8 +93,8 @@ async function main(o: ProbeOptions): Promise<ProbeResult> {
     return { key: userId, value: listens.serialize(e) };
   };
 
-  // Warm-up users of their own, so that their vectors are told apart from any earlier output.
-  const warmUsers = Array.from({ length: o.warmup }, (_, i) => `warm${i}`);
+  // Warm-up users of their own, so that their vectors are told apart from any earlier output (an earlier probe's too).
+  const warmUsers = Array.from({ length: o.warmup }, (_, i) => `warm-${run}-${i}`);
   await producer.send({ topic: o.input, messages: warmUsers.map(event) });
   const warmDeadline = Date.now() + 300_000;
   while (warmUsers.some((u) => !warm.has(u))) {

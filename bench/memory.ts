@@ -12,7 +12,11 @@
  * (200000), MEM_TOPOLOGIES (user-vectors; comma-separated processes, `+`
  * joins topologies in one process), MEM_ARGS (extra `vectors run` arguments,
  * e.g. "--store memory" or "--memory 1g"), MEM_HEAPSNAPSHOT=1 (a heap
- * snapshot of each child at the end, in MEM_DIR).
+ * snapshot of each child at the end, in MEM_DIR), MEM_SMAPS=1 (each phase
+ * line followed by the child's mappings from /proc/<pid>/smaps, grouped:
+ * code and libraries by file, the main malloc heap, and the anonymous
+ * mappings by size, which tells malloc arenas of 64 MiB and single large
+ * allocations such as an HNSW graph's or an array buffer's apart).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -115,6 +119,54 @@ class Measured {
     return `${this.label} ${name}: RSS now ${MiB(rss)} MiB, peak so far (VmHWM) ${MiB(hwm)} MiB; phase max heap used ${MiB(max('heapUsed'))}, array buffers ${MiB(max('arrayBuffers'))}, external ${MiB(max('external'))}; ${at}`;
   }
 
+  /** The child's resident memory by mapping kind (MEM_SMAPS=1). */
+  smaps(): string {
+    const groups = new Map<string, { n: number; rss: number }>();
+    const anon: { size: number; rss: number }[] = [];
+    let path = '';
+    let size = 0;
+    for (const line of readFileSync(`/proc/${this.child.pid}/smaps`, 'utf8').split('\n')) {
+      const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+      if (head) {
+        path = head[1] ?? '';
+        continue;
+      }
+      const kb = /^(Size|Rss):\s+(\d+) kB/.exec(line);
+      if (!kb) continue;
+      const bytes = Number(kb[2]) * 1024;
+      if (kb[1] === 'Size') {
+        size = bytes;
+        continue;
+      }
+      if (bytes === 0) continue;
+      if (path === '') anon.push({ size, rss: bytes });
+      const key = path === '' ? 'anonymous' : path.startsWith('[') ? path : (path.split('/').pop() ?? path);
+      const g = groups.get(key) ?? { n: 0, rss: 0 };
+      g.n++;
+      g.rss += bytes;
+      groups.set(key, g);
+    }
+    const bucket = (name: string, test: (a: { size: number }) => boolean) => {
+      const xs = anon.filter(test);
+      return `${name}: ${xs.length} mappings, ${MiB(xs.reduce((t, a) => t + a.rss, 0))} MiB`;
+    };
+    const top = [...groups].sort((a, b) => b[1].rss - a[1].rss).slice(0, 8);
+    return [
+      `  ${this.label} smaps: ${top.map(([k, g]) => `${k} ${MiB(g.rss)} MiB (${g.n})`).join(', ')}`,
+      `  ${this.label} anonymous by mapping size: ${[
+        bucket('≥ 60 MiB (malloc arenas, whole-graph allocations)', (a) => a.size >= 60 * 2 ** 20),
+        bucket('8–60 MiB', (a) => a.size >= 8 * 2 ** 20 && a.size < 60 * 2 ** 20),
+        bucket('1–8 MiB', (a) => a.size >= 2 ** 20 && a.size < 8 * 2 ** 20),
+        bucket('< 1 MiB (V8 pages, small mmaps)', (a) => a.size < 2 ** 20),
+      ].join('; ')}`,
+      `  ${this.label} largest anonymous (size/resident MiB): ${anon
+        .sort((a, b) => b.rss - a.rss)
+        .slice(0, 12)
+        .map((a) => `${MiB(a.size)}/${MiB(a.rss)}`)
+        .join(' ')}`,
+    ].join('\n');
+  }
+
   async heapSnapshot(): Promise<string | undefined> {
     const before = new Set(readdirSync(this.dir));
     this.child.kill('SIGUSR2');
@@ -212,6 +264,7 @@ async function main(): Promise<void> {
   while (!(await activeIs(`${tag}-s1`))) await sleep(500);
   console.log(`S1 active in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   for (const m of measured) console.log(m.phase('S1 active'));
+  if (process.env.MEM_SMAPS) for (const m of measured) console.log(m.smaps());
 
   const serde = new AvroSerde<ListenEvent>({ registry: reg, subject: `${t.listens}-value`, schema: loadSchema('ListenEvent') });
   await serde.prepare();
@@ -237,6 +290,7 @@ async function main(): Promise<void> {
   if (members.includes('candidates')) await drained(names.candidates!, t.candidateRequests);
   console.log(`events processed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   for (const m of measured) console.log(m.phase('events processed'));
+  if (process.env.MEM_SMAPS) for (const m of measured) console.log(m.smaps());
 
   t0 = performance.now();
   await publishSnapshot(kafka, reg, { file: join(dir, 's2'), snapshotId: `${tag}-s2`, model: 'bench', topics: snapTopics });
@@ -244,6 +298,7 @@ async function main(): Promise<void> {
   console.log(`S2 active (every user recomputed) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   await sleep(5000);
   for (const m of measured) console.log(m.phase('S2 active, two live snapshots'));
+  if (process.env.MEM_SMAPS) for (const m of measured) console.log(m.smaps());
 
   if (process.env.MEM_HEAPSNAPSHOT) for (const m of measured) console.log(`${m.label} heap snapshot: ${await m.heapSnapshot()}`);
   for (const m of measured) await m.stop();
