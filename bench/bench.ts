@@ -615,8 +615,8 @@ async function vectorsScenario(
 
   // Latency, on the users just computed, at each offered rate: each system reads latency topics of its own (empty, so
   // it starts at once), in turn; the raw kafkajs passthrough (decode, encode, no state) gives the client's own floor.
-  // One topic per system for every rate (a runner of the same application id restarted on another input topic sat
-  // idle here; not investigated): each probe tells its own events apart by their timestamps and its warm-up users.
+  // One topic per system for every rate: each probe tells its own events apart by their timestamps, and gives them
+  // ids and warm-up users of its own (a user drops an event id it has seen as a repeat).
   const latency: LatencyAt[] = [];
   const lat = { ours: `${tag}-lat-vectors`, peer: `${tag}-lat-ks`, raw: `${tag}-lat-raw` };
   await admin.createTopics(
