@@ -21,6 +21,9 @@ import { Topics } from '../vectors/contracts';
 import { bar, type CliIo, type KafkaOptions, kafkaFrom, ProgressLine, registryFrom } from './common';
 import { waitUntilActive } from './wait-active';
 
+/** Bytes from which glibc's malloc maps each allocation on its own, returned to the system on free (see spawn). */
+const MALLOC_MMAP_THRESHOLD = 128 * 1024;
+
 const ROOT = resolve(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'vectors.js');
 
@@ -95,7 +98,9 @@ class Services {
     const child = spawn(process.execPath, [BIN, ...args, ...connection(this.o)], {
       cwd: ROOT,
       stdio: ['ignore', fd, fd],
-      env: process.env,
+      // glibc's malloc otherwise raises its mmap threshold as large buffers are freed and keeps later ones in a heap it
+      // cannot give back: ~100 MiB more at the peak of a snapshot switch (docs/ARCHITECTURE.md, "Memory budget").
+      env: { MALLOC_MMAP_THRESHOLD_: String(MALLOC_MMAP_THRESHOLD), ...process.env },
     });
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     this.list.push({ name, child, log, exited });
