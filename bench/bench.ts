@@ -640,7 +640,7 @@ async function vectorsScenario(
         `latency at ${rate}/s, ${run}: p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms (${r.seen} of ${r.offered} seen${r.seen < r.offered ? '; the others counted at their age 60 s after the last send: lower bounds' : ''})`,
       );
 
-    const raw = await latencyPassthrough(brokers, reg, lat.raw, `${lat.raw}-out`);
+    const raw = await latencyPassthrough(brokers, reg, lat.raw, `${lat.raw}-out`, o.dims);
     const rawLatency = await probe(lat.raw).finally(() => raw.stop());
     say('kafkajs-passthrough', rawLatency);
 
@@ -698,7 +698,13 @@ interface LatencyAt {
  * state, no commit of its own work), each fetched batch sent and acknowledged
  * before the next, as the runner's sends are.
  */
-async function latencyPassthrough(brokers: string[], reg: ConfluentSchemaRegistry, input: string, output: string): Promise<{ stop(): Promise<void> }> {
+async function latencyPassthrough(
+  brokers: string[],
+  reg: ConfluentSchemaRegistry,
+  input: string,
+  output: string,
+  dims: number,
+): Promise<{ stop(): Promise<void> }> {
   const listens = new AvroSerde<ListenEvent>({ registry: reg, subject: `${input}-value`, schema: loadSchema('ListenEvent') });
   const vectors = new AvroSerde<UserVector>({ registry: reg, subject: `${output}-value`, schema: loadSchema('UserVector') });
   await vectors.prepare();
@@ -708,7 +714,8 @@ async function latencyPassthrough(brokers: string[], reg: ConfluentSchemaRegistr
   await producer.connect();
   await consumer.connect();
   await consumer.subscribe({ topics: [input], fromBeginning: true });
-  const zero = new Float32Array(128);
+  // As many dimensions as ours writes: the same bytes per output record.
+  const zero = new Float32Array(dims);
   await consumer.run({
     eachBatch: async ({ batch }) => {
       const messages = [];
