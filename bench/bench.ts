@@ -694,9 +694,9 @@ interface LatencyAt {
 
 /**
  * The latency scenario's floor: raw kafkajs, consuming ListenEvents and
- * producing a UserVector for each (Avro decode and encode, a zero vector, no
- * state, no commit of its own work), each fetched batch sent and acknowledged
- * before the next, as the runner's sends are.
+ * producing a UserVector for each (Avro decode and encode, a zero vector; no
+ * state, no changelog, offsets left to kafkajs's auto-commit), each fetched
+ * batch's records sent and acknowledged before the next batch is handled.
  */
 async function latencyPassthrough(
   brokers: string[],
