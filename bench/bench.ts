@@ -26,6 +26,11 @@
  *   `max-rate-p99-100ms`: the highest of those rates whose p99 stayed within
  *   100 ms, per system (0 if none).
  *
+ * `--repeat N` runs the throughput of `counting` and `user-vectors` N times,
+ * ours and the peer alternating, each from scratch (an application id and
+ * state of its own), and compares the medians: the peer's rate alone moved by
+ * a third between runs of the same code.
+ *
  * Writes `docs/benchmarks.json` (or `--out`): an array of
  * `{ scenario, run, value, unit, anchor, ratio }`, anchor = the peer's value
  * in the same scenario, ratio = value / anchor. Rows of scenarios not run
@@ -73,9 +78,9 @@ const SCENARIOS = ['counting', 'user-vectors', 'latency'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const USAGE = `usage: npm run bench -- [--events N] [--users N] [--entities N] [--dims N] [--partitions N]
-  [--guarantee at-least-once|exactly-once] [--scenarios counting,user-vectors,latency] [--rate N[,N...]] [--out FILE]
+  [--guarantee at-least-once|exactly-once] [--scenarios counting,user-vectors,latency] [--rate N[,N...]] [--repeat N] [--out FILE]
 defaults: --events 200000 --users 100000 --entities 100000 --dims 128 --partitions 12 --guarantee at-least-once
-  --scenarios counting,user-vectors,latency --rate 5000 --out docs/benchmarks.json`;
+  --scenarios counting,user-vectors,latency --rate 5000 --repeat 1 --out docs/benchmarks.json`;
 
 /** One row of docs/benchmarks.json. */
 export interface BenchmarkRow {
@@ -98,6 +103,8 @@ interface Options {
   partitions: number;
   /** Offered rates of the latency scenario, ascending. */
   rates: number[];
+  /** Throughput runs of ours and the peer, alternating; the medians are compared. */
+  repeat: number;
   guarantee: ProcessingGuarantee;
   scenarios: Scenario[];
   out: string;
@@ -119,6 +126,7 @@ function options(): Options {
         dims: { type: 'string', default: '128' },
         partitions: { type: 'string', default: '12' },
         rate: { type: 'string', default: '5000' },
+        repeat: { type: 'string', default: '1' },
         guarantee: { type: 'string', default: 'at-least-once' },
         scenarios: { type: 'string', default: SCENARIOS.join(',') },
         out: { type: 'string', default: join('docs', 'benchmarks.json') },
@@ -132,7 +140,7 @@ function options(): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const int = (name: 'events' | 'users' | 'entities' | 'dims' | 'partitions') => {
+  const int = (name: 'events' | 'users' | 'entities' | 'dims' | 'partitions' | 'repeat') => {
     const n = Number(values[name]);
     if (!Number.isInteger(n) || n < 1) fail(`--${name} must be an integer ≥ 1, got '${values[name]}'`);
     return n;
@@ -155,6 +163,7 @@ function options(): Options {
     dims: int('dims'),
     partitions: int('partitions'),
     rates: [...new Set(rates)].sort((a, b) => a - b),
+    repeat: int('repeat'),
     guarantee: values.guarantee,
     scenarios: scenarios as Scenario[],
     out: values.out,
@@ -373,24 +382,31 @@ async function counting(
   const raw = await passthrough(brokers, input, `${tag}-count-raw-out`, o.events);
   console.log(`counting: raw kafkajs passthrough ${raw.toFixed(0)} events/s`);
 
-  const runner = new TopologyRunner({
-    topology: eventCounter({ name: ours, input, output: `${ours}-out` }),
-    kafka,
-    registry: reg,
-    stateDir: join(dir, ours),
-    guarantee: o.guarantee,
-  });
-  await runner.start();
-  const seconds = await drain(admin, runner, 'events', ours, input);
-  await runner.stop();
-  const vectors = o.events / seconds;
-  console.log(`counting: ours ${vectors.toFixed(0)} events/s`);
+  const runs = { ours: [] as number[], peer: [] as number[] };
+  for (let i = 0; i < o.repeat; i++) {
+    // Each repetition from scratch: an application id, group and state of its own, for both.
+    const r = o.repeat > 1 ? `-r${i}` : '';
+    const runner = new TopologyRunner({
+      topology: eventCounter({ name: `${ours}${r}`, input, output: `${ours}-out` }),
+      kafka,
+      registry: reg,
+      stateDir: join(dir, `${ours}${r}`),
+      guarantee: o.guarantee,
+    });
+    await runner.start();
+    const seconds = await drain(admin, runner, 'events', `${ours}${r}`, input);
+    await runner.stop();
+    runs.ours.push(o.events / seconds);
+    console.log(`counting: ours ${runs.ours.at(-1)!.toFixed(0)} events/s`);
 
-  const ks = await runPeer('counting', { ...peerArgs(peer), input, output: `${peer}-out` }, join(dir, '..', `${tag}-peer-counting.log`));
-  console.log(
-    `counting: kafka-streams ${ks.eventsPerSec.toFixed(0)} events/s (last record processed after ${(ks.processedMs / 1000).toFixed(1)} s, all committed after ${(ks.elapsedMs / 1000).toFixed(1)} s; peak RSS of its JVM ${ks.peakRssMiB.toFixed(0)} MiB)`,
-  );
-  // Both wrote one count per event.
+    const ks = await runPeer('counting', { ...peerArgs(`${peer}${r}`), input, output: `${peer}-out` }, join(dir, '..', `${tag}-peer-counting.log`));
+    runs.peer.push(ks.eventsPerSec);
+    console.log(
+      `counting: kafka-streams ${ks.eventsPerSec.toFixed(0)} events/s (last record processed after ${(ks.processedMs / 1000).toFixed(1)} s, all committed after ${(ks.elapsedMs / 1000).toFixed(1)} s; peak RSS of its JVM ${ks.peakRssMiB.toFixed(0)} MiB)`,
+    );
+  }
+  const [vectors, peerRate] = [medianOf('counting, ours', runs.ours), medianOf('counting, kafka-streams', runs.peer)];
+  // Both wrote one count per event (per repetition).
   const written = { ours: sum(await admin.topicOffsets(`${ours}-out`)), peer: sum(await admin.topicOffsets(`${peer}-out`)) };
   // (Exactly-once, transaction markers take offsets too: at least one per event then.)
   if (written.ours < o.events || written.peer < o.events)
@@ -398,8 +414,17 @@ async function counting(
   return [
     { run: 'kafkajs-passthrough', value: raw },
     { run: 'vectors', value: vectors },
-    { run: 'kafka-streams', value: ks.eventsPerSec },
+    { run: 'kafka-streams', value: peerRate },
   ];
+}
+
+/** The median of a repeated measure (of two, their mean), with every run logged when there are several. */
+function medianOf(what: string, values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(v.length / 2);
+  const m = v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  if (v.length > 1) console.log(`${what}: median ${m.toFixed(0)} of ${values.map((x) => x.toFixed(0)).join(', ')}`);
+  return m;
 }
 
 export function snapshotMatrix(id: string, o: { entities: number; dims: number }, seed: number) {
@@ -530,12 +555,12 @@ async function vectorsScenario(
     { name: t.control, partitions: 1, config: { 'cleanup.policy': 'compact' } },
   ]);
   const { catalog, snapshotId, snapshotBase } = await activateSnapshot(o, kafka, reg, tag, dir, uvName, t);
-  const mkRunner = () =>
+  const mkRunner = (name = uvName) =>
     new TopologyRunner({
-      topology: userVectors({ catalog, name: uvName, topics: t }),
+      topology: userVectors({ catalog, name, topics: t }),
       kafka,
       registry: reg,
-      stateDir: join(dir, uvName),
+      stateDir: join(dir, name),
       guarantee: o.guarantee,
     });
 
@@ -547,32 +572,50 @@ async function vectorsScenario(
   const raw = await passthrough(brokers, t.listens, `${tag}-uv-raw-out`, o.events);
   console.log(`user-vectors: raw kafkajs passthrough ${raw.toFixed(0)} events/s`);
 
-  const runner = mkRunner();
-  const peakReset = resetPeakRss();
-  await runner.start();
-  const seconds = await drain(admin, runner, 'listens', uvName, t.listens);
-  await runner.stop();
-  const oursPeakMiB = peakReset ? peakRssMiB() : NaN;
-  const vectors = o.events / seconds;
-  console.log(
-    `user-vectors: ours ${vectors.toFixed(0)} events/s (each update also writes a candidate request); peak RSS of the process during the run ${oursPeakMiB.toFixed(0)} MiB`,
-  );
+  const runs = { ours: [] as number[], peer: [] as number[] };
+  let oursPeakMiB = NaN;
+  let ks!: PeerResult;
+  for (let i = 0; i < o.repeat; i++) {
+    // Each repetition from scratch (an application id, group and state of its own); the last one keeps the plain
+    // names, whose state the restarts and the latency scenario below run on.
+    const r = i < o.repeat - 1 ? `-r${i}` : '';
+    const runner = r ? mkRunner(`${uvName}${r}`) : mkRunner();
+    const peakReset = resetPeakRss();
+    await runner.start();
+    const seconds = await drain(admin, runner, 'listens', `${uvName}${r}`, t.listens);
+    await runner.stop();
+    oursPeakMiB = peakReset ? peakRssMiB() : NaN;
+    runs.ours.push(o.events / seconds);
+    console.log(
+      `user-vectors: ours ${runs.ours.at(-1)!.toFixed(0)} events/s (each update also writes a candidate request); peak RSS of the process during the run ${oursPeakMiB.toFixed(0)} MiB`,
+    );
 
-  const ks = await runPeer(
-    'user-vectors',
-    { ...peerArgs(peer), input: t.listens, output: `${peer}-out`, schemas: join(ROOT, 'schemas'), snapshot: snapshotBase, 'snapshot-id': snapshotId },
-    join(dir, '..', `${tag}-peer-user-vectors.log`),
-  );
-  console.log(
-    `user-vectors: kafka-streams ${ks.eventsPerSec.toFixed(0)} events/s (last record processed after ${(ks.processedMs / 1000).toFixed(1)} s, all committed after ${(ks.elapsedMs / 1000).toFixed(1)} s; peak RSS of its JVM ${ks.peakRssMiB.toFixed(0)} MiB)`,
-  );
+    ks = await runPeer(
+      'user-vectors',
+      {
+        ...peerArgs(`${peer}${r}`),
+        input: t.listens,
+        output: `${peer}-out`,
+        schemas: join(ROOT, 'schemas'),
+        snapshot: snapshotBase,
+        'snapshot-id': snapshotId,
+      },
+      join(dir, '..', `${tag}-peer-user-vectors.log`),
+    );
+    runs.peer.push(ks.eventsPerSec);
+    console.log(
+      `user-vectors: kafka-streams ${ks.eventsPerSec.toFixed(0)} events/s (last record processed after ${(ks.processedMs / 1000).toFixed(1)} s, all committed after ${(ks.elapsedMs / 1000).toFixed(1)} s; peak RSS of its JVM ${ks.peakRssMiB.toFixed(0)} MiB)`,
+    );
+  }
+  const [vectors, peerRate] = [medianOf('user-vectors, ours', runs.ours), medianOf('user-vectors, kafka-streams', runs.peer)];
 
   await checkSameVectors(kafka, reg, t.userVectors, `${peer}-out`);
   const throughput = [
     { run: 'kafkajs-passthrough', value: raw },
     { run: 'vectors', value: vectors },
-    { run: 'kafka-streams', value: ks.eventsPerSec },
+    { run: 'kafka-streams', value: peerRate },
   ];
+  // Peak memory: the last repetition's.
   const memory = Number.isNaN(oursPeakMiB)
     ? undefined
     : [
