@@ -80,9 +80,10 @@ export function userVectors(o: UserVectorsOptions): Topology {
       .spout('listens', { topic: t.listens, value: avro<ListenEvent>(loadSchema('ListenEvent')), keyedBy: 'userId', validate: eventProblem })
       .spout('feedback', { topic: t.feedback, value: avro<FeedbackEvent>(loadSchema('FeedbackEvent')), keyedBy: 'userId', validate: eventProblem })
       .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
-      // ~3.5 KiB per cached user (history, one model state per live snapshot): 2,500 per task keeps 12 tasks near 100 MiB.
+      // ~3.5 KiB per cached user (history, one model state per live snapshot): 500 per task keeps 12 tasks near 20 MiB.
+      // 2,500 took ~100 MiB more at the switch's peak and was no faster (docs/BENCHMARKS.md, "Memory").
       // Binary (user-state-serde.ts): about half the changelog bytes of typed JSON; states written as JSON before still restore.
-      .store('users', { key: StringSerde, value: userStateSerde(), cacheEntries: 2500 })
+      .store('users', { key: StringSerde, value: userStateSerde(), cacheEntries: 500 })
       .bolt(
         'user-state',
         () =>
