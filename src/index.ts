@@ -39,6 +39,7 @@ export { interactionOf, signalWeights, DEFAULT_SIGNAL_WEIGHTS, type SignalWeight
 export { DEFAULT_EVENT_TIME_WINDOW, eventTimeWindow, type EventTimeWindow } from './vectors/event-time';
 export { BruteForceIndex } from './vectors/index/brute-force';
 export { HnswIndex, type HnswOptions } from './vectors/index/hnsw-index';
+export { HnswGraph } from './vectors/index/hnsw-graph';
 export type { NeighbourIndex, Neighbour, SearchOptions } from './vectors/index/ann-index';
 export { EntityMatrix, EntityMatrixBuilder } from './vectors/snapshot/entity-matrix';
 export { snapshotChecksum } from './vectors/snapshot/checksum';

@@ -26,6 +26,28 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** The Euclidean length `|a|`. */
+/**
+ * ⟨q, row⟩ for the row of a row-major matrix that starts at `off`: the inner
+ * loop of every search over a snapshot's matrix (exact and HNSW).
+ */
+export function dotRow(q: Float32Array, m: Float32Array, off: number, dims: number): number {
+  // Four accumulators break the add dependency chain.
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const tail = dims & ~3;
+  let j = 0;
+  for (; j < tail; j += 4) {
+    s0 += q[j]! * m[off + j]!;
+    s1 += q[j + 1]! * m[off + j + 1]!;
+    s2 += q[j + 2]! * m[off + j + 2]!;
+    s3 += q[j + 3]! * m[off + j + 3]!;
+  }
+  for (; j < dims; j++) s0 += q[j]! * m[off + j]!;
+  return s0 + s1 + (s2 + s3);
+}
+
 export function norm(a: ArrayLike<number>): number {
   return Math.sqrt(dot(a, a));
 }

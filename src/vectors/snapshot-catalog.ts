@@ -77,10 +77,10 @@ export interface SnapshotCatalogOptions {
 /**
  * Resident bytes of a loaded snapshot of `count` × `dims`: the float matrix,
  * the ids and their map (~80 bytes an id), the type codes, and an HNSW
- * index's native graph (none for the exact index, which reads the matrix).
+ * index's links (none for the exact index; both read the matrix).
  */
 export function snapshotMemoryEstimate(count: number, dims: number, index: 'hnsw' | 'exact' = 'hnsw', m?: number): number {
-  return count * (4 * dims + 80 + 1) + (index === 'hnsw' ? hnswMemoryEstimate(count, dims, m) : 0);
+  return count * (4 * dims + 80 + 1) + (index === 'hnsw' ? hnswMemoryEstimate(count, m) : 0);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { dotRow } from '../math';
 import {
   checkEfSearch,
   checkQuery,
@@ -48,22 +49,8 @@ export class BruteForceIndex implements NeighbourIndex {
 export function exactTopK(ids: readonly string[], matrix: Float32Array, dims: number, query: Float32Array, k: number, exclude?: ExcludeFn): Neighbour[] {
   const n = ids.length;
   const heap = new TopK(Math.min(k, n));
-  const tail = dims & ~3;
   for (let r = 0, off = 0; r < n; r++, off += dims) {
-    // Four accumulators break the add dependency chain.
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    let j = 0;
-    for (; j < tail; j += 4) {
-      s0 += query[j]! * matrix[off + j]!;
-      s1 += query[j + 1]! * matrix[off + j + 1]!;
-      s2 += query[j + 2]! * matrix[off + j + 2]!;
-      s3 += query[j + 3]! * matrix[off + j + 3]!;
-    }
-    for (; j < dims; j++) s0 += query[j]! * matrix[off + j]!;
-    const score = s0 + s1 + (s2 + s3);
+    const score = dotRow(query, matrix, off, dims);
     // Rows come in ascending order, so an equal score loses to the row already held.
     if (heap.full && !(score > heap.worstScore)) continue;
     if (exclude !== undefined && exclude(ids[r]!)) continue;

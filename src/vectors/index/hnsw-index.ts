@@ -1,3 +1,4 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import {
   type VectorSet,
 } from './ann-index';
 import { exactTopK } from './brute-force';
+import { HnswGraph } from './hnsw-graph';
 
 /** Graph and search parameters of an HnswIndex. The defaults reach recall@100 ≥ 0.95 on 100k × 128 clustered vectors (docs/BENCHMARKS.md). */
 export interface HnswOptions {
@@ -48,22 +50,23 @@ parentPort.postMessage('built');
 `;
 
 /**
- * Approximate top-k search on an HNSW graph (hnswlib, inner-product space).
+ * Approximate top-k search on an HNSW graph (hnswlib's, inner-product space).
  *
- * Exclusions are applied inside the graph search (hnswlib's filter), so the
- * result is still `k` long when enough entities are not excluded; should the
- * graph search come back short, the index answers that query exactly instead.
+ * hnswlib builds the graph; the index then keeps only its links
+ * ({@link HnswGraph}) and searches them in JavaScript against the caller's
+ * `matrix`, so the vectors are held once (hnswlib's graph holds its own copy).
+ * Exclusions are applied inside the graph search, so the result is still `k`
+ * long when enough entities are not excluded; should the graph search come
+ * back short, the index answers that query exactly instead.
  *
- * Memory: hnswlib copies the vectors into native memory, outside the JS heap:
- * about `count × (4·dims + 8·M + 120)` bytes plus 2.6 MB of fixed locks (see
- * `hnswMemoryEstimate`); for 100k × 128 with M = 16 that is about 75 MiB.
- * The index also keeps a reference to the caller's `matrix` (4·dims bytes per
- * entity, not copied) for the exact fallback.
+ * Memory: the links, about `count × (8·M + 12)` bytes (see
+ * `hnswMemoryEstimate`; 13 MiB for 100k × 128 with M = 16), beside the
+ * caller's `matrix`, which the index keeps a reference to (not copied).
  *
- * Building runs synchronously on the calling thread (hnswlib-node has no
- * asynchronous build) and blocks its event loop: 70–90 s for 100k × 128 with
- * the defaults on the benchmark machine. Build in a worker thread where the
- * loop must keep running (Kafka consumer heartbeats).
+ * Building runs synchronously on the calling thread in the constructor and
+ * blocks its event loop: 70–90 s for 100k × 128 with the defaults on the
+ * benchmark machine. Build with {@link HnswIndex.build} (a worker thread)
+ * where the loop must keep running (Kafka consumer heartbeats).
  *
  * @throws NeighbourIndexError from the constructor on an empty set, a matrix
  *   whose length is not `ids.length × dims`, a duplicate id or a non-finite value.
@@ -76,16 +79,17 @@ export class HnswIndex implements NeighbourIndex {
   readonly options: Readonly<Required<HnswOptions>>;
   private readonly ids: readonly string[];
   private readonly matrix: Float32Array;
-  private readonly graph: HierarchicalNSW;
-  /** hnswlib-node takes plain arrays only; one reused buffer avoids an allocation per call. */
-  private readonly scratch: number[];
+  private readonly graph: HnswGraph;
   private ef = 0;
 
   /**
    * Builds on the calling thread. For large sets use {@link HnswIndex.build},
    * which keeps the event loop free.
+   * @param prebuilt the links of a graph hnswlib already built from these
+   *   vectors, row r as node r ({@link HnswGraph.readFile} of its index file):
+   *   nothing is built then.
    */
-  constructor(vectors: VectorSet, options: HnswOptions = {}, prebuilt?: HierarchicalNSW) {
+  constructor(vectors: VectorSet, options: HnswOptions = {}, prebuilt?: HnswGraph) {
     checkVectorSet('HNSW index', vectors);
     const o = {
       m: options.m ?? DEFAULTS.m,
@@ -102,15 +106,7 @@ export class HnswIndex implements NeighbourIndex {
     this.matrix = vectors.matrix;
     this.dims = vectors.dims;
     this.size = vectors.ids.length;
-    this.scratch = new Array<number>(this.dims).fill(0);
-
-    if (prebuilt) {
-      this.graph = prebuilt;
-    } else {
-      this.graph = new HierarchicalNSW('ip', this.dims);
-      this.graph.initIndex(this.size, o.m, o.efConstruction, o.seed);
-      for (let r = 0; r < this.size; r++) this.graph.addPoint(this.row(r), r);
-    }
+    this.graph = prebuilt ?? buildHere(vectors, o);
     this.efSearch = o.efSearch;
   }
 
@@ -149,9 +145,7 @@ export class HnswIndex implements NeighbourIndex {
         worker.once('error', reject);
         worker.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`HNSW build worker exited with code ${code}`))));
       });
-      const graph = new HierarchicalNSW('ip', vectors.dims);
-      await graph.readIndex(file);
-      return new HnswIndex(vectors, options, graph);
+      return new HnswIndex(vectors, options, await HnswGraph.readFileAsync(file, vectors.ids.length));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -164,82 +158,63 @@ export class HnswIndex implements NeighbourIndex {
 
   set efSearch(ef: number) {
     checkEfSearch(ef);
-    this.graph.setEf(ef);
     this.ef = ef;
   }
 
   /** `options.efSearch` applies to this search only; the index's own `efSearch` is unchanged afterwards. */
   search(query: Float32Array, k: number, exclude?: ExcludeFn, options?: SearchOptions): Neighbour[] {
     checkQuery('HNSW index', this.size, this.dims, query, k);
-    const ef = options?.efSearch;
-    if (ef === undefined || ef === this.ef) return this.searchAtCurrentEf(query, k, exclude);
-    checkEfSearch(ef);
-    // hnswlib keeps ef on the graph, not per query. A search is synchronous, so
-    // setting it around this one is invisible to every other caller of the index.
-    this.graph.setEf(ef);
-    try {
-      return this.searchAtCurrentEf(query, k, exclude);
-    } finally {
-      this.graph.setEf(this.ef);
-    }
-  }
-
-  private searchAtCurrentEf(query: Float32Array, k: number, exclude: ExcludeFn | undefined): Neighbour[] {
-    const q = this.scratch;
-    for (let j = 0; j < this.dims; j++) q[j] = query[j]!;
-
-    const { neighbors, distances } = exclude === undefined ? this.graph.searchKnn(q, k) : this.filtered(q, k, exclude);
-    if (neighbors.length < k) {
+    const ef = options?.efSearch ?? this.ef;
+    if (ef !== this.ef) checkEfSearch(ef);
+    const ids = this.ids;
+    const allowed = exclude === undefined ? undefined : (row: number) => !exclude(ids[row]!);
+    const { nodes, distances } = this.graph.search(this.matrix, this.dims, query, k, ef, allowed);
+    if (nodes.length < k) {
       // Short only if too few entities pass `exclude` or the graph search could
       // not reach enough of them; the exact scan settles which.
       return exactTopK(this.ids, this.matrix, this.dims, query, k, exclude);
     }
-    const out: Neighbour[] = new Array(neighbors.length);
-    for (let i = 0; i < neighbors.length; i++) {
+    const out: Neighbour[] = new Array(nodes.length);
+    for (let i = 0; i < nodes.length; i++) {
       // 'ip' distance is 1 − ⟨q, v⟩.
-      out[i] = { id: this.ids[neighbors[i]!]!, score: 1 - distances[i]! };
+      out[i] = { id: ids[nodes[i]!]!, score: 1 - distances[i]! };
     }
     return out;
   }
+}
 
-  /** Exclusions applied inside the graph search, by hnswlib's filter. */
-  private filtered(q: number[], k: number, exclude: ExcludeFn) {
-    // hnswlib-node calls the filter from native code, and a JS exception thrown
-    // there aborts the process (FATAL ERROR, hnswlib-node 3.0.0): catch it,
-    // refuse every further entity, and rethrow once the search is back.
-    let failure: { error: unknown } | undefined;
-    const ids = this.ids;
-    const result = this.graph.searchKnn(q, k, (row) => {
-      if (failure !== undefined) return false;
-      try {
-        return !exclude(ids[row]!);
-      } catch (error) {
-        failure = { error };
-        return false;
-      }
-    });
-    if (failure !== undefined) throw failure.error;
-    return result;
+/** Builds the graph with hnswlib on this thread and keeps its links (hnswlib-node hands them over only through its index file). */
+function buildHere(vectors: VectorSet, o: Required<HnswOptions>): HnswGraph {
+  const size = vectors.ids.length;
+  const graph = new HierarchicalNSW('ip', vectors.dims);
+  graph.initIndex(size, o.m, o.efConstruction, o.seed);
+  // hnswlib-node takes plain arrays only; one reused row avoids an allocation per point.
+  const row = new Array<number>(vectors.dims).fill(0);
+  for (let r = 0; r < size; r++) {
+    const off = r * vectors.dims;
+    for (let j = 0; j < vectors.dims; j++) row[j] = vectors.matrix[off + j]!;
+    graph.addPoint(row, r);
   }
-
-  private row(r: number): number[] {
-    const v = this.scratch;
-    const off = r * this.dims;
-    for (let j = 0; j < this.dims; j++) v[j] = this.matrix[off + j]!;
-    return v;
+  const dir = mkdtempSync(join(tmpdir(), 'vectors-hnsw-'));
+  try {
+    const file = join(dir, 'index.bin');
+    graph.writeIndexSync(file);
+    return HnswGraph.readFile(file, size);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /**
- * Native memory of an hnswlib index of `count` vectors of `dims` floats with
- * parameter `m`, in bytes, following hnswlib's allocations: per element the
- * bottom layer (vector, 2·M links, count, label), the upper-layer links of the
- * ~1/M elements that have them, a link-list pointer, a level, a mutex and a
- * label-map entry; plus 65,536 label locks and one visited list per concurrent search.
+ * Memory of an HnswIndex of `count` entities with parameter `m`, in bytes,
+ * beside the matrix it searches (not counted): per entity the bottom-layer
+ * links (2·M slots and a count), where its upper layers start, a visited
+ * mark, and the upper-layer links of the ~1/(M − 1) layers per entity above
+ * the bottom one (M slots and a count each). The vectors are not in it: the
+ * index reads them from the matrix.
  */
-export function hnswMemoryEstimate(count: number, dims: number, m: number = DEFAULTS.m): number {
-  const bottom = 4 * dims + 4 * 2 * m + 4 + 8;
-  const upper = ((4 * m + 4) * (1 / (m - 1))) | 0;
-  const bookkeeping = 8 + 4 + 40 + 48;
-  return count * (bottom + upper + bookkeeping + 2) + 65_536 * 40;
+export function hnswMemoryEstimate(count: number, m: number = DEFAULTS.m): number {
+  const bottom = 4 * (2 * m + 1);
+  const upper = (4 * (m + 1)) / (m - 1);
+  return Math.ceil(count * (bottom + upper + 4 + 4));
 }
