@@ -19,10 +19,8 @@ import type { SchemaRegistry } from '../runtime/serde/schema-registry';
 import { redactUrl } from '../runtime/serde/confluent-registry';
 import { Topics } from '../vectors/contracts';
 import { bar, type CliIo, type KafkaOptions, kafkaFrom, ProgressLine, registryFrom } from './common';
+import { MALLOC_MMAP_THRESHOLD } from './memory-plan';
 import { waitUntilActive } from './wait-active';
-
-/** Bytes from which glibc's malloc maps each allocation on its own, returned to the system on free (see spawn). */
-const MALLOC_MMAP_THRESHOLD = 128 * 1024;
 
 const ROOT = resolve(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'vectors.js');

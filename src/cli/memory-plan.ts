@@ -18,6 +18,14 @@ import { MemoryBudgetError, UsageError } from '../errors';
 import type { RocksDBStoreOptions } from '../runtime/state/rocksdb/rocksdb-store';
 
 const MiB = 2 ** 20;
+/**
+ * glibc's malloc maps each allocation of this many bytes or more on its own
+ * and returns it to the system when freed. Set through the environment
+ * (`MALLOC_MMAP_THRESHOLD_`, read once at start) by `vectors demo` and the
+ * image: without it glibc raises its threshold as large blocks are freed and
+ * keeps a snapshot switch's peak resident (docs/ARCHITECTURE.md, "Memory budget").
+ */
+export const MALLOC_MMAP_THRESHOLD = 128 * 1024;
 /** Node, the code and the clients, before any snapshot or store (measured 177–198 MiB). */
 export const FIXED_BYTES = 192 * MiB;
 /** Below this per store instance RocksDB stalls writes (memtables of 2 MiB, a 1 MiB cache). */
@@ -88,6 +96,27 @@ export function describePlan(plan: MemoryPlan): Record<string, unknown> {
     rocksdb: `${mib(plan.rocksdb.total)} (${plan.rocksdb.storeInstances} store instances at most, each memtables ${mib(plan.rocksdb.perStore.memtableBytes)} + cache ${mib(plan.rocksdb.perStore.cacheBytes)})`,
     heap: mib(plan.heap),
   };
+}
+
+/**
+ * What an operator should know when a `--memory` budget runs without the
+ * malloc threshold the budget was measured with: a warning naming the
+ * variable, or undefined when it is set or the C library is not glibc
+ * (`glibcVersion` undefined: musl and others ignore the variable).
+ */
+export function allocatorAdvice(env: NodeJS.ProcessEnv, glibcVersion: string | undefined): string | undefined {
+  if (glibcVersion === undefined || env.MALLOC_MMAP_THRESHOLD_ !== undefined) return undefined;
+  return (
+    `MALLOC_MMAP_THRESHOLD_ is not set: glibc's malloc may keep a snapshot switch's peak resident, over the --memory budget ` +
+    `(1,069 MiB against 982–988 MiB with it for user-vectors and candidates at --memory 1g, docs/BENCHMARKS.md "Memory"); ` +
+    `start the process with MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD} in its environment, as the image and 'vectors demo' do`
+  );
+}
+
+/** The running glibc's version (Node's diagnostic report), or undefined under another C library. */
+export function glibcVersion(): string | undefined {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime;
 }
 
 function mib(bytes: number): string {

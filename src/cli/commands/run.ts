@@ -11,7 +11,7 @@ import { apiTokenFrom, exposureWarnings } from '../security';
 import { SnapshotCatalog } from '../../vectors/snapshot-catalog';
 import { topologies, type TopologyContext } from '../../../topologies';
 import { CATALOG_OPTION_KEYS, catalogOptions } from '../model-options';
-import { describePlan, parseMemorySize, planMemory } from '../memory-plan';
+import { allocatorAdvice, describePlan, glibcVersion, parseMemorySize, planMemory } from '../memory-plan';
 import {
   addKafkaOptions,
   addSnapshotTopicOptions,
@@ -241,7 +241,11 @@ async function runTopologies(names: string[], o: RunOptions): Promise<void> {
   let stores = 0;
   if (o.memory !== undefined && o.store === 'rocksdb') for (const t of built) stores += await storeInstances(kafka, t);
   const memory = o.memory !== undefined ? planMemory(o.memory, stores) : undefined;
-  if (memory) logLine('info', 'memory plan', describePlan(memory));
+  if (memory) {
+    logLine('info', 'memory plan', describePlan(memory));
+    const advice = allocatorAdvice(process.env, glibcVersion());
+    if (advice) logLine('warn', advice);
+  }
   const http = o.http && { ...o.http, advertised: o.advertise ?? `http://${o.http.host}:${o.http.port}` };
   const served = built.find((t) => t.stores.has('users'));
   if (http && (!catalog || !served)) throw new ConfigError(`--http serves the query API of a topology with user state (user-vectors); '${label}' has none`);

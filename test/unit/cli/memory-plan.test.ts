@@ -1,5 +1,5 @@
 import { ErrorCodes, MemoryBudgetError, UsageError } from '../../../src/errors';
-import { FIXED_BYTES, describePlan, parseMemorySize, planMemory } from '../../../src/cli/memory-plan';
+import { FIXED_BYTES, allocatorAdvice, describePlan, parseMemorySize, planMemory } from '../../../src/cli/memory-plan';
 import { InMemorySnapshotSource, SnapshotCatalog, snapshotMemoryEstimate } from '../../../src/vectors/snapshot-catalog';
 import { clusteredSnapshot, manifestOf } from '../topologies/vectors-fixtures';
 
@@ -72,6 +72,19 @@ describe('the memory plan', () => {
       rocksdb: '208 MiB (12 store instances at most, each memtables 7 MiB + cache 4 MiB)',
       heap: '208 MiB',
     });
+  });
+});
+
+describe('the malloc threshold a budget was measured with', () => {
+  it('is asked for, by name and value, when glibc runs without it', () => {
+    const advice = allocatorAdvice({}, '2.36');
+    expect(advice).toMatch(/^MALLOC_MMAP_THRESHOLD_ is not set/);
+    expect(advice).toContain('MALLOC_MMAP_THRESHOLD_=131072');
+  });
+
+  it('is not asked for when set (whatever the value) or under another C library', () => {
+    expect(allocatorAdvice({ MALLOC_MMAP_THRESHOLD_: '65536' }, '2.36')).toBeUndefined();
+    expect(allocatorAdvice({}, undefined)).toBeUndefined();
   });
 });
 
