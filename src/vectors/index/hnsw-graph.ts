@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { NeighbourIndexError } from '../../errors';
 import { dotRow } from '../math';
+import type { DotKernel } from './simd';
 
 /**
  * The links of an HNSW graph built by hnswlib, without its copy of the
@@ -172,7 +173,8 @@ export class HnswGraph {
    * the upper layers, then a best-first search of the bottom layer keeping
    * max(ef, k) candidates. Nodes for which `allowed` returns false are walked
    * through but never returned. May return fewer than `k` when too few allowed
-   * nodes are reached.
+   * nodes are reached. With `kernel` (`kernelFor(matrix, dims)`) distances are
+   * computed in float32 with SIMD, else in double in JavaScript.
    */
   search(
     matrix: Float32Array,
@@ -181,9 +183,13 @@ export class HnswGraph {
     k: number,
     ef: number,
     allowed?: (node: number) => boolean,
+    kernel?: DotKernel,
   ): { nodes: Int32Array; distances: Float64Array } {
+    kernel?.setQuery(query);
+    // The distance to the row starting at float `off`.
+    const distance = kernel !== undefined ? kernel.distance : (off: number) => 1 - dotRow(query, matrix, off, dims);
     let current = this.entry;
-    let currentDist = distance(query, matrix, current * dims, dims);
+    let currentDist = distance(current * dims);
     const strideUp = this.maxM + 1;
     for (let level = this.maxLevel; level > 0; level--) {
       let changed = true;
@@ -193,7 +199,7 @@ export class HnswGraph {
         const links = this.upper[start]!;
         for (let j = 1; j <= links; j++) {
           const cand = this.upper[start + j]!;
-          const d = distance(query, matrix, cand * dims, dims);
+          const d = distance(cand * dims);
           if (d < currentDist) {
             currentDist = d;
             current = cand;
@@ -202,7 +208,7 @@ export class HnswGraph {
         }
       }
     }
-    const top = this.searchBottom(matrix, dims, query, current, Math.max(ef, k), allowed);
+    const top = this.searchBottom(distance, dims, current, Math.max(ef, k), allowed);
     while (top.length > k) top.pop();
     const n = top.length;
     const nodes = new Int32Array(n);
@@ -219,7 +225,7 @@ export class HnswGraph {
   private visitTag = 0;
 
   /** hnswlib's searchBaseLayerST: the `ef` nearest allowed nodes reached from `start`, in a max-heap (farthest on top). */
-  private searchBottom(matrix: Float32Array, dims: number, query: Float32Array, start: number, ef: number, allowed?: (node: number) => boolean): MaxHeap {
+  private searchBottom(distance: (off: number) => number, dims: number, start: number, ef: number, allowed?: (node: number) => boolean): MaxHeap {
     // One mark array per graph, with a new tag per search instead of clearing it (a search is synchronous).
     if (this.visited === undefined || this.visitTag === 0xffffffff) {
       this.visited = new Uint32Array(this.size);
@@ -232,7 +238,7 @@ export class HnswGraph {
 
     let lowerBound: number;
     if (allowed === undefined || allowed(start)) {
-      const d = distance(query, matrix, start * dims, dims);
+      const d = distance(start * dims);
       lowerBound = d;
       top.push(d, start);
       frontier.push(-d, start);
@@ -255,7 +261,7 @@ export class HnswGraph {
         const cand = level0[base + j]!;
         if (visited[cand] === tag) continue;
         visited[cand] = tag;
-        const d = distance(query, matrix, cand * dims, dims);
+        const d = distance(cand * dims);
         if (top.length < ef || lowerBound > d) {
           frontier.push(-d, cand);
           if (allowed === undefined || allowed(cand)) top.push(d, cand);
@@ -274,11 +280,6 @@ const REST = -1;
 /** hnswlib's header of an index file: six size_t, an int, a uint32, three size_t, a double, a size_t. */
 const HEADER_BYTES = 96;
 const CHUNK_BYTES = 4 * 2 ** 20;
-
-/** Inner-product distance of hnswlib's 'ip' space: 1 − ⟨q, row⟩. */
-function distance(q: Float32Array, m: Float32Array, off: number, dims: number): number {
-  return 1 - dotRow(q, m, off, dims);
-}
 
 /** Max-heap of (distance, node) on typed arrays; among equal distances the higher node is on top, as hnswlib's pair ordering. */
 class MaxHeap {

@@ -17,6 +17,7 @@ import {
 } from './ann-index';
 import { exactTopK } from './brute-force';
 import { HnswGraph } from './hnsw-graph';
+import { type DotKernel, kernelFor } from './simd';
 
 /** Graph and search parameters of an HnswIndex. The defaults reach recall@100 ≥ 0.95 on 100k × 128 clustered vectors (docs/BENCHMARKS.md). */
 export interface HnswOptions {
@@ -80,6 +81,8 @@ export class HnswIndex implements NeighbourIndex {
   private readonly ids: readonly string[];
   private readonly matrix: Float32Array;
   private readonly graph: HnswGraph;
+  /** SIMD distances when the matrix lives in WebAssembly memory (snapshots do: EntityMatrixBuilder). */
+  private readonly kernel: DotKernel | undefined;
   private ef = 0;
 
   /**
@@ -107,6 +110,7 @@ export class HnswIndex implements NeighbourIndex {
     this.dims = vectors.dims;
     this.size = vectors.ids.length;
     this.graph = prebuilt ?? buildHere(vectors, o);
+    this.kernel = kernelFor(vectors.matrix, this.dims);
     this.efSearch = o.efSearch;
   }
 
@@ -168,7 +172,7 @@ export class HnswIndex implements NeighbourIndex {
     if (ef !== this.ef) checkEfSearch(ef);
     const ids = this.ids;
     const allowed = exclude === undefined ? undefined : (row: number) => !exclude(ids[row]!);
-    const { nodes, distances } = this.graph.search(this.matrix, this.dims, query, k, ef, allowed);
+    const { nodes, distances } = this.graph.search(this.matrix, this.dims, query, k, ef, allowed, this.kernel);
     if (nodes.length < k) {
       // Short only if too few entities pass `exclude` or the graph search could
       // not reach enough of them; the exact scan settles which.

@@ -1,5 +1,6 @@
 import { ConfigError, IllegalTransitionError, SnapshotValidationError } from '../../errors';
 import type { EntityType } from '../records';
+import { allocateMatrix } from '../index/simd';
 
 /**
  * Entity types in the order of the Avro enum `vectors.v1.EntityType`: the
@@ -210,7 +211,11 @@ export class EntityMatrixBuilder implements EntityIndex {
     const n = this.ids.length;
     const used = n * this.dims;
     const slack = (this.data.length - used) / Math.max(1, this.data.length);
-    const data = slack <= MAX_KEPT_SLACK ? this.data.subarray(0, used) : this.data.slice(0, used);
+    let data = this.data.subarray(0, used);
+    if (slack > MAX_KEPT_SLACK) {
+      data = allocate(this.snapshotId, n, this.dims);
+      data.set(this.data.subarray(0, used));
+    }
     const types = this.typeCodes.length === n ? this.typeCodes : this.typeCodes.slice(0, n);
     return new EntityMatrix(this.snapshotId, this.dims, data, this.ids, types, this.index);
   }
@@ -232,7 +237,8 @@ export class EntityMatrixBuilder implements EntityIndex {
 
 function allocate(snapshotId: string, rows: number, dims: number): Float32Array {
   try {
-    return new Float32Array(rows * dims);
+    // In WebAssembly memory where it fits: searches then use SIMD (src/vectors/index/simd.ts).
+    return allocateMatrix(rows * dims);
   } catch (err) {
     const mb = Math.round((rows * dims * 4) / 2 ** 20);
     throw new ConfigError(

@@ -3,6 +3,7 @@ import type { NeighbourIndex, SearchOptions, VectorSet } from '../../../../src/v
 import { BruteForceIndex } from '../../../../src/vectors/index/brute-force';
 import type { HnswGraph } from '../../../../src/vectors/index/hnsw-graph';
 import { HnswIndex } from '../../../../src/vectors/index/hnsw-index';
+import { allocateMatrix } from '../../../../src/vectors/index/simd';
 import { mulberry32 } from '../../../support/random';
 
 function normaliseRows(m: Float32Array, dims: number): Float32Array {
@@ -37,9 +38,17 @@ const dot = (v: VectorSet, id: string, q: Float32Array) => {
   return s;
 };
 
+/** The same vectors in WebAssembly memory, as snapshots hold them: HnswIndex then searches with SIMD distances. */
+function inWasm(v: VectorSet): VectorSet {
+  const matrix = allocateMatrix(v.matrix.length);
+  matrix.set(v.matrix);
+  return { ...v, matrix };
+}
+
 const implementations: [string, (v: VectorSet) => NeighbourIndex][] = [
   ['BruteForceIndex', (v) => new BruteForceIndex(v)],
   ['HnswIndex', (v) => new HnswIndex(v, { m: 8, efConstruction: 100, efSearch: 50 })],
+  ['HnswIndex (SIMD)', (v) => new HnswIndex(inWasm(v), { m: 8, efConstruction: 100, efSearch: 50 })],
 ];
 
 describe.each(implementations)('NeighbourIndex contract: %s', (_name, build) => {
@@ -144,11 +153,14 @@ describe.each(implementations)('NeighbourIndex contract: %s', (_name, build) => 
   });
 });
 
-describe('HnswIndex against exact search on 5k × 32 clustered vectors', () => {
+describe.each([
+  ['in JavaScript', false],
+  ['with SIMD (WebAssembly memory)', true],
+])('HnswIndex against exact search on 5k × 32 clustered vectors, distances %s', (_how, simd) => {
   const QUERIES = 200;
   const { vectors, query } = clustered(5000, QUERIES, 32, 50, 7);
   const exact = new BruteForceIndex(vectors);
-  const hnsw = new HnswIndex(vectors);
+  const hnsw = new HnswIndex(simd ? inWasm(vectors) : vectors);
 
   function recallAt10(exclude?: (q: number) => (id: string) => boolean, options?: SearchOptions): number {
     let hits = 0;
@@ -229,9 +241,12 @@ describe('HnswIndex.build (worker thread)', () => {
     const vectors = { ids: Array.from({ length: n }, (_, i) => `e${i}`), matrix, dims };
     const built = await HnswIndex.build(vectors, { efConstruction: 400 });
     const direct = new HnswIndex(vectors, { efConstruction: 400 });
+    // A snapshot's matrix lives in WebAssembly memory; the worker gets a copy of it all the same.
+    const builtFromWasm = await HnswIndex.build(inWasm(vectors), { efConstruction: 400 });
     for (let q = 0; q < 20; q++) {
       const query = matrix.subarray(q * dims, (q + 1) * dims);
       expect(built.search(query, 10)).toEqual(direct.search(query, 10));
+      expect(builtFromWasm.search(query, 10).map((n) => n.id)).toEqual(direct.search(query, 10).map((n) => n.id));
     }
   });
 });

@@ -1,5 +1,6 @@
 import { ConfigError, IllegalTransitionError, SnapshotValidationError } from '../../../../src/errors';
 import { ENTITY_TYPES, EntityMatrixBuilder, entityTypeCode, parseEntityType } from '../../../../src/vectors/snapshot/entity-matrix';
+import * as simd from '../../../../src/vectors/index/simd';
 import { bytesOf, makeEntities, matrixOf } from './fixtures';
 
 describe('EntityMatrix', () => {
@@ -44,6 +45,9 @@ describe('EntityMatrix', () => {
   });
 });
 
+/** The buffer a builder writes its rows into (private: what build() hands over or copies). */
+const bufferOf = (builder: EntityMatrixBuilder) => (builder as unknown as { data: Float32Array }).data.buffer;
+
 describe('EntityMatrixBuilder', () => {
   it('grows geometrically when no count is expected, and trims a mostly empty buffer', () => {
     const builder = new EntityMatrixBuilder({ snapshotId: 's', dims: 8 });
@@ -55,18 +59,30 @@ describe('EntityMatrixBuilder', () => {
       capacities.add(builder.capacity);
     }
     expect([...capacities]).toEqual([1024, 2048]);
+    const grown = bufferOf(builder);
     const m = builder.build();
     expect(m.data.length).toBe(1025 * 8);
-    expect(m.data.buffer.byteLength).toBe(1025 * 8 * 4);
+    // Half the buffer unused: the matrix is copied to its exact size.
+    expect(m.data.buffer).not.toBe(grown);
     expect(bytesOf(m.row(1024))).toEqual(bytesOf(entities[1024]!.vector));
   });
 
   it('allocates once for an expected count and builds without a copy', () => {
     const builder = new EntityMatrixBuilder({ snapshotId: 's', dims: 2, expectedCount: 3 });
-    for (const e of makeEntities(3, 2)) builder.add(e.entityId, e.entityType, e.vector);
+    const allocated = bufferOf(builder);
+    const entities = makeEntities(3, 2);
+    for (const e of entities) builder.add(e.entityId, e.entityType, e.vector);
     expect(builder.capacity).toBe(3);
     const m = builder.build();
-    expect(m.data.buffer.byteLength).toBe(3 * 2 * 4);
+    expect(m.data.buffer).toBe(allocated);
+    expect(m.data.length).toBe(3 * 2);
+    expect(bytesOf(m.row(2))).toEqual(bytesOf(entities[2]!.vector));
+  });
+
+  it('puts the matrix in WebAssembly memory, where searches take SIMD inner products', () => {
+    const m = matrixOf('s1', makeEntities(10, 4));
+    expect(simd.kernelFor(m.data, 4)).toBeDefined();
+    expect(simd.kernelFor(new Float32Array(40), 4)).toBeUndefined();
   });
 
   it.each([
