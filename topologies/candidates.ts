@@ -54,6 +54,8 @@ export function candidates(o: CandidatesTopologyOptions): Topology {
   checkEfSearch(efSearch);
   const refresh = refreshPolicy(o.refresh);
   // Store `consumed`: the last whole consumed set per user, from writers that send it in every N-th request only (CandidateRequest.consumedEvery).
+  // Store `marks`: a mark holds the list's vector (and a deferred request's); 500 per task took ~40–90 MiB off the
+  // process's switch peak against 2,500, at no cost to the catch-up rate (docs/BENCHMARKS.md, "Memory").
   return new TopologyBuilder(name)
     .spout('requests', {
       topic: t.candidateRequests,
@@ -62,7 +64,7 @@ export function candidates(o: CandidatesTopologyOptions): Topology {
       validate: requestProblem,
     })
     .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
-    .store('marks', { key: StringSerde, value: typedJsonSerde<CandidateMark>(), cacheEntries: 2500 })
+    .store('marks', { key: StringSerde, value: typedJsonSerde<CandidateMark>(), cacheEntries: 500 })
     .store('consumed', { key: StringSerde, value: wholeConsumedSerde, cacheEntries: 250 })
     .bolt('candidates', () => new CandidatesBolt({ catalog: o.catalog, k, efSearch, refresh, ...(o.exclude ? { exclude: o.exclude } : {}) }), {
       inputs: [
