@@ -6,7 +6,8 @@ import type { DotKernel } from './simd';
 
 /**
  * The links of an HNSW graph built by hnswlib, without its copy of the
- * vectors: searched in JavaScript against the snapshot's own matrix.
+ * vectors: searched against the snapshot's own matrix, with a SIMD kernel
+ * when the matrix lives in WebAssembly memory (`simd.ts`), else in JavaScript.
  *
  * hnswlib keeps every vector inside its graph (4·dims bytes per entity, beside
  * 4·(2M + 1) bytes of bottom-layer links), so a snapshot held the same vectors
