@@ -140,3 +140,37 @@ interface ProduceRequestArgsLike {
 
 /** True when produce requests are encoded in one pass (kafkajs 2.2.4). */
 export const kafkajsProduceFramed = patchProduce();
+
+/**
+ * kafkajs groups a send's messages by partition by copying the partition's
+ * array for every message (`[...current, message]`), quadratic in the
+ * messages per partition: 5% of the user-vector path's busy time in a CPU
+ * profile, with sends of up to 1,000 records. This does the same grouping
+ * (same keys, same order) in one pass. It must be in place before kafkajs's
+ * producer loads, as the patches above.
+ */
+function patchGrouping(): boolean {
+  const version = (require('kafkajs/package.json') as { version: string }).version;
+  if (version !== EXPECTED_VERSION) return false;
+  const path = require.resolve('kafkajs/src/producer/groupMessagesPerPartition');
+  require(path);
+  type Args = {
+    topic: string;
+    partitionMetadata: unknown[];
+    messages: unknown[];
+    partitioner: (a: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number;
+  };
+  require.cache[path]!.exports = ({ topic, partitionMetadata, messages, partitioner }: Args): Record<number, unknown[]> => {
+    const result: Record<number, unknown[]> = {};
+    if (partitionMetadata.length === 0) return result;
+    for (const message of messages) {
+      const partition = partitioner({ topic, partitionMetadata, message });
+      (result[partition] ??= []).push(message);
+    }
+    return result;
+  };
+  return true;
+}
+
+/** True when kafkajs groups messages by partition in one pass (kafkajs 2.2.4). */
+export const kafkajsGroupingLinear = patchGrouping();

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { kafkajsProduceFramed } from '../../../src/runtime/kafka/kafkajs-encoder-patch';
+import { kafkajsGroupingLinear, kafkajsProduceFramed } from '../../../src/runtime/kafka/kafkajs-encoder-patch';
 import { encodeProduceRequest, type ProduceRequestArgs } from '../../../src/runtime/kafka/produce-request-encoder';
 
 /** Loads one of kafkajs's modules from its file, as kafkajs shipped it (the module cache holds the patched one). */
@@ -170,5 +170,36 @@ describe('one-pass produce request encoder', () => {
     const expected = (await originalFraming({ correlationId: 1, clientId: null, request: Object.assign(originalV3(args), { apiVersion: 7 }) })).buffer;
     const ours = (await usedFraming({ correlationId: 1, clientId: null, request })).buffer;
     expect(Buffer.compare(ours, expected)).toBe(0);
+  });
+});
+
+describe("kafkajs's grouping of a send's messages by partition", () => {
+  type Group = (a: {
+    topic: string;
+    partitionMetadata: unknown[];
+    messages: unknown[];
+    partitioner: (a: { message: unknown }) => number;
+  }) => Record<string, unknown[]>;
+  const original = loadOriginal<Group>('kafkajs/src/producer/groupMessagesPerPartition');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const used = require('kafkajs/src/producer/groupMessagesPerPartition') as Group;
+
+  it('is replaced by the one-pass grouping', () => {
+    expect(kafkajsGroupingLinear).toBe(true);
+    expect(used).not.toBe(original);
+  });
+
+  it('gives the same partitions, keys and order as kafkajs', () => {
+    const messages = Array.from({ length: 1000 }, (_, i) => ({ key: `k${i}`, partition: (i * 7919) % 12 }));
+    const args = {
+      topic: 't',
+      partitionMetadata: [{}],
+      messages,
+      partitioner: ({ message }: { message: unknown }) => (message as { partition: number }).partition,
+    };
+    const ours = used(args);
+    expect(Object.keys(ours)).toEqual(Object.keys(original(args)));
+    expect(ours).toEqual(original(args));
+    expect(used({ ...args, partitionMetadata: [] })).toEqual({});
   });
 });
