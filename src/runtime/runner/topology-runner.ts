@@ -156,6 +156,8 @@ interface RestoringTask {
 const MAX_FAILED_COMMITS = 5;
 
 const HEARTBEAT_EVERY_MS = 2000;
+/** The runner's tick (wall-clock punctuation, output flush, due commits), or the commit interval if shorter. */
+const TICK_MS = 100;
 /** Backoff of a record held back by a retriable failure: doubles from the first to the last (short enough for a clean stop). */
 const RETRY_FIRST_MS = 200;
 const RETRY_MAX_MS = 5000;
@@ -232,6 +234,9 @@ export class TopologyRunner {
   private readonly standbys: StandbyTasks;
   private timers: NodeJS.Timeout[] = [];
   private lastCommit = Date.now();
+  /** At-least-once: the slice of tasks that committed last, and when the next one is due (see commitDue). */
+  private commitSlice = 0;
+  private nextSliceAt = 0;
   private running = false;
   private stopping?: Promise<void>;
   private readonly broadcasts: BroadcastInputs;
@@ -460,7 +465,7 @@ export class TopologyRunner {
       onCrash: (err) => this.die(err, gen),
     });
     for (const spout of topology.broadcastSpouts) void this.broadcasts.follow(spout, gen).catch((err) => this.die(err, gen));
-    this.timers.push(setInterval(() => void this.queue.run(() => this.tick()).catch((err) => this.die(err, gen)), Math.min(100, this.commitIntervalMs)));
+    this.timers.push(setInterval(() => void this.queue.run(() => this.tick()).catch((err) => this.die(err, gen)), Math.min(TICK_MS, this.commitIntervalMs)));
     this.metrics.kafkaConnected.set({ topology: topology.name }, 1);
     this.log('info', 'topology started', { topology: topology.name, instance: this.instanceId, guarantee: this.guarantee });
   }
@@ -876,7 +881,8 @@ export class TopologyRunner {
         this.progress.lag.set(`${batch.topic}-${batch.partition}`, Number(lag < 0n ? 0n : lag));
       }
       await this.flushOutputs();
-      if (state.task.wantsCommit || Date.now() - this.lastCommit >= this.commitIntervalMs) await this.commitAll();
+      if (state.task.wantsCommit) await this.commitAll();
+      else await this.commitDue(Date.now());
       return true;
     });
     // Keep the group membership alive while waiting behind a long restore.
@@ -947,7 +953,30 @@ export class TopologyRunner {
     this.logProgress(now);
     for (const state of this.tasks.values()) await state.task.punctuate('wall-clock', now);
     await this.flushOutputs();
-    if (now - this.lastCommit >= this.commitIntervalMs) await this.commitAll();
+    await this.commitDue(now);
+  }
+
+  /**
+   * The periodic commit. Exactly-once, every task's transaction commits each
+   * interval. At-least-once, the tasks commit in turn: a slice of them every
+   * interval / slices (one slice per tick at most, so each task still commits
+   * about once per interval), which holds processing for one slice's commit
+   * at a time instead of every task's together. At 5,000 records/s a commit
+   * of all twelve tasks held processing for 110–200 ms once a second.
+   */
+  private async commitDue(now: number): Promise<void> {
+    const slices = this.guarantee === 'at-least-once' ? Math.max(1, Math.min(this.tasks.size, Math.floor(this.commitIntervalMs / TICK_MS))) : 1;
+    if (slices === 1) {
+      if (now - this.lastCommit >= this.commitIntervalMs) await this.commitAll();
+      return;
+    }
+    const spacing = this.commitIntervalMs / slices;
+    if (now < this.nextSliceAt) return;
+    // On a schedule, so that a tick arriving a little early does not skip a slice and stretch the cycle.
+    this.nextSliceAt = Math.max(this.nextSliceAt, now - spacing) + spacing;
+    this.commitSlice = (this.commitSlice + 1) % slices;
+    const ids = [...this.tasks.keys()].sort();
+    await this.commitTasks(ids.filter((_, i) => i % slices === this.commitSlice).map((id) => this.tasks.get(id)!));
   }
 
   /** The periodic progress line: records processed since the last one, their rate, the lag (quiet when idle and caught up). */
@@ -982,17 +1011,22 @@ export class TopologyRunner {
 
   /** Commits every task. Runs inside the queue. */
   private async commitAll(): Promise<void> {
+    await this.commitTasks([...this.tasks.values()]);
+  }
+
+  /** Commits these tasks (at-least-once together, exactly-once each in its transaction). Runs inside the queue. */
+  private async commitTasks(states: TaskState[]): Promise<void> {
     const started = performance.now();
     this.lastCommit = Date.now();
     if (this.guarantee === 'at-least-once') {
-      await this.committer.commitAllAtLeastOnce([...this.tasks.values()]);
+      await this.committer.commitAllAtLeastOnce(states);
     } else {
-      for (const state of [...this.tasks.values()]) await this.commitTaskGuarded(state);
+      for (const state of states) await this.commitTaskGuarded(state);
     }
     reportCacheStats(
       this.metrics,
       this.topology.name,
-      [...this.tasks.values()].flatMap((s) => [...s.task.stores.values()]),
+      states.flatMap((s) => [...s.task.stores.values()]),
     );
     this.metrics.commits.inc({ topology: this.topology.name, guarantee: this.guarantee });
     this.outagesSinceCommit = 0;

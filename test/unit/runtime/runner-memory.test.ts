@@ -187,6 +187,44 @@ describe('TopologyRunner on the in-memory Kafka client', () => {
     expect(await r.store<string, number>('counts').get('a')).toBe(3);
   });
 
+  it('at-least-once, commits the tasks in turn, one slice of them at a time, each about once per commit interval', async () => {
+    // 400 ms over 4 tasks: one task every 100 ms (a whole commit of every task held processing for 110–200 ms at 5,000 records/s).
+    const r = runner({ commitIntervalMs: 400 });
+    const kafka = clients.get(r)!;
+    const consumerOf = kafka.consumer.bind(kafka);
+    const commits: { at: number; partitions: number[] }[] = [];
+    kafka.consumer = async (options) => {
+      const consumer = await consumerOf(options);
+      const commit = consumer.commit.bind(consumer);
+      consumer.commit = async (offsets) => {
+        if (offsets.length) commits.push({ at: Date.now(), partitions: offsets.map((o) => o.partition) });
+        return commit(offsets);
+      };
+      return consumer;
+    };
+    await r.start();
+    await waitFor('all four tasks', () => r.taskIds.length === PARTITIONS);
+    const started = Date.now();
+    const input: string[] = [];
+    while (Date.now() - started < 1500) {
+      await produce(KEYS);
+      input.push(...KEYS);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    await waitFor('every input offset committed', committedEverything);
+    expect(lastCounts()).toEqual(expectedCounts(input));
+    // Every periodic commit carried one task's offsets, never all four together.
+    expect(commits.length).toBeGreaterThan(8);
+    expect(Math.max(...commits.map((c) => c.partitions.length))).toBe(1);
+    // Each task took its turn: no task waited much longer than the interval between two of its commits.
+    for (let p = 0; p < PARTITIONS; p++) {
+      const at = commits.filter((c) => c.partitions.includes(p)).map((c) => c.at);
+      expect(at.length).toBeGreaterThan(1);
+      const gaps = at.slice(1).map((t, i) => t - at[i]!);
+      expect(Math.max(...gaps)).toBeLessThan(1000);
+    }
+  });
+
   it('splits the tasks between two instances, and the survivor restores the other’s state from the changelog', async () => {
     const a = runner();
     const b = runner();
