@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaSnapshotSource, publishSnapshot, readControlView, writeControl } from '../src/app/snapshots';
 import { KafkajsClient } from '../src/runtime/kafka/kafkajs-client';
+import { TaskCommitter } from '../src/runtime/runner/task-committer';
 import { TopologyRunner } from '../src/runtime/runner/topology-runner';
 import { AvroSerde } from '../src/runtime/serde/avro-serde';
 import { ConfluentSchemaRegistry } from '../src/runtime/serde/confluent-registry';
@@ -38,12 +39,12 @@ import { drain, sleep } from './common';
 
 // BENCH_AWAIT_SENDS=1: at-least-once outputs awaited batch by batch, as before sends were chained (an A/B switch for this harness only).
 if (process.env.BENCH_AWAIT_SENDS) {
-  const proto = TopologyRunner.prototype as unknown as {
+  const proto = TaskCommitter.prototype as unknown as {
     sendOutputsBehind(records: unknown[]): Promise<void>;
-    producer?: { send(r: unknown[]): Promise<unknown> };
+    d: { producer(): { send(r: unknown[]): Promise<unknown> } };
   };
   proto.sendOutputsBehind = async function (this: typeof proto, records) {
-    await this.producer!.send(records);
+    await this.d.producer().send(records);
   };
 }
 
