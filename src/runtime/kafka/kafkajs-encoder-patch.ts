@@ -14,6 +14,8 @@
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
 const EXPECTED_VERSION = '2.2.4';
+/** Every patch below checks this: kafkajs's internals are only known at the pinned version. */
+const PINNED = (require('kafkajs/package.json') as { version: string }).version === EXPECTED_VERSION;
 
 interface EncoderInstance {
   buf: Buffer;
@@ -23,8 +25,7 @@ interface EncoderInstance {
 type EncoderClass = (new (initialSize?: number) => EncoderInstance) & { nextPowerOfTwo(value: number): number; prototype: EncoderInstance };
 
 function patch(): boolean {
-  const version = (require('kafkajs/package.json') as { version: string }).version;
-  if (version !== EXPECTED_VERSION) return false;
+  if (!PINNED) return false;
   const path = require.resolve('kafkajs/src/protocol/encoder');
   const Original = require(path) as EncoderClass;
   if ((Original as unknown as { pooled?: boolean }).pooled) return true;
@@ -59,8 +60,7 @@ export const kafkajsEncoderPatched = patch();
  * platform, kafkajs keeps its own.
  */
 function patchCrc(): 'native' | 'kafkajs' {
-  const version = (require('kafkajs/package.json') as { version: string }).version;
-  if (version !== EXPECTED_VERSION) return 'kafkajs';
+  if (!PINNED) return 'kafkajs';
   let native: (input: Buffer, initial?: number) => number;
   try {
     native = (require('@node-rs/crc32') as { crc32c: (input: Buffer, initial?: number) => number }).crc32c;
@@ -89,8 +89,7 @@ export const kafkajsCrc = patchCrc();
  * other than produce, and compressed produce requests, keep kafkajs's path.
  */
 function patchProduce(): boolean {
-  const version = (require('kafkajs/package.json') as { version: string }).version;
-  if (version !== EXPECTED_VERSION) return false;
+  if (!PINNED) return false;
   const { encodeProduceRequest } = require('./produce-request-encoder') as typeof import('./produce-request-encoder');
   const crc32c = require('kafkajs/src/protocol/recordBatch/crc32C') as (bytes: Buffer) => number;
   type Framed = { encodeFramed?: (prefix: number) => Promise<Buffer> };
@@ -150,8 +149,7 @@ export const kafkajsProduceFramed = patchProduce();
  * producer loads, as the patches above.
  */
 function patchGrouping(): boolean {
-  const version = (require('kafkajs/package.json') as { version: string }).version;
-  if (version !== EXPECTED_VERSION) return false;
+  if (!PINNED) return false;
   const path = require.resolve('kafkajs/src/producer/groupMessagesPerPartition');
   require(path);
   type Args = {

@@ -102,10 +102,13 @@ function writeBytes(buf: Buffer, offset: number, value: Buffer | string | null |
   return offset + buf.write(text, offset, length, 'utf8');
 }
 
+/** Shared by every message without headers (most of them): never written to. */
+const NO_HEADERS: readonly [string, HeaderValue][] = [];
+
 /** kafkajs's header order: keys in object order, an array value as one header per element. */
-function headerList(headers: ProduceMessage['headers']): [string, HeaderValue][] {
+function headerList(headers: ProduceMessage['headers']): readonly [string, HeaderValue][] {
+  if (!headers) return NO_HEADERS;
   const list: [string, HeaderValue][] = [];
-  if (!headers) return list;
   for (const key of Object.keys(headers)) {
     const value = headers[key];
     if (Array.isArray(value)) for (const v of value) list.push([key, v]);
@@ -134,7 +137,7 @@ interface PlannedBatch {
   /** Per message: timestamp delta, body size, headers. */
   deltas: number[];
   bodies: number[];
-  headers: [string, HeaderValue][][];
+  headers: (readonly [string, HeaderValue][])[];
   size: number;
 }
 
@@ -150,7 +153,7 @@ function planBatch(messages: ProduceMessage[], now: number): PlannedBatch {
   if (first === Infinity) first = max = now;
   const deltas: number[] = new Array(messages.length);
   const bodies: number[] = new Array(messages.length);
-  const headers: [string, HeaderValue][][] = new Array(messages.length);
+  const headers: (readonly [string, HeaderValue][])[] = new Array(messages.length);
   let size = BATCH_HEAD + BATCH_BODY_HEAD;
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!;

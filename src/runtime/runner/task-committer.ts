@@ -104,8 +104,8 @@ export class TaskCommitter {
     return state.txn;
   }
 
-  /** At-least-once: commits every task together (one changelog send, one offset commit). */
-  async commitAllAtLeastOnce(states: TaskState[]): Promise<void> {
+  /** At-least-once: commits these tasks together (one changelog send, one offset commit). */
+  async commitAtLeastOnce(states: TaskState[]): Promise<void> {
     await this.drainOutputSends();
     const prepared = states.map((state) => ({ state, p: state.task.prepareCommit() }));
     const records = prepared.flatMap(({ p }) => p.changelog);

@@ -1019,7 +1019,7 @@ export class TopologyRunner {
     const started = performance.now();
     this.lastCommit = Date.now();
     if (this.guarantee === 'at-least-once') {
-      await this.committer.commitAllAtLeastOnce(states);
+      await this.committer.commitAtLeastOnce(states);
     } else {
       for (const state of states) await this.commitTaskGuarded(state);
     }
