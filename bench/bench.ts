@@ -18,8 +18,9 @@
  *   stop) and `restore-serving-s` (the same without the state directory:
  *   everything from the changelog);
  * - `latency` (with `user-vectors`, on its state): p99 event → user vector
- *   at `--rate` events/s offered for 10 s (scenario `latency-p99-5k` at the
- *   default 5000/s), each system in turn, offered and measured by
+ *   at `--rate` events/s offered for 10 s, after 3 s at that rate not
+ *   measured (scenario `latency-p99-5k` at the default 5000/s), each system
+ *   in turn, offered and measured by
  *   bench/latency-probe.ts in a process of its own, with the raw kafkajs
  *   passthrough (Avro in, a UserVector out, no state) as the client's floor;
  *   `--rate 500,1000,2000,5000` runs each rate in turn and adds
@@ -73,6 +74,8 @@ import type { ProbeOptions, ProbeResult } from './latency-probe';
 
 const ROOT = join(__dirname, '..');
 const ANCHORS = join(__dirname, 'anchors');
+/** Seconds each latency probe offers its rate before it measures (see ProbeOptions.settleSeconds). */
+const LATENCY_SETTLE_S = 3;
 const JAR = join(ANCHORS, 'target', 'anchors.jar');
 const SCENARIOS = ['counting', 'user-vectors', 'latency'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -677,10 +680,21 @@ async function vectorsScenario(
     });
   for (const rate of o.rates) {
     const probe = (input: string) =>
-      runProbe({ brokers, registryUrl, input, output: `${input}-out`, rate, seconds: 10, warmup: 100, users: o.users, entities: o.entities });
+      runProbe({
+        brokers,
+        registryUrl,
+        input,
+        output: `${input}-out`,
+        rate,
+        seconds: 10,
+        warmup: 100,
+        settleSeconds: LATENCY_SETTLE_S,
+        users: o.users,
+        entities: o.entities,
+      });
     const say = (run: string, r: ProbeResult) =>
       console.log(
-        `latency at ${rate}/s, ${run}: p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms (${r.seen} of ${r.offered} seen${r.seen < r.offered ? '; the others counted at their age 60 s after the last send: lower bounds' : ''})`,
+        `latency at ${rate}/s, ${run}: p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms (${r.seen} of ${r.offered} seen${r.seen < r.offered ? '; the others counted at their age 60 s after the last send: lower bounds' : ''}); worst by second sent: ${r.maxBySecond.join(' ')} ms`,
       );
 
     const raw = await latencyPassthrough(brokers, reg, lat.raw, `${lat.raw}-out`, o.dims);
@@ -704,7 +718,7 @@ async function vectorsScenario(
         // Stops by itself after the probe's warm-up and offered events (it resumes after the earlier rates' records).
         {
           ...peerArgs(peer),
-          expected: 100 + Math.round(rate / 10) * 100,
+          expected: 100 + Math.round(rate / 10) * 10 * (10 + LATENCY_SETTLE_S),
           'timeout-s': 600,
           input: lat.peer,
           output: `${lat.peer}-out`,
