@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import RocksNative from 'rocksdb-native';
+import { POINT_LOOKUP_OPTIONS } from '../src/runtime/state/rocksdb/rocksdb-store';
 import { machine, writeSection } from './common';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -93,6 +94,47 @@ async function main(): Promise<void> {
       }),
     );
     await nx.close();
+    // The store's access pattern at the benchmark's scale (one task of twelve): 1.2 KiB states, written in
+    // chained batches of 400 (a commit), three times over, then read one at a time, at random.
+    for (const [name, options] of [
+      ["the binding's defaults", {}],
+      ["the store's options", POINT_LOOKUP_OPTIONS],
+    ] as const) {
+      const path = join(dir, `store-${rows.length}`);
+      const open = { createIfMissing: true, compaction: 'level', memtableMemoryBudget: 8 << 20, cacheSize: 4 << 20, ...options };
+      let db = new RocksLevel(path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      await db.open(open);
+      const users = 8_300;
+      const state = (i: number) => {
+        const b = Buffer.alloc(1200);
+        for (let j = 0; j < b.length; j++) b[j] = (j * 7 + (j % 13 === 0 ? i : 0)) % 50;
+        return b;
+      };
+      const states = Array.from({ length: users }, (_, i) => state(i));
+      const userKeys = Array.from({ length: users }, (_, i) => Buffer.from(`u${i}`));
+      const batch = db.batch();
+      rows.push(
+        await time(`@nxtedition/rocksdb, ${name}: chained batch writes of 1.2 KiB states (400 per write)`, 3 * users, () => {
+          for (let round = 0; round < 3; round++)
+            for (let i = 0; i < users; i += 400) {
+              for (let j = i; j < i + 400 && j < users; j++) batch._put(userKeys[j]!, states[(j + round) % users]!);
+              batch._writeSync();
+              batch._clear();
+            }
+        }),
+      );
+      await batch.close();
+      // Read after a reopen, as a restarted task reads: from the tables and the log's replay, not from warm memtables.
+      await db.close();
+      db = new RocksLevel(path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      await db.open(open);
+      rows.push(
+        await time(`@nxtedition/rocksdb, ${name}: synchronous single gets of those states, at random, after a reopen`, 100_000, () => {
+          for (let i = 0; i < 100_000; i++) db._getManySync([userKeys[(i * 7919) % users]!]);
+        }),
+      );
+      await db.close();
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -105,7 +147,7 @@ async function main(): Promise<void> {
 | --- | ---: | ---: |
 ${rows.map(([l, r]) => `| ${l} | ${r.toFixed(0)} | ${(r / anchor).toFixed(2)} |`).join('\n')}
 
-Choice: \`@nxtedition/rocksdb\` (RocksDB 9.7, prebuilt) backs \`RocksDBBytesStore\`. A bolt reads its state once per event and cannot batch those reads across events, so the cost of one read decides throughput: a synchronous in-thread get is far cheaper than an awaited one from either binding. Its batch writes run on the JS thread; the runtime writes once per commit, in one batch per store. rocksdb-native (RocksDB 10.5) stays the better choice for an async, batched access pattern; the npm package \`rocksdb\` is discontinued and was not considered.`,
+Choice: \`@nxtedition/rocksdb\` (RocksDB 9.7, prebuilt) backs \`RocksDBBytesStore\`. A bolt reads its state once per event and cannot batch those reads across events, so the cost of one read decides throughput: a synchronous in-thread get is far cheaper than an awaited one from either binding. Its batch writes run on the JS thread; the runtime writes once per commit, in one batch per store. The store opens its databases with \`POINT_LOOKUP_OPTIONS\` (src/runtime/state/rocksdb/rocksdb-store.ts): no ZSTD on the write-ahead log, no ZSTD dictionaries for the tables, and a hash index and ribbon filter for gets; the last four rows compare them with the binding's defaults on the store's own access pattern. Those rows move from run to run on this machine by more than they differ (in five runs of the session that chose the options, two of them reading before a reopen, gets with them at 0.84–1.33 of the defaults' rate, writes at 0.98–1.46): the options were chosen on the end-to-end latency at 5,000 events/s (section "Latest" above). rocksdb-native (RocksDB 10.5) stays the better choice for an async, batched access pattern; the npm package \`rocksdb\` is discontinued and was not considered.`,
   );
 }
 
