@@ -108,7 +108,7 @@ export function allocatorAdvice(env: NodeJS.ProcessEnv, glibcVersion: string | u
   if (glibcVersion === undefined || env.MALLOC_MMAP_THRESHOLD_ !== undefined) return undefined;
   return (
     `MALLOC_MMAP_THRESHOLD_ is not set: glibc's malloc may keep a snapshot switch's peak resident, near or over the --memory budget ` +
-    `(1,028–1,037 MiB against 954 MiB with it for user-vectors and candidates at --memory 1g, docs/BENCHMARKS.md "Memory"); ` +
+    `(923–929 MiB against 895 MiB with it for user-vectors and candidates at --memory 1g; 1,058 MiB before the RocksDB stores' own options; docs/BENCHMARKS.md "Memory"); ` +
     `start the process with MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD} in its environment, as the image and 'vectors demo' do`
   );
 }
