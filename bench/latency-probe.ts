@@ -9,10 +9,10 @@
  * `settleSeconds` unmeasured, so that the clock runs on a system that runs.
  *
  * Usage: tsx bench/latency-probe.ts '<json ProbeOptions>'; prints one line of
- * JSON: { offered, seen, p50, p99, max, maxBySecond } (ms). An event not seen within 60 s
- * of the last send counts with its age then, so that percentiles over fewer
- * than all events are never reported as if complete (they are lower bounds
- * then, and `seen` < `offered` says so).
+ * JSON: { offered, seen, p50, p99, max, maxBySecond } (ms). An event not
+ * seen within 60 s of the last send counts with its age then, so that
+ * percentiles over fewer than all events are never reported as if complete
+ * (they are lower bounds then, and `seen` < `offered` says so).
  */
 import '../src/runtime/kafka/kafkajs-encoder-patch';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';

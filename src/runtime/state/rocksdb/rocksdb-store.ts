@@ -39,19 +39,20 @@ interface RocksChainedBatch {
 export const ROCKSDB_BATCH_REUSE_BYTES = 4 * 1024 * 1024;
 
 /**
- * A store is read one key at a time (a bolt's state per event) and written in
- * one batch per commit, on the processing thread: the binding's defaults cost
- * that thread for what this use does not need. By default its write-ahead
- * log is compressed with ZSTD (every commit's batch, on the thread), and
- * `compression` trains ZSTD dictionaries for the tables (compaction CPU, on a
- * machine whose cores the process and the broker share). Without it, levels
- * 0 and 1 stay uncompressed and levels 2 and up plain ZSTD, as the binding
- * sets them for level compaction. `point-lookup` adds a hash index to each data block, a ribbon filter and a
- * memtable filter, for gets. On their own the differences are within the
- * noise of this machine (`npm run bench:rocksdb` compares both on a task's
- * share of the benchmark); end to end, at 5,000 events/s offered, the
- * user-vector path's median latency fell from 53 to 38 ms and its p99 from
- * 181 to 124 ms (medians of five alternating runs, throughput unchanged;
+ * A store is read one key at a time (a bolt's state per event) and written
+ * in one batch per commit, on the processing thread: the binding's defaults
+ * cost that thread for what this use does not need. By default its
+ * write-ahead log is compressed with ZSTD (every commit's batch, on the
+ * thread), and `compression` trains ZSTD dictionaries for the tables
+ * (compaction CPU, on a machine whose cores the process and the broker
+ * share). Without it, levels 0 and 1 stay uncompressed and levels 2 and up
+ * plain ZSTD, as the binding sets them for level compaction. `point-lookup`
+ * adds a hash index to each data block, a ribbon filter and a memtable
+ * filter, for gets. On their own the differences are within the noise of
+ * this machine (`npm run bench:rocksdb` compares both on a task's share of
+ * the benchmark); end to end, at 5,000 events/s offered, the user-vector
+ * path's median latency fell from 53 to 38 ms and its p99 from 181 to 124 ms
+ * (medians of five alternating runs, throughput unchanged;
  * docs/BENCHMARKS.md, "Latest"). Files written with the earlier options stay
  * readable: these settle how new files and log records are written.
  */
