@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { IncomingRecord, KafkaAdmin, KafkaClient, TopicSpec } from '../../src/runtime/kafka/client';
 import { KafkajsClient } from '../../src/runtime/kafka/kafkajs-client';
@@ -171,14 +170,5 @@ export async function createVectorsTopics(admin: KafkaAdmin, tag: string, partit
   return { t, snapTopics: { control: t.control, prefix: `${tag}-entity-vectors.` } };
 }
 
-/** A TCP port free on 127.0.0.1 now (for a server a test starts next). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port free on 127.0.0.1 now, for a server a test starts next (see its TSDoc for why not listen(0)). */
+export { freePort } from '../support/ports';

@@ -1,0 +1,47 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ephemeralRange, freePort } from '../../support/ports';
+
+describe('freePort', () => {
+  it('hands out ports below the kernel’s ephemeral range, where no outgoing connection can take them before the server binds', async () => {
+    const [low] = ephemeralRange();
+    const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
+    for (const p of ports) {
+      expect(p).toBeGreaterThanOrEqual(20_000);
+      expect(p).toBeLessThan(low);
+    }
+    expect(new Set(ports).size).toBe(ports.length);
+  });
+
+  it('skips a port something already listens on, and one it handed out before', async () => {
+    const range: [number, number] = [30_000, 60_999];
+    const at = (port: number) => (port - 20_000) / (range[0] - 20_000);
+    const held: Server = createServer();
+    const heldPort = await freePort();
+    await new Promise<void>((r) => held.listen(heldPort, '127.0.0.1', r));
+    try {
+      // The picks in order: the held port, then a port handed out above, then the next free one.
+      const next = heldPort + 1 < range[0] ? heldPort + 1 : heldPort - 1;
+      const picks = [at(heldPort), at(heldPort), at(next)];
+      const got = await freePort(range, () => picks.shift() ?? 0);
+      expect(got).toBe(next);
+      const again = [at(next), at(heldPort), at(next + 2)];
+      expect(await freePort(range, () => again.shift() ?? 0)).toBe(next + 2);
+    } finally {
+      await new Promise<void>((r) => held.close(() => r()));
+    }
+  });
+
+  it('reads the range from the kernel’s file, and falls back to Linux’s default when it cannot', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ports-'));
+    writeFileSync(join(dir, 'range'), '40000\t50000\n');
+    expect(ephemeralRange(join(dir, 'range'))).toEqual([40_000, 50_000]);
+    expect(ephemeralRange(join(dir, 'missing'))).toEqual([32_768, 60_999]);
+  });
+
+  it('refuses a range that leaves no room below it', async () => {
+    await expect(freePort([20_500, 60_999])).rejects.toThrow(/too low/);
+  });
+});
