@@ -17,9 +17,10 @@ describe('freePort', () => {
 
   it('skips a port something already listens on, and one it handed out before', async () => {
     const range: [number, number] = [30_000, 60_999];
-    const at = (port: number) => (port - 20_000) / (range[0] - 20_000);
+    // The random draw that picks `port` (the middle of its slot, clear of rounding at the edges).
+    const at = (port: number) => (port - 20_000 + 0.5) / (range[0] - 20_000);
     const held: Server = createServer();
-    const heldPort = await freePort();
+    const heldPort = await freePort(range);
     await new Promise<void>((r) => held.listen(heldPort, '127.0.0.1', r));
     try {
       // The picks in order: the held port, then a port handed out above, then the next free one.
