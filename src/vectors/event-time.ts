@@ -61,21 +61,25 @@ export function timestampProblem(timestamp: number): string | undefined {
  */
 export function checkEventTime(event: { eventId: string; userId: string; timestamp: number }, now: number, window: EventTimeWindow): void {
   const { timestamp } = event;
-  const what = `event '${event.eventId}' of user '${event.userId}' has timestamp ${timestamp} (${iso(timestamp)})`;
+  // Every event passes through here: the message is built only for one that is refused.
   if (timestamp - now > window.maxFutureMs) {
     throw new EventTimeError(
-      `${what}, ${duration(timestamp - now)} ahead of the wall clock (${iso(now)}); events more than ${duration(window.maxFutureMs)} ahead are refused, ` +
+      `${describeEvent(event)}, ${duration(timestamp - now)} ahead of the wall clock (${iso(now)}); events more than ${duration(window.maxFutureMs)} ahead are refused, ` +
         "since the user's state would follow that time and weigh every later event down to nothing. " +
         'Fix the producer: its clock, or the unit (epoch milliseconds, not microseconds); or raise --opt max-event-future-ms.',
     );
   }
   if (now - timestamp > window.maxAgeMs) {
     throw new EventTimeError(
-      `${what}, ${duration(now - timestamp)} older than the wall clock (${iso(now)}); events older than ${duration(window.maxAgeMs)} are refused. ` +
+      `${describeEvent(event)}, ${duration(now - timestamp)} older than the wall clock (${iso(now)}); events older than ${duration(window.maxAgeMs)} are refused. ` +
         'Fix the producer if the timestamp is in seconds or 0 (both read as 1970; send epoch milliseconds); ' +
         'to replay older history, raise --opt max-event-age-ms.',
     );
   }
+}
+
+function describeEvent(event: { eventId: string; userId: string; timestamp: number }): string {
+  return `event '${event.eventId}' of user '${event.userId}' has timestamp ${event.timestamp} (${iso(event.timestamp)})`;
 }
 
 function iso(ms: number): string {
