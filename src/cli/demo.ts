@@ -387,7 +387,7 @@ export function whereToLook(say: (s?: string) => void, o: DemoOptions, api: stri
   say();
   say('── Where to look next ──────────────────────────────────');
   say(`status page   ${api}/            (snapshots, throughput, lag, readiness, a user lookup)`);
-  say(`query API     curl ${api}/v1/users/u1/candidates?k=10   · ${api}/v1/users/u1/vector · ${api}/openapi.json`);
+  say(`query API     curl '${api}/v1/users/u1/candidates?k=10'   · ${api}/v1/users/u1/vector · ${api}/openapi.json`);
   say(`metrics       ${api}/metrics · ${url(o.doormanMetrics)}/metrics (doorman) · ${url(o.candidatesMetrics)}/metrics (candidates)`);
   say(`CLI           in another terminal: export KAFKA_BROKERS=${o.brokers ?? ''} SCHEMA_REGISTRY_URL=${o.registry ?? ''}`);
   say(
