@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../../src/cli/main';
@@ -6,6 +6,8 @@ import { type DemoOptions, whereToLook } from '../../../src/cli/demo';
 import { Topics } from '../../../src/vectors/contracts';
 import { PHASES } from '../../../src/vectors/doorman/lifecycle';
 import type { CliIo } from '../../../src/cli/common';
+
+const ROOT = join(__dirname, '..', '..', '..');
 
 /** Runs the CLI in-process with captured output; the JSON log lines of failures go to process.stderr, captured too. */
 async function cli(args: string[], env: Record<string, string | undefined> = {}) {
@@ -316,6 +318,30 @@ describe('the topics the hints name', () => {
     const named = tailed(lines.join('\n'));
     expect(named).toHaveLength(1);
     for (const topic of named) expect(topics).toContain(topic);
+  });
+});
+
+describe('the curl lines shown to a newcomer', () => {
+  /** Shell words on curl lines that hold a '?' without quotes: zsh refuses them as globs ("no matches found"). */
+  const unquoted = (text: string) =>
+    text
+      .split('\n')
+      .filter((line) => /\bcurl\b/.test(line))
+      .flatMap((line) => line.split(/\s+/).filter((word) => word.includes('?') && !/^['"]/.test(word)));
+
+  it('quote every URL with a query (the README’s candidates line failed in zsh)', () => {
+    const lines: string[] = [];
+    const o = { brokers: '127.0.0.1:9092', doormanMetrics: { host: '127.0.0.1', port: 9201 }, candidatesMetrics: { host: '127.0.0.1', port: 9202 } };
+    whereToLook((l) => void lines.push(l ?? ''), o as unknown as DemoOptions, 'http://127.0.0.1:8090', '/tmp/logs');
+    const docs = [
+      'README.md',
+      ...readdirSync(join(ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => join('docs', f)),
+    ];
+    const texts = [lines.join('\n'), ...docs.map((f) => readFileSync(join(ROOT, f), 'utf8'))];
+    expect(texts.join('\n')).toMatch(/curl\b.*\?k=10/);
+    expect(texts.flatMap(unquoted)).toEqual([]);
   });
 });
 
