@@ -18,24 +18,37 @@ describe('freePort', () => {
     if (low >= 21_000) expect(await freePort()).toBeLessThan(low);
   });
 
-  it('skips a port something already listens on, and one it handed out before', async () => {
-    const range: [number, number] = [30_000, 60_999];
-    // The random draw that picks `port` (the middle of its slot, clear of rounding at the edges).
-    const at = (port: number) => (port - 20_000 + 0.5) / (range[0] - 20_000);
-    const held: Server = createServer();
-    const heldPort = await freePort(range);
-    await new Promise<void>((r) => held.listen(heldPort, '127.0.0.1', r));
-    try {
-      // The picks in order: the held port, then a port handed out above, then the next free one.
-      const next = heldPort + 1 < range[0] ? heldPort + 1 : heldPort - 1;
-      const picks = [at(heldPort), at(heldPort), at(next)];
-      const got = await freePort(range, () => picks.shift() ?? 0);
-      expect(got).toBe(next);
-      const again = [at(next), at(heldPort), at(next + 2)];
-      expect(await freePort(range, () => again.shift() ?? 0)).toBe(next + 2);
-    } finally {
-      await new Promise<void>((r) => held.close(() => r()));
+  const range: [number, number] = [30_000, 60_999];
+  /** The random draw that picks `port` (the middle of its slot, clear of rounding at the edges). */
+  const at = (port: number) => (port - 20_000 + 0.5) / (range[0] - 20_000);
+  const listenOn = (server: Server, port: number) =>
+    new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+
+  it('skips a port something already listens on', async () => {
+    // Bound directly, not through freePort (which would also remember it as handed out).
+    let held: Server | undefined;
+    let heldPort = 0;
+    for (let p = 29_000; p < 29_200 && !heldPort; p++) {
+      const s = createServer();
+      if (await listenOn(s, p)) [held, heldPort] = [s, p];
     }
+    expect(heldPort).toBeGreaterThan(0);
+    try {
+      const next = heldPort + 1;
+      const picks = [at(heldPort), at(next)];
+      expect(await freePort(range, () => picks.shift() ?? 0)).toBe(next);
+    } finally {
+      await new Promise<void>((r) => held!.close(() => r()));
+    }
+  });
+
+  it('never hands out a port twice', async () => {
+    const first = await freePort(range, () => at(28_500));
+    const picks = [at(first), at(first + 1)];
+    expect(await freePort(range, () => picks.shift() ?? 0)).toBe(first + 1);
   });
 
   it('reads the range from the kernel’s file, and falls back to Linux’s default when it cannot', () => {
