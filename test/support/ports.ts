@@ -21,23 +21,15 @@ export function ephemeralRange(file = '/proc/sys/net/ipv4/ip_local_port_range'):
 /** Ports already handed out by this process, so two calls never return the same one before either is bound. */
 const handedOut = new Set<number>();
 
-/** A port the kernel picks (listen(0)), released at once. */
-function kernelPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function canListen(port: number): Promise<boolean> {
+/** Listens on 127.0.0.1:`port` (0: the kernel picks) and closes again: the port it got, or undefined when it was taken. */
+function tryListen(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
+      const got = (server.address() as { port: number }).port;
+      server.close(() => resolve(got));
+    });
   });
 }
 
@@ -52,11 +44,15 @@ function canListen(port: number): Promise<boolean> {
 export async function freePort(range: [number, number] = ephemeralRange(), random: () => number = Math.random): Promise<number> {
   const ceiling = range[0];
   // A machine whose ephemeral range starts this low leaves no room below it: take the kernel's pick (the old race stays there).
-  if (ceiling - FLOOR < 1000) return kernelPort();
+  if (ceiling - FLOOR < 1000) {
+    const port = await tryListen(0);
+    if (port === undefined) throw new Error('could not listen on 127.0.0.1 at all');
+    return port;
+  }
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = FLOOR + Math.floor(random() * (ceiling - FLOOR));
     if (handedOut.has(port)) continue;
-    if (await canListen(port)) {
+    if ((await tryListen(port)) !== undefined) {
       handedOut.add(port);
       return port;
     }
