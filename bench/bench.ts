@@ -28,6 +28,10 @@
  *   100 ms, per system (0 if none). The probe offers each rate in one send
  *   every `--tick-ms` (100 by default: 500 events at once every 100 ms at
  *   5,000/s); another tick writes rows of its own (`latency-p99-5k-tick10ms`).
+ *   `--instances N` (1 by default) runs ours in the latency scenario as N
+ *   processes of one application id (bench/uv-worker.ts) and the peer with
+ *   N stream threads (`num.stream.threads`), each system's way of using more
+ *   than one core; their rows are named apart (`latency-p99-5k-instances2`).
  *
  * `--repeat N` runs the throughput of `counting` and `user-vectors` N times,
  * ours and the peer alternating, each from scratch (an application id and
@@ -44,7 +48,9 @@
  * default); BENCH_JAVA_OPTS (JVM options of the peer, e.g. a JFR recording);
  * BENCH_PEER_CONFIG='k=v,k=v' (Kafka Streams settings of the peer; its
  * defaults otherwise); BENCH_PEER_TAU_MS (another τ for the peer: the vector
- * check must then fail).
+ * check must then fail); BENCH_LATENCY_PROFILE=file.cpuprofile (a V8 CPU
+ * profile of this process while ours runs the latency probe, at the last
+ * rate; summarise it with `tsx bench/profile-summary.ts`).
  */
 // First: the anchor (raw kafkajs) and the topologies use the same kafkajs, with the runtime's pooled encoder.
 import '../src/runtime/kafka/kafkajs-encoder-patch';
@@ -71,8 +77,10 @@ import { mulberry32 } from '../test/support/random';
 import { doorman } from '../topologies/doorman';
 import { CountedEventSchema, eventCounter, type CountedEvent } from '../topologies/event-counter';
 import { userVectors } from '../topologies/user-vectors';
-import { drain, machine, memoryOf, passthrough, sleep } from './common';
+import { drain, machine, memoryOf, passthrough, sleep, startProfile } from './common';
 import type { ProbeOptions, ProbeResult } from './latency-probe';
+import type { WorkerOptions } from './uv-worker';
+import { UvWorker } from './uv-worker-process';
 
 const ROOT = join(__dirname, '..');
 const ANCHORS = join(__dirname, 'anchors');
@@ -83,9 +91,9 @@ const SCENARIOS = ['counting', 'user-vectors', 'latency'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const USAGE = `usage: npm run bench -- [--events N] [--users N] [--entities N] [--dims N] [--partitions N]
-  [--guarantee at-least-once|exactly-once] [--scenarios counting,user-vectors,latency] [--rate N[,N...]] [--tick-ms N] [--repeat N] [--out FILE]
+  [--guarantee at-least-once|exactly-once] [--scenarios counting,user-vectors,latency] [--rate N[,N...]] [--tick-ms N] [--instances N] [--repeat N] [--out FILE]
 defaults: --events 200000 --users 100000 --entities 100000 --dims 128 --partitions 12 --guarantee at-least-once
-  --scenarios counting,user-vectors,latency --rate 5000 --tick-ms 100 --repeat 1 --out docs/benchmarks.json`;
+  --scenarios counting,user-vectors,latency --rate 5000 --tick-ms 100 --instances 1 --repeat 1 --out docs/benchmarks.json`;
 
 /** One row of docs/benchmarks.json. */
 export interface BenchmarkRow {
@@ -110,6 +118,8 @@ interface Options {
   rates: number[];
   /** The latency probe offers each rate in one send every tickMs (ProbeOptions.tickMs). */
   tickMs: number;
+  /** Latency scenario: ours as this many processes, the peer with this many stream threads. */
+  instances: number;
   /** Throughput runs of ours and the peer, alternating; the medians are compared. */
   repeat: number;
   guarantee: ProcessingGuarantee;
@@ -134,6 +144,7 @@ function options(): Options {
         partitions: { type: 'string', default: '12' },
         rate: { type: 'string', default: '5000' },
         'tick-ms': { type: 'string', default: '100' },
+        instances: { type: 'string', default: '1' },
         repeat: { type: 'string', default: '1' },
         guarantee: { type: 'string', default: 'at-least-once' },
         scenarios: { type: 'string', default: SCENARIOS.join(',') },
@@ -148,7 +159,7 @@ function options(): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const int = (name: 'events' | 'users' | 'entities' | 'dims' | 'partitions' | 'repeat') => {
+  const int = (name: 'events' | 'users' | 'entities' | 'dims' | 'partitions' | 'repeat' | 'instances') => {
     const n = Number(values[name]);
     if (!Number.isInteger(n) || n < 1) fail(`--${name} must be an integer ≥ 1, got '${values[name]}'`);
     return n;
@@ -176,6 +187,7 @@ function options(): Options {
     partitions: int('partitions'),
     rates: [...new Set(rates)].sort((a, b) => a - b),
     tickMs,
+    instances: int('instances'),
     repeat: int('repeat'),
     guarantee: values.guarantee,
     scenarios: scenarios as Scenario[],
@@ -215,14 +227,22 @@ interface PeerResult {
 }
 
 /** Runs one job of the peer to its end; its last stdout line is its JSON result. */
-async function runPeer(job: 'counting' | 'user-vectors', args: Record<string, string | number>, logFile: string, signal?: AbortSignal): Promise<PeerResult> {
+async function runPeer(
+  job: 'counting' | 'user-vectors',
+  args: Record<string, string | number>,
+  logFile: string,
+  signal?: AbortSignal,
+  settings: Record<string, string | number> = {},
+): Promise<PeerResult> {
   // BENCH_PEER_TAU_MS: another decay constant for the peer, to see the vector check fail.
   const tau = process.env.BENCH_PEER_TAU_MS ? { 'tau-ms': process.env.BENCH_PEER_TAU_MS } : {};
   // BENCH_PEER_CONFIG='k=v,k=v': Kafka Streams settings for the peer (e.g. producer.linger.ms=5); its defaults otherwise.
   const config = (process.env.BENCH_PEER_CONFIG ?? '')
     .split(',')
     .filter(Boolean)
-    .flatMap((kv) => ['--config', kv.trim()]);
+    .map((kv) => kv.trim())
+    .concat(Object.entries(settings).map(([k, v]) => `${k}=${v}`))
+    .flatMap((kv) => ['--config', kv]);
   const argv = ['-jar', JAR, job, ...Object.entries({ ...args, ...(job === 'user-vectors' ? tau : {}) }).flatMap(([k, v]) => [`--${k}`, String(v)]), ...config];
   const extra = process.env.BENCH_JAVA_OPTS ? process.env.BENCH_JAVA_OPTS.split(/\s+/).filter(Boolean) : [];
   const child = spawn('java', [...extra, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
@@ -291,8 +311,8 @@ async function main(): Promise<void> {
       if (r.memory) record(`peak-rss-mib${suffix}`, r.memory, 'MiB');
       record(`restart-serving-s${suffix}`, r.restart.withState, 's');
       record(`restore-serving-s${suffix}`, r.restart.fromChangelog, 's');
-      // Rows of the default 100 ms ticks keep their names; other ticks get rows of their own.
-      const tick = o.tickMs === 100 ? '' : `-tick${o.tickMs}ms`;
+      // Rows of the default 100 ms ticks and one instance keep their names; other ticks and instances get rows of their own.
+      const tick = `${o.tickMs === 100 ? '' : `-tick${o.tickMs}ms`}${o.instances > 1 ? `-instances${o.instances}` : ''}`;
       for (const l of r.latency ?? []) record(`latency-p99-${l.rate % 1000 === 0 ? `${l.rate / 1000}k` : l.rate}${tick}${suffix}`, l.p99, 'ms');
       if (r.latency && r.latency.length > 1) {
         // The issue's second latency figure: the highest offered rate (of those run) whose p99 stays within 100 ms; 0 if none.
@@ -715,9 +735,24 @@ async function vectorsScenario(
     say('kafkajs-passthrough', rawLatency);
 
     // Ours runs only while its probe does, as the others: all three share the machine's two cores.
-    const live = mkLive();
-    await live.start();
-    const oursLatency = await probe(lat.ours).finally(() => live.stop());
+    let oursLatency: ProbeResult;
+    if (o.instances === 1) {
+      const live = mkLive();
+      const profiling = process.env.BENCH_LATENCY_PROFILE && rate === o.rates.at(-1) ? await startProfile(500) : undefined;
+      await live.start();
+      oursLatency = await probe(lat.ours).finally(() => live.stop());
+      if (profiling) await profiling.stop(process.env.BENCH_LATENCY_PROFILE!);
+    } else {
+      const workers = await liveInstances(o.instances, o.partitions, dir, {
+        brokers,
+        registryUrl,
+        name: uvName,
+        topics: { ...t, listens: lat.ours, userVectors: `${lat.ours}-out` },
+        snapshotTopics: vectorsSnapshotTopics(tag, t),
+        guarantee: o.guarantee,
+      });
+      oursLatency = await probe(lat.ours).finally(() => Promise.all(workers.map((w) => w.stop())));
+    }
     say('vectors', oursLatency);
 
     const abort = new AbortController();
@@ -741,6 +776,7 @@ async function vectorsScenario(
         },
         join(dir, '..', `${tag}-peer-latency.log`),
         abort.signal,
+        o.instances > 1 ? { 'num.stream.threads': o.instances } : {},
       ),
     ]);
     say('kafka-streams', peerLatency);
@@ -754,6 +790,39 @@ async function vectorsScenario(
     });
   }
   return { throughput, memory, restart, latency };
+}
+
+/**
+ * Ours as `n` user-vectors processes of one application id (bench/uv-worker.ts),
+ * returned once the group has settled: every task assigned, none restoring,
+ * unchanged for 2 s. The first works on the in-process runners' state
+ * directory, the others on directories of their own (restored from the
+ * changelog the first time). Their logs go beside the bench's directory.
+ */
+async function liveInstances(n: number, partitions: number, dir: string, base: Omit<WorkerOptions, 'stateDir'>): Promise<UvWorker[]> {
+  const workers = Array.from(
+    { length: n },
+    (_, i) => new UvWorker(i, { ...base, stateDir: join(dir, i === 0 ? base.name : `${base.name}-i${i}`) }, join(dir, '..', `${base.name}-i${i}.log`)),
+  );
+  const settled = () =>
+    workers.every((w) => w.ready && w.tasks.restoring.length === 0) && workers.reduce((k, w) => k + w.tasks.assigned.length, 0) === partitions;
+  const deadline = Date.now() + 180_000;
+  let since: number | undefined;
+  let seen = '';
+  while (since === undefined || Date.now() - since < 2000) {
+    if (Date.now() > deadline || workers.some((w) => w.exitCode !== undefined)) {
+      const tails = workers.map((w) => w.tail()).join('\n');
+      await Promise.all(workers.map((w) => w.stop(5000)));
+      throw new Error(`${n} user-vectors instances did not settle on ${partitions} tasks within 180 s:\n${tails}`);
+    }
+    const now = JSON.stringify(workers.map((w) => w.tasks.assigned));
+    if (!settled()) since = undefined;
+    else if (since === undefined || now !== seen) since = Date.now();
+    seen = now;
+    await sleep(100);
+  }
+  console.log(`latency: ours as ${n} processes, tasks ${workers.map((w) => w.tasks.assigned.length).join(' + ')}`);
+  return workers;
 }
 
 /** One offered rate of the latency scenario: p99 event → output (ms) per run. */

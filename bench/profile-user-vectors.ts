@@ -15,7 +15,7 @@
  * (the runner's behaviour before sends were chained), for an A/B run.
  */
 import '../src/runtime/kafka/kafkajs-encoder-patch';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -35,7 +35,7 @@ import { candidates } from '../topologies/candidates';
 import { doorman } from '../topologies/doorman';
 import { userVectors } from '../topologies/user-vectors';
 import { mulberry32 } from '../test/support/random';
-import { drain, sleep } from './common';
+import { drain, sleep, startProfile } from './common';
 
 // BENCH_AWAIT_SENDS=1: at-least-once outputs awaited batch by batch, as before sends were chained (an A/B switch for this harness only).
 if (process.env.BENCH_AWAIT_SENDS) {
@@ -116,22 +116,6 @@ async function valueSizes(topic: string): Promise<{ records: number; bytes: numb
   return { records, bytes, keys: latest.size, latestBytes, max };
 }
 
-async function startProfile() {
-  const { Session } = await import('node:inspector/promises');
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: 500 });
-  await session.post('Profiler.start');
-  return {
-    async stop(file: string) {
-      const { profile } = await session.post('Profiler.stop');
-      writeFileSync(file, JSON.stringify(profile));
-      session.disconnect();
-    },
-  };
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vectors-pv-'));
   const kafka = new KafkajsClient({ brokers, clientId: 'bench-pv', logLevel: 'nothing' });
@@ -192,7 +176,7 @@ async function main(): Promise<void> {
 
   const runner = mk('uv');
   const loadBefore = load();
-  const profile = process.env.BENCH_PROFILE ? await startProfile() : undefined;
+  const profile = process.env.BENCH_PROFILE ? await startProfile(500) : undefined;
   await runner.start();
   const seconds = await drain(admin, runner, 'listens', uvName, t.listens);
   if (profile) await profile.stop(process.env.BENCH_PROFILE!);
@@ -222,7 +206,7 @@ async function main(): Promise<void> {
 
   if (process.env.BENCH_CANDIDATES) {
     const cand = mk('cand');
-    const cprof = process.env.BENCH_PROFILE_CAND ? await startProfile() : undefined;
+    const cprof = process.env.BENCH_PROFILE_CAND ? await startProfile(500) : undefined;
     await cand.start();
     const catchUp = await drain(admin, cand, 'requests', candName, t.candidateRequests);
     if (cprof) await cprof.stop(process.env.BENCH_PROFILE_CAND!);

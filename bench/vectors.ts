@@ -30,7 +30,7 @@ import { CANDIDATES_EF_SEARCH } from '../src/vectors/candidate-search';
 import { doorman } from '../topologies/doorman';
 import { userVectors } from '../topologies/user-vectors';
 import { mulberry32 } from '../test/support/random';
-import { drain, machine, passthrough, sleep, writeSection } from './common';
+import { drain, machine, passthrough, sleep, startProfile, writeSection } from './common';
 
 const ENTITIES = Number(process.env.BENCH_ENTITIES ?? 100_000);
 const DIMS = Number(process.env.BENCH_DIMS ?? 128);
@@ -283,20 +283,3 @@ main().then(
     process.exit(1);
   },
 );
-
-/** BENCH_PROFILE=file.cpuprofile: a V8 CPU profile of the update phase alone (open it in Chrome DevTools). */
-async function startProfile() {
-  const { Session } = await import('node:inspector/promises');
-  const { writeFileSync } = await import('node:fs');
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
-  return {
-    async stop(file: string) {
-      const { profile } = await session.post('Profiler.stop');
-      writeFileSync(file, JSON.stringify(profile));
-      session.disconnect();
-    },
-  };
-}
