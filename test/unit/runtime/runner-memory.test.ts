@@ -225,6 +225,58 @@ describe('TopologyRunner on the in-memory Kafka client', () => {
     }
   });
 
+  it('at-least-once, commits an input offset only once the outputs and changelog records of the records before it are acknowledged', async () => {
+    const r = runner({ commitIntervalMs: 100 });
+    const kafka = clients.get(r)!;
+    const producerOf = kafka.producer.bind(kafka);
+    kafka.producer = async () => {
+      const producer = await producerOf();
+      const send = producer.send.bind(producer);
+      // Acknowledgements that take a while: records reach the topic only when acknowledged.
+      producer.send = async (records) => {
+        await new Promise((res) => setTimeout(res, 15));
+        return send(records);
+      };
+      return producer;
+    };
+    const violations: string[] = [];
+    let checked = 0;
+    const consumerOf = kafka.consumer.bind(kafka);
+    kafka.consumer = async (options) => {
+      const consumer = await consumerOf(options);
+      const commit = consumer.commit.bind(consumer);
+      consumer.commit = async (offsets) => {
+        for (const o of offsets.filter((x) => x.topic === 'events')) {
+          const before = cluster.read('events').filter((e) => e.partition === o.partition && BigInt(e.offset) < BigInt(o.offset));
+          // One output per event, on the event's partition.
+          const outputs = cluster.read('counts').filter((e) => e.partition === o.partition).length;
+          if (outputs < before.length) violations.push(`partition ${o.partition} committed at ${o.offset} with ${outputs} of ${before.length} outputs written`);
+          const logged = changelogCounts();
+          for (const [key, n] of Object.entries(expectedCounts(before.map((e) => e.key!.toString())))) {
+            const want = Number(n.split(':')[1]);
+            if ((logged[key] ?? 0) < want)
+              violations.push(`partition ${o.partition} committed at ${o.offset} with key ${key} at ${logged[key] ?? 0} of ${want} in the changelog`);
+          }
+          checked++;
+        }
+        return commit(offsets);
+      };
+      return consumer;
+    };
+    await r.start();
+    await waitFor('all four tasks', () => r.taskIds.length === PARTITIONS);
+    const input: string[] = [];
+    for (let round = 0; round < 30; round++) {
+      await produce(KEYS);
+      input.push(...KEYS);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    await waitFor('every input offset committed', committedEverything);
+    expect(lastCounts()).toEqual(expectedCounts(input));
+    expect(checked).toBeGreaterThan(8);
+    expect(violations).toEqual([]);
+  });
+
   it('splits the tasks between two instances, and the survivor restores the other’s state from the changelog', async () => {
     const a = runner();
     const b = runner();
