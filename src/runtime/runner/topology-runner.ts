@@ -165,6 +165,8 @@ const RETRY_MAX_MS = 5000;
 const DLQ_FRAMING_BYTES = 4096;
 /** Longest stretch of processing without giving the event loop a turn. */
 const YIELD_EVERY_MS = 50;
+/** Records of a batch whose keys are read ahead together (StoreOptions.prefetch): bounds the bytes held ahead. */
+const PREFETCH_RECORDS = 128;
 /** Backoff between reconnection attempts while the cluster is unavailable: doubles from the first to the last. */
 const RECONNECT_FIRST_MS = 500;
 const RECONNECT_MAX_MS = 5000;
@@ -854,22 +856,29 @@ export class TopologyRunner {
         return false;
       }
       let lastYield = performance.now();
-      for (const record of batch.records) {
-        const processed = await this.retrying(
-          () => state.task.process(record),
-          () => ctx.isRunning() && !ctx.isStale(),
-        );
-        // Stopping, or the partition is being taken away: the task's position stays at this record.
-        if (processed === undefined) return false;
-        // Bolts may be CPU-bound and stores answer synchronously: without a
-        // real yield, a large batch starves timers (heartbeats, punctuation)
-        // for its whole duration and the group evicts this instance.
-        if (performance.now() - lastYield > YIELD_EVERY_MS) {
-          await new Promise((r) => setImmediate(r));
-          await ctx.heartbeat().catch(() => undefined);
-          if (!ctx.isRunning() || ctx.isStale()) return false;
-          lastYield = performance.now();
+      const records = batch.records;
+      try {
+        for (let i = 0; i < records.length; i++) {
+          if (i % PREFETCH_RECORDS === 0 && state.task.prefetches) await state.task.prefetch(records.slice(i, i + PREFETCH_RECORDS));
+          const record = records[i]!;
+          const processed = await this.retrying(
+            () => state.task.process(record),
+            () => ctx.isRunning() && !ctx.isStale(),
+          );
+          // Stopping, or the partition is being taken away: the task's position stays at this record.
+          if (processed === undefined) return false;
+          // Bolts may be CPU-bound and stores answer synchronously: without a
+          // real yield, a large batch starves timers (heartbeats, punctuation)
+          // for its whole duration and the group evicts this instance.
+          if (performance.now() - lastYield > YIELD_EVERY_MS) {
+            await new Promise((r) => setImmediate(r));
+            await ctx.heartbeat().catch(() => undefined);
+            if (!ctx.isRunning() || ctx.isStale()) return false;
+            lastYield = performance.now();
+          }
         }
+      } finally {
+        state.task.endBatch();
       }
       const last = batch.records[batch.records.length - 1];
       if (last) {

@@ -37,6 +37,13 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
    */
   private readonly clean = new Set<string>();
   private dirtyCount = 0;
+  /**
+   * Backend bytes read ahead by {@link prefetch} for keys not cached then
+   * (undefined: absent), each used by at most one get. Dropped whenever the
+   * backend changes underneath (markFlushed, discardDirty, invalidate), so a
+   * read-ahead value is never older than the backend.
+   */
+  private readonly prefetched = new Map<string, Buffer | undefined>();
   private undo: Map<string, CacheEntry<V> | null> | null = null;
   readonly stats: CacheStats = { hits: 0, misses: 0 };
 
@@ -70,7 +77,11 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
       return hit.value;
     }
     this.stats.misses++;
-    const raw = await this.backend.get(keyBytes);
+    let raw: Buffer | undefined;
+    if (this.prefetched.has(k)) {
+      raw = this.prefetched.get(k);
+      this.prefetched.delete(k);
+    } else raw = await this.backend.get(keyBytes);
     // A put may have happened while we awaited the backend.
     const raced = this.cache.get(k);
     if (raced) return raced.value;
@@ -150,6 +161,33 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
 
   // --- used by the runtime, not by bolts -----------------------------------
 
+  /**
+   * Reads the backend bytes of those of `keys` (serialized) that are not
+   * cached, in one getMany, for the gets that follow; until
+   * {@link clearPrefetched} or the backend changes. The cache is not filled:
+   * what is never read costs no eviction.
+   */
+  async prefetch(keys: readonly Buffer[]): Promise<void> {
+    const wanted = new Map<string, Buffer>(); // a repeated key is read once
+    for (const keyBytes of keys) {
+      const k = keyBytes.toString('latin1');
+      if (!this.cache.has(k) && !this.prefetched.has(k)) wanted.set(k, keyBytes);
+    }
+    if (wanted.size === 0) return;
+    const values = await this.backend.getMany([...wanted.values()]);
+    let i = 0;
+    // Not for a key written or read into the cache meanwhile: the cache wins.
+    for (const k of wanted.keys()) {
+      const value = values[i++];
+      if (!this.cache.has(k)) this.prefetched.set(k, value);
+    }
+  }
+
+  /** Drops what {@link prefetch} read and no get used (the end of a batch). */
+  clearPrefetched(): void {
+    this.prefetched.clear();
+  }
+
   /** Starts a record savepoint. */
   begin(): void {
     this.undo = new Map();
@@ -189,6 +227,7 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
 
   /** Writes `ops` (from {@link dirtyOps}, now durable in the changelog) to the backend and marks the cache clean. */
   async markFlushed(ops: WriteOp[]): Promise<void> {
+    this.prefetched.clear();
     await this.backend.write(ops);
     for (const op of ops) {
       const k = op.key.toString('latin1');
@@ -204,6 +243,7 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
 
   /** Forgets every uncommitted write: later reads see the backend again. */
   discardDirty(): void {
+    this.prefetched.clear();
     for (const [k, e] of this.cache) if (e.dirty) this.cache.delete(k);
     this.dirtyCount = 0;
     this.undo = null;
@@ -211,6 +251,7 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
 
   /** Drops clean cache entries, e.g. after the backend was restored underneath. */
   invalidate(): void {
+    this.prefetched.clear();
     for (const k of this.clean) this.cache.delete(k);
     this.clean.clear();
   }

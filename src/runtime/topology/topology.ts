@@ -51,6 +51,16 @@ export interface StoreOptions<K, V> {
   cacheEntries?: number;
   /** Keep a changelog topic (default true). Without one, state is lost when a task moves. */
   logged?: boolean;
+  /**
+   * Spouts whose records read this store at their own record key (a bolt
+   * keyed by that key looks its state up first). Before a task processes a
+   * batch of their records, the runtime reads the keys it does not cache in
+   * one multi-get: cheaper per key than one get per record (docs/BENCHMARKS.md,
+   * "Session 14"). Reads only; what the bolts see does not change. Each spout
+   * must have this store's key serde and be read by a bolt that uses the store.
+   * Default none.
+   */
+  prefetch?: string[];
 }
 
 export interface SinkOptions<K, V> {
@@ -82,6 +92,8 @@ export interface StoreDef {
   value: Serde<unknown>;
   cacheEntries: number;
   logged: boolean;
+  /** Spouts whose batches are read ahead at their record keys (StoreOptions.prefetch). */
+  prefetch: string[];
 }
 export interface SinkDef {
   name: string;
@@ -217,6 +229,7 @@ export class TopologyBuilder {
       value: options.value as Serde<unknown>,
       cacheEntries: options.cacheEntries ?? 10_000,
       logged: options.logged ?? true,
+      prefetch: [...(options.prefetch ?? [])],
     });
     return this;
   }
@@ -364,6 +377,18 @@ export class TopologyBuilder {
       done.add(b);
     };
     for (const b of this.boltDefs.keys()) visit(b, []);
+
+    for (const store of this.storeDefs.values()) {
+      for (const name of store.prefetch) {
+        const spout = this.spoutDefs.get(name);
+        if (!spout) fail(`store '${store.name}' prefetches for '${name}', which is not a spout`);
+        if (spout!.key !== store.key) {
+          fail(`store '${store.name}' prefetches for spout '${name}', whose key serde is not the store's: give both the same key serde, or do not prefetch`);
+        }
+        const readers = [...this.boltDefs.values()].filter((b) => b.stores.includes(store.name) && b.inputs.some((i) => i.from === name));
+        if (readers.length === 0) fail(`store '${store.name}' prefetches for spout '${name}', but no bolt that uses the store reads that spout`);
+      }
+    }
 
     for (const sink of this.sinkDefs.values()) {
       const streams = streamsOf(sink.from);

@@ -18,6 +18,35 @@ const bad: Case[] = [
     /stream 'x' of 's', which declares only: default/,
   ],
   [
+    'a store that prefetches for an unknown spout',
+    (b) =>
+      b
+        .spout('s', { topic: 't', value: json })
+        .store('st', { key: StringSerde, value: json, prefetch: ['nope'] })
+        .bolt('b', noop, { inputs: [{ from: 's' }], stores: ['st'] }),
+    /store 'st' prefetches for 'nope', which is not a spout/,
+  ],
+  [
+    'a store that prefetches for a spout with another key serde',
+    (b) =>
+      b
+        .spout('s', { topic: 't', key: json, value: json })
+        .store('st', { key: StringSerde, value: json, prefetch: ['s'] })
+        .bolt('b', noop, { inputs: [{ from: 's' }], stores: ['st'] }),
+    /store 'st' prefetches for spout 's', whose key serde is not the store's/,
+  ],
+  [
+    'a store that prefetches for a spout no bolt using it reads',
+    (b) =>
+      b
+        .spout('s', { topic: 't', value: json })
+        .spout('other', { topic: 'u', value: json })
+        .store('st', { key: StringSerde, value: json, prefetch: ['other'] })
+        .bolt('b', noop, { inputs: [{ from: 's' }], stores: ['st'] })
+        .bolt('c', noop, { inputs: [{ from: 'other' }] }),
+    /store 'st' prefetches for spout 'other', but no bolt that uses the store reads that spout/,
+  ],
+  [
     'a missing store',
     (b) => b.spout('s', { topic: 't', value: json }).bolt('b', noop, { inputs: [{ from: 's' }], stores: ['st'] }),
     /uses store 'st', which is not declared/,

@@ -6,7 +6,8 @@ async function store(maxEntries: number) {
   const backend = new MemoryBytesStore('s');
   await backend.open();
   const getSpy = jest.spyOn(backend, 'get');
-  return { s: new CachedKeyValueStore('s', backend, StringSerde, jsonSerde<number>(), maxEntries), backend, getSpy };
+  const getManySpy = jest.spyOn(backend, 'getMany');
+  return { s: new CachedKeyValueStore('s', backend, StringSerde, jsonSerde<number>(), maxEntries), backend, getSpy, getManySpy };
 }
 
 describe('CachedKeyValueStore (write-behind cache)', () => {
@@ -54,5 +55,75 @@ describe('CachedKeyValueStore (write-behind cache)', () => {
     expect(s.dirtySize).toBe(0);
     expect(await s.get('a')).toBe(1);
     expect(await s.get('b')).toBeUndefined();
+  });
+
+  describe('prefetch (read-ahead of a batch’s keys)', () => {
+    const keys = (...ks: string[]) => ks.map((k) => StringSerde.serialize(k));
+
+    it('reads the keys it does not cache in one getMany; each get then uses its value, absent keys included, without a get of its own', async () => {
+      const { s, getSpy, getManySpy } = await store(10);
+      s.put('a', 1);
+      s.put('b', 2);
+      await s.markFlushed(s.dirtyOps());
+      s.put('c', 3); // cached (dirty): not read ahead
+      await s.prefetch(keys('a', 'b', 'c', 'x', 'a'));
+      // a and b are cached clean since markFlushed: only x is read.
+      expect(getManySpy).toHaveBeenCalledTimes(1);
+      expect(getManySpy.mock.calls[0]![0].map((k) => k.toString())).toEqual(['x']);
+      expect(await s.get('x')).toBeUndefined();
+      expect(await s.get('c')).toBe(3);
+      expect(getSpy).not.toHaveBeenCalled();
+    });
+
+    it('serves values the cache had evicted from one getMany, each key its own, and a later write wins over a read-ahead value', async () => {
+      const { s, getSpy, getManySpy } = await store(1);
+      for (const [k, v] of [
+        ['a', 1],
+        ['b', 2],
+        ['c', 3],
+        ['d', 4],
+      ] as const)
+        s.put(k, v);
+      await s.markFlushed(s.dirtyOps()); // only d stays cached
+      await s.prefetch(keys('a', 'b', 'c'));
+      expect(getManySpy).toHaveBeenCalledTimes(1);
+      expect(getManySpy.mock.calls[0]![0].map((k) => k.toString())).toEqual(['a', 'b', 'c']);
+      s.put('b', 20);
+      expect([await s.get('a'), await s.get('b'), await s.get('c')]).toEqual([1, 20, 3]);
+      expect(getSpy).not.toHaveBeenCalled();
+    });
+
+    it('never serves a read-ahead value older than the backend: a flush, a discard or an invalidation drops them', async () => {
+      for (const change of ['markFlushed', 'discardDirty', 'invalidate', 'clearPrefetched'] as const) {
+        const { s, backend, getSpy } = await store(1);
+        s.put('a', 1);
+        await s.markFlushed(s.dirtyOps());
+        s.put('z', 0);
+        await s.markFlushed(s.dirtyOps()); // a evicted: only z cached
+        await s.prefetch(keys('a')); // reads a = 1
+        // The backend moves on underneath (a commit of a newer value, a restore): the read-ahead 1 is stale.
+        await backend.write([{ key: StringSerde.serialize('a'), value: Buffer.from('2') }]);
+        if (change === 'markFlushed') await s.markFlushed([]);
+        else if (change === 'discardDirty') s.discardDirty();
+        else if (change === 'invalidate') s.invalidate();
+        else s.clearPrefetched();
+        expect({ change, a: await s.get('a') }).toEqual({ change, a: 2 });
+        expect(getSpy).toHaveBeenCalledTimes(1);
+      }
+    });
+
+    it('uses a read-ahead value once: a get after it was evicted again reads the backend', async () => {
+      const { s, backend, getSpy } = await store(1);
+      s.put('a', 1);
+      await s.markFlushed(s.dirtyOps());
+      s.put('z', 0);
+      await s.markFlushed(s.dirtyOps());
+      await s.prefetch(keys('a'));
+      expect(await s.get('a')).toBe(1);
+      expect(await s.get('z')).toBe(0); // a get of its own; evicts a
+      await backend.write([{ key: StringSerde.serialize('a'), value: Buffer.from('5') }]);
+      expect(await s.get('a')).toBe(5);
+      expect(getSpy).toHaveBeenCalledTimes(2);
+    });
   });
 });
