@@ -229,6 +229,8 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
   async markFlushed(ops: WriteOp[]): Promise<void> {
     this.prefetched.clear();
     await this.backend.write(ops);
+    // Again: a read-ahead while the write was pending may have read the bytes it replaced.
+    this.prefetched.clear();
     for (const op of ops) {
       const k = op.key.toString('latin1');
       const e = this.cache.get(k);
