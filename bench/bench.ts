@@ -80,7 +80,7 @@ import { userVectors } from '../topologies/user-vectors';
 import { drain, machine, memoryOf, passthrough, sleep, startProfile } from './common';
 import type { ProbeOptions, ProbeResult } from './latency-probe';
 import type { WorkerOptions } from './uv-worker';
-import { UvWorker } from './uv-worker-process';
+import { awaitStableGroup, UvWorker } from './uv-worker-process';
 
 const ROOT = join(__dirname, '..');
 const ANCHORS = join(__dirname, 'anchors');
@@ -794,32 +794,21 @@ async function vectorsScenario(
 
 /**
  * Ours as `n` user-vectors processes of one application id (bench/uv-worker.ts),
- * returned once the group has settled: every task assigned, none restoring,
- * unchanged for 2 s. The first works on the in-process runners' state
- * directory, the others on directories of their own (restored from the
- * changelog the first time). Their logs go beside the bench's directory.
+ * returned once the group has settled (awaitStableGroup, for 2 s). The first
+ * works on the in-process runners' state directory, the others on
+ * directories of their own (restored from the changelog the first time).
+ * Their logs go beside the bench's directory.
  */
 async function liveInstances(n: number, partitions: number, dir: string, base: Omit<WorkerOptions, 'stateDir'>): Promise<UvWorker[]> {
   const workers = Array.from(
     { length: n },
     (_, i) => new UvWorker(i, { ...base, stateDir: join(dir, i === 0 ? base.name : `${base.name}-i${i}`) }, join(dir, '..', `${base.name}-i${i}.log`)),
   );
-  const settled = () =>
-    workers.every((w) => w.ready && w.tasks.restoring.length === 0) && workers.reduce((k, w) => k + w.tasks.assigned.length, 0) === partitions;
-  const deadline = Date.now() + 180_000;
-  let since: number | undefined;
-  let seen = '';
-  while (since === undefined || Date.now() - since < 2000) {
-    if (Date.now() > deadline || workers.some((w) => w.exitCode !== undefined)) {
-      const tails = workers.map((w) => w.tail()).join('\n');
-      await Promise.all(workers.map((w) => w.stop(5000)));
-      throw new Error(`${n} user-vectors instances did not settle on ${partitions} tasks within 180 s:\n${tails}`);
-    }
-    const now = JSON.stringify(workers.map((w) => w.tasks.assigned));
-    if (!settled()) since = undefined;
-    else if (since === undefined || now !== seen) since = Date.now();
-    seen = now;
-    await sleep(100);
+  try {
+    await awaitStableGroup(workers, partitions, 180_000, 2000);
+  } catch (err) {
+    await Promise.all(workers.map((w) => w.stop(5000)));
+    throw err;
   }
   console.log(`latency: ours as ${n} processes, tasks ${workers.map((w) => w.tasks.assigned.length).join(' + ')}`);
   return workers;

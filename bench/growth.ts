@@ -30,7 +30,7 @@ import { partitionForKey } from '../src/runtime/partitioner';
 import type { ProcessingGuarantee } from '../src/runtime/runner/topology-runner';
 import { ConfluentSchemaRegistry } from '../src/runtime/serde/confluent-registry';
 import { activateSnapshot, deleteSubjects, listenBatches, vectorsSnapshotTopics, vectorsTopics } from './bench';
-import { awaitCommitted, machine, memoryOf, passthrough, sleep, writeSection } from './common';
+import { awaitCommitted, machine, memoryOf, passthrough, writeSection } from './common';
 import {
   growthPlan,
   growthSection,
@@ -45,7 +45,7 @@ import {
 } from './growth-report';
 import { lineChart, type ChartSpec } from './svg-chart';
 import type { WorkerOptions } from './uv-worker';
-import { UvWorker as Worker } from './uv-worker-process';
+import { awaitStableGroup, UvWorker as Worker } from './uv-worker-process';
 
 const ROOT = join(__dirname, '..');
 
@@ -136,33 +136,6 @@ function options(): Options {
 }
 
 const MiB = (bytes: number) => bytes / 2 ** 20;
-
-/**
- * Until every worker runs its final share of the tasks: each holds some,
- * none restoring, together exactly the `partitions` tasks once each, for a
- * whole second (a late member's rebalance would break it).
- */
-async function awaitStableGroup(workers: Worker[], partitions: number, timeoutMs = 300_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let since: number | undefined;
-  for (;;) {
-    const gone = workers.find((w) => w.exitCode !== undefined);
-    if (gone) throw new Error(`worker ${gone.index} exited (${gone.exitCode}) before the group was stable:\n${gone.tail()}`);
-    const all = workers.flatMap((w) => w.tasks.assigned);
-    const stable =
-      workers.every((w) => w.ready && w.tasks.assigned.length > 0 && w.tasks.restoring.length === 0) &&
-      all.length === partitions &&
-      new Set(all).size === partitions;
-    if (!stable) since = undefined;
-    else if (since === undefined) since = Date.now();
-    else if (Date.now() - since >= 1000) return;
-    if (Date.now() > deadline)
-      throw new Error(
-        `the group of ${workers.length} workers was not stable within ${timeoutMs / 1000} s: ${workers.map((w) => `worker ${w.index} ${w.ready ? 'ready' : 'starting'}, tasks ${w.tasks.assigned.length} (${w.tasks.restoring.length} restoring)`).join('; ')}`,
-      );
-    await sleep(100);
-  }
-}
 
 interface Env {
   brokers: string[];

@@ -112,3 +112,30 @@ export class UvWorker {
       .join('\n');
   }
 }
+
+/**
+ * Until every worker runs its final share of the tasks: each holds some,
+ * none restoring, together exactly the `partitions` tasks once each, for
+ * `stableMs` (a late member's rebalance would break it).
+ */
+export async function awaitStableGroup(workers: UvWorker[], partitions: number, timeoutMs = 300_000, stableMs = 1000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let since: number | undefined;
+  for (;;) {
+    const gone = workers.find((w) => w.exitCode !== undefined);
+    if (gone) throw new Error(`worker ${gone.index} exited (${gone.exitCode}) before the group was stable:\n${gone.tail()}`);
+    const all = workers.flatMap((w) => w.tasks.assigned);
+    const stable =
+      workers.every((w) => w.ready && w.tasks.assigned.length > 0 && w.tasks.restoring.length === 0) &&
+      all.length === partitions &&
+      new Set(all).size === partitions;
+    if (!stable) since = undefined;
+    else if (since === undefined) since = Date.now();
+    else if (Date.now() - since >= stableMs) return;
+    if (Date.now() > deadline)
+      throw new Error(
+        `the group of ${workers.length} workers was not stable within ${timeoutMs / 1000} s: ${workers.map((w) => `worker ${w.index} ${w.ready ? 'ready' : 'starting'}, tasks ${w.tasks.assigned.length} (${w.tasks.restoring.length} restoring)`).join('; ')}`,
+      );
+    await sleep(100);
+  }
+}
