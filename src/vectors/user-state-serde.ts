@@ -48,6 +48,17 @@ const TYPED = [
   [T.u8, Uint8Array],
 ] as const;
 
+// Loops, not TYPED.find with a closure: these run for every model state of every user read or written.
+function typedTag(v: ArrayBufferView): number | undefined {
+  for (const [tag, C] of TYPED) if (v.constructor === C) return tag;
+  return undefined;
+}
+
+function typedClass(tag: number): (typeof TYPED)[number][1] | undefined {
+  for (const [t, C] of TYPED) if (t === tag) return C;
+  return undefined;
+}
+
 class Writer {
   private buf: Buffer;
   private pos = 0;
@@ -107,6 +118,26 @@ class Writer {
   }
 
   str(s: string): void {
+    // Short ASCII strings (entity, event and user ids) byte by byte: cheaper than two native calls for a few bytes.
+    const len = s.length;
+    if (len < 0x80) {
+      this.room(len + 1);
+      const buf = this.buf;
+      let p = this.pos + 1;
+      for (let i = 0; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) {
+          p = -1;
+          break;
+        }
+        buf[p++] = c;
+      }
+      if (p >= 0) {
+        buf[this.pos] = len;
+        this.pos = p;
+        return;
+      }
+    }
     const n = Buffer.byteLength(s, 'utf8');
     this.varuint(n);
     this.room(n);
@@ -140,22 +171,29 @@ class Writer {
       return;
     }
     if (ArrayBuffer.isView(v)) {
-      const tag = TYPED.find(([, C]) => v.constructor === C)?.[0];
+      const tag = typedTag(v);
       if (tag === undefined) throw new TypeError(`user state holds a ${v.constructor.name}, which the state format cannot keep`);
       this.u8(tag);
       return this.bytes(v);
     }
     if (typeof v === 'object') {
-      const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined);
       this.u8(T.obj);
-      this.varuint(keys.length);
-      for (const k of keys) {
-        this.str(k);
-        this.value((v as Record<string, unknown>)[k]);
-      }
-      return;
+      return this.fields(v as Record<string, unknown>);
     }
     throw new TypeError(`user state holds a ${typeof v}, which the state format cannot keep`);
+  }
+
+  /** The own properties of `o` that are not undefined: their count, then each name and value. */
+  fields(o: Record<string, unknown>): void {
+    const keys = Object.keys(o);
+    let defined = 0;
+    for (const k of keys) if (o[k] !== undefined) defined++;
+    this.varuint(defined);
+    for (const k of keys) {
+      if (o[k] === undefined) continue;
+      this.str(k);
+      this.value(o[k]);
+    }
   }
 
   /** Sorted hashes (as consumed sets keep them) as plain deltas; any other order as zigzag deltas, after a flag byte. */
@@ -174,7 +212,9 @@ class Writer {
 
   /** A copy of the bytes written (the scratch buffer is reused). */
   done(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.pos));
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
   }
 
   reset(): void {
@@ -244,20 +284,30 @@ class Reader {
   str(): string {
     const n = this.varuint();
     this.need(n);
-    const s = this.buf.toString('utf8', this.pos, this.pos + n);
+    const buf = this.buf;
+    const start = this.pos;
     this.pos += n;
-    return s;
+    // Short ASCII strings (ids) char by char: cheaper than a native call for a few bytes.
+    if (n <= 24) {
+      let s = '';
+      for (let i = start; i < start + n; i++) {
+        const b = buf[i]!;
+        if (b >= 0x80) return buf.toString('utf8', start, start + n);
+        s += String.fromCharCode(b);
+      }
+      return s;
+    }
+    return buf.toString('utf8', start, start + n);
   }
 
   /** A fresh, aligned copy: a view into the record's bytes could be misaligned and would pin them. */
-  typed<A extends ArrayBufferView>(C: { new (n: number): A; BYTES_PER_ELEMENT: number }): A {
+  typed<A extends ArrayBufferView>(C: { new (buffer: ArrayBufferLike): A; BYTES_PER_ELEMENT: number }): A {
     const n = this.varuint();
     this.need(n);
     if (n % C.BYTES_PER_ELEMENT !== 0) throw new RangeError(`typed array of ${n} bytes at byte ${this.pos}`);
-    const out = new C(n / C.BYTES_PER_ELEMENT);
-    new Uint8Array(out.buffer).set(this.buf.subarray(this.pos, this.pos + n));
+    const from = this.buf.byteOffset + this.pos;
     this.pos += n;
-    return out;
+    return new C(this.buf.buffer.slice(from, from + n));
   }
 
   value(): unknown {
@@ -283,20 +333,37 @@ class Reader {
       }
       case T.obj: {
         const n = this.varuint();
-        // Entries, not assignments: a key '__proto__' must stay an own property, as JSON.parse keeps it.
-        const entries: [string, unknown][] = [];
+        const o: Record<string, unknown> = {};
         for (let i = 0; i < n; i++) {
           const k = this.str();
-          entries.push([k, this.value()]);
+          const v = this.value();
+          // A key '__proto__' must stay an own property, as JSON.parse keeps it: an assignment would set the prototype.
+          if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+          else o[k] = v;
         }
-        return Object.fromEntries(entries);
+        return o;
       }
       default: {
-        const C = TYPED.find(([t]) => t === tag)?.[1];
+        const C = typedClass(tag);
         if (!C) throw new RangeError(`unknown value tag ${tag} at byte ${this.pos - 1}`);
-        return this.typed(C as unknown as { new (n: number): ArrayBufferView; BYTES_PER_ELEMENT: number });
+        return this.typed<ArrayBufferView>(C);
       }
     }
+  }
+
+  /** A string of `table` by its index. */
+  entry(table: readonly string[]): string {
+    const i = this.varuint();
+    const id = table[i];
+    if (id === undefined) throw new RangeError(`string index ${i} out of a table of ${table.length}`);
+    return id;
+  }
+
+  /** A list of strings of `table`, by index. */
+  entries(table: readonly string[]): string[] {
+    const out: string[] = [];
+    for (let i = this.varuint(); i > 0; i--) out.push(this.entry(table));
+    return out;
   }
 
   hashes(): Uint32Array {
@@ -329,13 +396,10 @@ export function encodeUserState(s: UserState): Buffer {
   w.num(s.eventCount);
   w.num(s.version);
   w.num(s.updatedAt);
+  // No closures here or in readV1: encode and decode run for every user read or written (and tsx wraps each closure).
   const table = new Map<string, number>();
-  const ref = (id: string) => {
-    if (!table.has(id)) table.set(id, table.size);
-  };
-  for (const it of s.history.items) ref(it.entityId);
-  for (const id of s.recent) ref(id);
-  for (const id of s.banned) ref(id);
+  for (const it of s.history.items) if (!table.has(it.entityId)) table.set(it.entityId, table.size);
+  for (const list of [s.recent, s.banned]) for (const id of list) if (!table.has(id)) table.set(id, table.size);
   w.varuint(table.size);
   for (const id of table.keys()) w.str(id);
   w.num(s.history.capacity);
@@ -369,22 +433,13 @@ export function encodeUserState(s: UserState): Buffer {
     w.hashes(s.consumed.current);
     w.hashes(s.consumed.previous);
   }
-  const spaces = Object.keys(s.spaces).filter((id) => s.spaces[id] !== undefined);
-  w.varuint(spaces.length);
-  for (const id of spaces) {
-    w.str(id);
-    w.value(s.spaces[id]);
-  }
-  const extra: Record<string, unknown> = {};
-  let extras = 0;
+  w.fields(s.spaces);
+  let extra: Record<string, unknown> | undefined;
   for (const k of Object.keys(s)) {
     const v = (s as unknown as Record<string, unknown>)[k];
-    if (!KNOWN.has(k) && v !== undefined) {
-      extra[k] = v;
-      extras++;
-    }
+    if (!KNOWN.has(k) && v !== undefined) (extra ??= {})[k] = v;
   }
-  w.value(extras > 0 ? extra : undefined);
+  w.value(extra);
   return w.done();
 }
 
@@ -420,27 +475,17 @@ function readV1(r: Reader): UserState {
   const updatedAt = r.num();
   const table: string[] = [];
   for (let i = r.varuint(); i > 0; i--) table.push(r.str());
-  const at = (i: number) => {
-    const id = table[i];
-    if (id === undefined) throw new RangeError(`string index ${i} out of a table of ${table.length}`);
-    return id;
-  };
   const capacity = r.num();
   const items: Interaction[] = [];
   let prev = 0;
   for (let i = r.varuint(); i > 0; i--) {
-    const entityId = at(r.varuint());
+    const entityId = r.entry(table);
     const weight = r.num();
     prev = r.delta(prev);
     items.push({ entityId, weight, timestamp: prev });
   }
-  const ids = () => {
-    const out: string[] = [];
-    for (let i = r.varuint(); i > 0; i--) out.push(at(r.varuint()));
-    return out;
-  };
-  const recent = ids();
-  const banned = ids();
+  const recent = r.entries(table);
+  const banned = r.entries(table);
   const seen: string[] = [];
   let last = '';
   for (let i = r.varuint(); i > 0; i--) {

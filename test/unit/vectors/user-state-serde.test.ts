@@ -145,6 +145,50 @@ describe('user state serde', () => {
     );
   });
 
+  it('writes format 1 byte for byte as it always has (stored states and changelogs stay readable)', () => {
+    // Non-ASCII and long ids, a -0 weight, a NaN time, a '__proto__' space, an unknown field: the slow paths too.
+    const s = {
+      userId: 'usér-😀',
+      history: {
+        capacity: 3,
+        items: [
+          { entityId: 'e1', weight: 1.5, timestamp: 1_764_460_000_000 },
+          { entityId: 'ü'.repeat(70), weight: -0, timestamp: NaN },
+        ],
+      },
+      spaces: JSON.parse('{"snap": 0, "__proto__": 0}') as Record<string, unknown>,
+      banned: ['e1'],
+      recent: ['e1', 'ü'.repeat(70)],
+      consumed: { current: new Uint32Array([5, 300]), previous: new Uint32Array([9, 2]) },
+      seen: ['evt-10', 'evt-11', 'other'],
+      eventCount: 2,
+      version: 3,
+      updatedAt: 1_764_460_000_000.5,
+      shadowed: ['snap'],
+    };
+    s.spaces.snap = { sum: new Float64Array([0.1, -2]), refTime: 1_764_460_000_000, count: 2 };
+    Object.defineProperty(s.spaces, '__proto__', {
+      value: { v: new Float32Array([1.5]), n: null, ok: true, list: ['x', 2] },
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    // Written by the encoder before its fast paths (session 15); a change here breaks every stored state.
+    const expected = [
+      '010a7573c3a9722df09f98801018010008302f20ad7942020265318c01c3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3',
+      'bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3',
+      'bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3',
+      'bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bcc3bc180200020000c03f80b0de80e99a0301010000000000000080030000000000',
+      '00f87f02000101000300066576742d313005013100056f7468657201020005a7020201120d0204736e617007030373756d08',
+      '109a9999999999b93f00000000000000c00772656654696d650480b0de80e99a0305636f756e740410095f5f70726f746f5f',
+      '5f0704017609040000c03f016e01026f6b03046c69737406020501780410070108736861646f77656406010504736e6170',
+    ].join('');
+    const bytes = encodeUserState(s as unknown as UserState);
+    expect(bytes.toString('hex')).toBe(expected);
+    expect(decodeUserState(Buffer.from(expected, 'hex'))).toEqual(s);
+    expect(Object.getPrototypeOf(decodeUserState(bytes).spaces)).toBe(Object.prototype);
+  });
+
   it('keeps a field it does not know yet', () => {
     const s = { ...userAfter(2), tier: 'premium', flags: { beta: true } } as UserState;
     expect(decodeUserState(encodeUserState(s))).toEqual(s);
