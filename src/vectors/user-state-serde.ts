@@ -331,18 +331,8 @@ class Reader {
         for (let i = 0; i < n; i++) a.push(this.value());
         return a;
       }
-      case T.obj: {
-        const n = this.varuint();
-        const o: Record<string, unknown> = {};
-        for (let i = 0; i < n; i++) {
-          const k = this.str();
-          const v = this.value();
-          // A key '__proto__' must stay an own property, as JSON.parse keeps it: an assignment would set the prototype.
-          if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-          else o[k] = v;
-        }
-        return o;
-      }
+      case T.obj:
+        return this.fields();
       default: {
         const C = typedClass(tag);
         if (!C) throw new RangeError(`unknown value tag ${tag} at byte ${this.pos - 1}`);
@@ -364,6 +354,20 @@ class Reader {
     const out: string[] = [];
     for (let i = this.varuint(); i > 0; i--) out.push(this.entry(table));
     return out;
+  }
+
+  /** What Writer.fields wrote: a count, then each name and value, as an object of own properties. */
+  fields(): Record<string, unknown> {
+    const n = this.varuint();
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < n; i++) {
+      const k = this.str();
+      const v = this.value();
+      // A key '__proto__' must stay an own property, as JSON.parse keeps it: an assignment would set the prototype.
+      if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+      else o[k] = v;
+    }
+    return o;
   }
 
   hashes(): Uint32Array {
@@ -495,12 +499,7 @@ function readV1(r: Reader): UserState {
   }
   let consumed: ConsumedSet | undefined;
   if (r.u8() === 1) consumed = { current: r.hashes(), previous: r.hashes() };
-  const entries: [string, unknown][] = [];
-  for (let i = r.varuint(); i > 0; i--) {
-    const id = r.str();
-    entries.push([id, r.value()]);
-  }
-  const spaces = Object.fromEntries(entries) as Record<string, unknown>;
+  const spaces = r.fields();
   const extra = r.value() as Record<string, unknown> | undefined;
   if (!r.atEnd) throw new RangeError('bytes left over after the state');
   const state: UserState = { ...extra, userId, history: { capacity, items }, spaces, banned, recent, seen, eventCount, version, updatedAt };
