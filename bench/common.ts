@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { KafkaAdmin } from '../src/runtime/kafka/client';
 import type { TopologyRunner } from '../src/runtime/runner/topology-runner';
+import { EntityMatrixBuilder, type EntityMatrix } from '../src/vectors/snapshot/entity-matrix';
+import { mulberry32 } from '../test/support/random';
 
 /** One line describing the machine, for benchmark reports. */
 export function machine(): string {
@@ -128,4 +130,20 @@ export async function startProfile(intervalUs?: number): Promise<{ stop(file: st
       session.disconnect();
     },
   };
+}
+
+/** A snapshot of `count` unit vectors of `dims` around `clusters` centres (ids `e0`..), the same for the same arguments. */
+export function clusteredSnapshot(id: string, seed: number, count: number, dims: number, clusters = 200): EntityMatrix {
+  const r = mulberry32(seed);
+  const centres = Array.from({ length: clusters }, () => Float32Array.from({ length: dims }, () => r() * 2 - 1));
+  const b = new EntityMatrixBuilder({ snapshotId: id, dims, expectedCount: count });
+  const v = new Float32Array(dims);
+  for (let i = 0; i < count; i++) {
+    const c = centres[i % clusters]!;
+    let s = 0;
+    for (let j = 0; j < dims; j++) s += (v[j] = c[j]! + (r() - 0.5) * 0.4) ** 2;
+    for (let j = 0; j < dims; j++) v[j]! /= Math.sqrt(s);
+    b.add(`e${i}`, 'TRACK', v);
+  }
+  return b.build();
 }

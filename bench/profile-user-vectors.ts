@@ -29,13 +29,11 @@ import { loadSchema } from '../src/vectors/contracts';
 import { planMember } from '../src/vectors/doorman/doorman-state';
 import type { ListenEvent } from '../src/vectors/records';
 import { SnapshotCatalog } from '../src/vectors/snapshot-catalog';
-import { EntityMatrixBuilder } from '../src/vectors/snapshot/entity-matrix';
 import { writeBinarySnapshot } from '../src/vectors/snapshot/formats';
 import { candidates } from '../topologies/candidates';
 import { doorman } from '../topologies/doorman';
 import { userVectors } from '../topologies/user-vectors';
-import { mulberry32 } from '../test/support/random';
-import { drain, sleep, startProfile } from './common';
+import { clusteredSnapshot, drain, sleep, startProfile } from './common';
 
 // BENCH_AWAIT_SENDS=1: at-least-once outputs awaited batch by batch, as before sends were chained (an A/B switch for this harness only).
 if (process.env.BENCH_AWAIT_SENDS) {
@@ -62,22 +60,6 @@ const load = () =>
   loadavg()
     .map((x) => x.toFixed(2))
     .join(' ');
-
-function snapshot(id: string, seed: number) {
-  const r = mulberry32(seed);
-  const clusters = 200;
-  const centres = Array.from({ length: clusters }, () => Float32Array.from({ length: DIMS }, () => r() * 2 - 1));
-  const b = new EntityMatrixBuilder({ snapshotId: id, dims: DIMS, expectedCount: ENTITIES });
-  const v = new Float32Array(DIMS);
-  for (let i = 0; i < ENTITIES; i++) {
-    const c = centres[i % clusters]!;
-    let s = 0;
-    for (let j = 0; j < DIMS; j++) s += (v[j] = c[j]! + (r() - 0.5) * 0.4) ** 2;
-    for (let j = 0; j < DIMS; j++) v[j]! /= Math.sqrt(s);
-    b.add(`e${i}`, 'TRACK', v);
-  }
-  return b.build();
-}
 
 /** Sizes of the values of `topic`: all records, and the latest per key (what a compacted changelog keeps). */
 async function valueSizes(topic: string): Promise<{ records: number; bytes: number; keys: number; latestBytes: number; max: number }> {
@@ -137,7 +119,7 @@ async function main(): Promise<void> {
   const uvName = `${tag}-uv`;
   const candName = `${tag}-cand`;
   await writeControl(kafka, reg, [planMember(uvName, PARTITIONS, Date.now()), planMember(candName, PARTITIONS, Date.now())], snapTopics);
-  await writeBinarySnapshot(join(dir, 's1'), snapshot(`${tag}-s1`, 1));
+  await writeBinarySnapshot(join(dir, 's1'), clusteredSnapshot(`${tag}-s1`, 1, ENTITIES, DIMS));
   const serde = new AvroSerde<ListenEvent>({ registry: reg, subject: `${t.listens}-value`, schema: loadSchema('ListenEvent') });
   await serde.prepare();
   const producer = await kafka.producer();

@@ -23,14 +23,12 @@ import { loadSchema } from '../src/vectors/contracts';
 import { planMember } from '../src/vectors/doorman/doorman-state';
 import type { ListenEvent, UserVector } from '../src/vectors/records';
 import { SnapshotCatalog } from '../src/vectors/snapshot-catalog';
-import { EntityMatrixBuilder } from '../src/vectors/snapshot/entity-matrix';
 import { writeBinarySnapshot } from '../src/vectors/snapshot/formats';
 import { candidates } from '../topologies/candidates';
 import { CANDIDATES_EF_SEARCH } from '../src/vectors/candidate-search';
 import { doorman } from '../topologies/doorman';
 import { userVectors } from '../topologies/user-vectors';
-import { mulberry32 } from '../test/support/random';
-import { drain, machine, passthrough, sleep, startProfile, writeSection } from './common';
+import { clusteredSnapshot, drain, machine, passthrough, sleep, startProfile, writeSection } from './common';
 
 const ENTITIES = Number(process.env.BENCH_ENTITIES ?? 100_000);
 const DIMS = Number(process.env.BENCH_DIMS ?? 128);
@@ -44,21 +42,7 @@ const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
 const tag = `bv-${Date.now().toString(36)}`;
 
-function snapshot(id: string, seed: number) {
-  const r = mulberry32(seed);
-  const clusters = 1000;
-  const centres = Array.from({ length: clusters }, () => Float32Array.from({ length: DIMS }, () => r() * 2 - 1));
-  const b = new EntityMatrixBuilder({ snapshotId: id, dims: DIMS, expectedCount: ENTITIES });
-  const v = new Float32Array(DIMS);
-  for (let i = 0; i < ENTITIES; i++) {
-    const c = centres[i % clusters]!;
-    let s = 0;
-    for (let j = 0; j < DIMS; j++) s += (v[j] = c[j]! + (r() - 0.5) * 0.4) ** 2;
-    for (let j = 0; j < DIMS; j++) v[j]! /= Math.sqrt(s);
-    b.add(`e${i}`, 'TRACK', v);
-  }
-  return b.build();
-}
+const snapshot = (id: string, seed: number) => clusteredSnapshot(id, seed, ENTITIES, DIMS, 1000);
 
 let peakRss = 0;
 let phaseRss = 0;
