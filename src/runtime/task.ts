@@ -3,11 +3,11 @@ import { DEFAULT_DLQ_MAX_BYTES, deadLetter, DlqHeaders, errorCodeOf } from './dl
 import type { IncomingRecord, OutgoingRecord, TopicPartitionOffset } from './kafka/client';
 import type { RuntimeMetrics } from './metrics/runtime-metrics';
 import { partitionForKey } from './partitioner';
-import { isPreparedSerde, type Serde } from './serde/serde';
+import { isPreparedSerde, type PreparedSerde, type Serde } from './serde/serde';
 import type { CachedKeyValueStore } from './state/cached-store';
 import type { WriteOp } from './state/store';
 import type { Bolt, BoltContext, Cancellable, LogFn, PunctuationType, StreamRecord } from './topology/bolt';
-import type { RepartitionDef, SpoutDef, SubTopology, Topology } from './topology/topology';
+import type { RepartitionDef, Route, SpoutDef, SubTopology, Topology } from './topology/topology';
 import { DEFAULT_STREAM } from './topology/topology';
 import type { TopologySerdes } from './topology/topology-serdes';
 
@@ -90,6 +90,11 @@ interface Punctuator {
   bolt: string;
 }
 
+/** A decode waiting for the writer schema its serde fetches first (Task.decode). */
+class SchemaFetch {
+  constructor(readonly decoded: Promise<unknown>) {}
+}
+
 interface Pending {
   component: string;
   stream: string;
@@ -112,6 +117,25 @@ interface AfterCommit {
 
 export const taskId = (sub: number, partition: number): string => `${sub}_${partition}`;
 
+/** The headers that have a value, as a new object (an emitted record's own headers usually have none). */
+function definedHeaders(headers: Readonly<Record<string, Buffer | undefined>>): Record<string, Buffer> {
+  for (const k in headers) {
+    if (Object.hasOwn(headers, k)) return Object.fromEntries(Object.entries(headers).filter((kv): kv is [string, Buffer] => kv[1] !== undefined));
+  }
+  return {};
+}
+
+/** Rethrows what bolt `bolt` threw, as an Error naming the bolt (the dead-letter record's component). */
+function throwAsBolt(err: unknown, bolt: string): never {
+  throw Object.assign(err instanceof Error ? err : new Error(String(err)), { bolt });
+}
+
+/** The offset after `offset` (a decimal string): by number while exact, which is cheaper per record than a BigInt. */
+function nextOffset(offset: string): string {
+  const n = Number(offset);
+  return n < Number.MAX_SAFE_INTEGER ? String(n + 1) : (BigInt(offset) + 1n).toString();
+}
+
 /**
  * One sub-topology instance for one partition. Transport-agnostic: the Kafka
  * runner and the test driver feed it records and drive its commits.
@@ -119,7 +143,8 @@ export const taskId = (sub: number, partition: number): string => `${sub}_${part
  */
 export class Task {
   readonly id: string;
-  private readonly bolts = new Map<string, { bolt: Bolt; ctx: BoltContext }>();
+  /** Each bolt with its context, and `failed`, which rethrows what its process rejected with as that bolt's error. */
+  private readonly bolts = new Map<string, { bolt: Bolt; ctx: BoltContext; failed: (err: unknown) => never }>();
   private outputs: OutgoingRecord[] = [];
   private readonly nextOffsets = new Map<string, string>();
   private readonly committedOffsets = new Map<string, string>();
@@ -209,7 +234,7 @@ export class Task {
       const def = this.o.topology.bolts.get(name)!;
       const bolt = def.factory();
       const ctx = this.contextFor(name, def.stores);
-      this.bolts.set(name, { bolt, ctx });
+      this.bolts.set(name, { bolt, ctx, failed: (err) => throwAsBolt(err, name) });
     }
     for (const { bolt, ctx } of this.bolts.values()) await bolt.init?.(ctx);
   }
@@ -251,7 +276,7 @@ export class Task {
             timestamp: options.timestamp ?? task.current?.timestamp ?? o.now(),
             source: { component: bolt, stream },
             origin,
-            headers: Object.fromEntries(Object.entries(options.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v : Buffer.from(v)])),
+            headers: options.headers ? Object.fromEntries(Object.entries(options.headers).map(([k, v]) => [k, Buffer.isBuffer(v) ? v : Buffer.from(v)])) : {},
           },
         });
       },
@@ -273,24 +298,36 @@ export class Task {
     };
   }
 
-  /** Decodes with a serde, fetching a writer schema first when the serde asks for it. */
-  private async decode(serde: Serde<unknown>, data: Buffer | null): Promise<unknown> {
+  /**
+   * Decodes with a serde: at once, or (a {@link SchemaFetch}) once the serde
+   * has fetched the writer schema it asks for. Synchronous in the common case:
+   * an await per key and value is measurable at every record.
+   */
+  private decode(serde: Serde<unknown>, data: Buffer | null): unknown {
     if (data === null) return null;
     try {
       return serde.deserialize(data);
     } catch (err) {
-      if ((err as VectorsError).retriable && isPreparedSerde(serde)) {
-        try {
-          await serde.prepareFor(data);
-        } catch (fetchErr) {
-          // The registry did not answer: nothing is known to be wrong with the record.
-          if ((fetchErr as VectorsError).retriable) throw new RetriableInputError(this.current!, fetchErr);
-          throw fetchErr;
-        }
-        return serde.deserialize(data);
-      }
+      if ((err as VectorsError).retriable && isPreparedSerde(serde)) return new SchemaFetch(this.fetchThenDecode(serde, data));
       throw err;
     }
+  }
+
+  private async fetchThenDecode(serde: PreparedSerde<unknown>, data: Buffer): Promise<unknown> {
+    try {
+      await serde.prepareFor(data);
+    } catch (fetchErr) {
+      // The registry did not answer: nothing is known to be wrong with the record.
+      if ((fetchErr as VectorsError).retriable) throw new RetriableInputError(this.current!, fetchErr);
+      throw fetchErr;
+    }
+    return serde.deserialize(data);
+  }
+
+  /** {@link decode}, awaiting the schema fetch when there is one. */
+  private async decodeFetching(serde: Serde<unknown>, data: Buffer | null): Promise<unknown> {
+    const v = this.decode(serde, data);
+    return v instanceof SchemaFetch ? v.decoded : v;
   }
 
   /**
@@ -313,8 +350,10 @@ export class Task {
       let value: unknown;
       const serdes = this.o.serdes.forTopic(record.topic);
       try {
-        key = await this.decode(serdes.key, record.key);
-        value = await this.decode(serdes.value, record.value);
+        key = this.decode(serdes.key, record.key);
+        if (key instanceof SchemaFetch) key = await key.decoded;
+        value = this.decode(serdes.value, record.value);
+        if (value instanceof SchemaFetch) value = await value.decoded;
         const problem = spout?.validate?.(key, value);
         if (problem !== undefined) throw new RecordValidationError(record.topic, problem);
       } catch (err) {
@@ -335,17 +374,25 @@ export class Task {
         origin: { topic: record.topic, partition: record.partition, offset: record.offset },
         headers: record.headers,
       };
-      await this.runGuarded(record, async () => {
-        if (rep) await this.deliverToBolt(rep.to, streamRecord);
-        else await this.route(component, DEFAULT_STREAM, streamRecord, true);
-      });
+      // As runGuarded, without a closure per record.
+      const mark = this.beginRecord();
+      try {
+        const routing = rep ? this.deliverToBolt(rep.to, streamRecord) : this.route(component, DEFAULT_STREAM, streamRecord, true);
+        if (routing) await routing;
+        const draining = this.drainPending();
+        if (draining) await draining;
+        this.endRecord();
+      } catch (err) {
+        this.rollbackRecord(mark);
+        this.toDlq((err as { bolt?: string }).bolt ?? 'unknown', record, err);
+      }
       if (record.timestamp > this.streamTime) {
         this.streamTime = record.timestamp;
-        await this.punctuate('event-time', this.streamTime);
+        if (this.due('event-time', this.streamTime)) await this.punctuate('event-time', this.streamTime);
       }
     } finally {
       this.current = undefined;
-      if (!retry) this.nextOffsets.set(record.topic, (BigInt(record.offset) + 1n).toString());
+      if (!retry) this.nextOffsets.set(record.topic, nextOffset(record.offset));
       this.latency.observe((performance.now() - started) / 1000);
     }
   }
@@ -385,8 +432,8 @@ export class Task {
       let key: unknown;
       let value: unknown;
       try {
-        key = await this.decode(serdes.key, record.key);
-        value = await this.decode(serdes.value, record.value);
+        key = await this.decodeFetching(serdes.key, record.key);
+        value = await this.decodeFetching(serdes.value, record.value);
       } catch (err) {
         // Broadcast records are replayed by position, not committed: one that must be retried stops the replay here.
         if (err instanceof RetriableInputError) throw err;
@@ -425,33 +472,74 @@ export class Task {
 
   /** Runs `fn` and the emits it causes; on an exception undoes their store writes and outputs, then rethrows. */
   private async withSavepoint(fn: () => Promise<void> | void): Promise<void> {
-    const mark = this.outputs.length;
-    for (const s of this.o.stores.values()) s.begin();
+    const mark = this.beginRecord();
     try {
       await fn();
       await this.drainPending();
-      for (const s of this.o.stores.values()) s.commitRecord();
+      this.endRecord();
     } catch (err) {
-      for (const s of this.o.stores.values()) s.rollbackRecord();
-      this.outputs.length = mark;
-      this.pending = [];
+      this.rollbackRecord(mark);
       throw err;
     }
   }
 
-  private async drainPending(): Promise<void> {
-    while (this.pending.length > 0) {
-      const p = this.pending.shift()!;
-      await this.route(p.component, p.stream, p.record, false);
-    }
+  /** Opens a savepoint in every store; returns the outputs' mark to roll back to. */
+  private beginRecord(): number {
+    for (const s of this.o.stores.values()) s.begin();
+    return this.outputs.length;
   }
 
-  private async route(component: string, stream: string, record: StreamRecord, fromSpout: boolean): Promise<void> {
-    for (const r of this.o.topology.routes(component, stream)) {
+  private endRecord(): void {
+    for (const s of this.o.stores.values()) s.commitRecord();
+  }
+
+  /** Undoes the store writes and outputs since {@link beginRecord} returned `mark`. */
+  private rollbackRecord(mark: number): void {
+    for (const s of this.o.stores.values()) s.rollbackRecord();
+    this.outputs.length = mark;
+    this.pending = [];
+  }
+
+  /**
+   * Routes what the bolts emitted, in order. Synchronous (undefined) while
+   * the records only go to sinks and repartition topics, as most emits do: a
+   * promise only once one goes to a bolt.
+   */
+  private drainPending(): Promise<void> | undefined {
+    while (this.pending.length > 0) {
+      const p = this.pending.shift()!;
+      const delivering = this.route(p.component, p.stream, p.record, false);
+      if (delivering) return delivering.then(() => this.drainPending());
+    }
+    return undefined;
+  }
+
+  /** Sends `record` along its routes; a promise only from the first route to a bolt on (see {@link drainPending}). */
+  private route(component: string, stream: string, record: StreamRecord, fromSpout: boolean): Promise<void> | undefined {
+    const routes = this.o.topology.routes(component, stream);
+    for (let i = 0; i < routes.length; i++) {
+      const r = routes[i]!;
+      if (r.kind === 'bolt') {
+        if (this.bolts.has(r.bolt)) return this.routeToBolts(routes, i, record, fromSpout);
+      } else if (r.kind === 'sink') {
+        this.toSink(r.sink, record);
+      } else {
+        this.toRepartition(r.repartition, record);
+      }
+    }
+    return undefined;
+  }
+
+  /** {@link route} from `routes[from]`, a bolt's, on. */
+  private async routeToBolts(routes: readonly Route[], from: number, record: StreamRecord, fromSpout: boolean): Promise<void> {
+    for (let i = from; i < routes.length; i++) {
+      const r = routes[i]!;
       if (r.kind === 'bolt') {
         if (!this.bolts.has(r.bolt)) continue;
-        await this.deliverToBolt(r.bolt, record);
-        if (fromSpout) await this.drainPending();
+        const delivering = this.deliverToBolt(r.bolt, record);
+        if (delivering) await delivering;
+        const draining = fromSpout ? this.drainPending() : undefined;
+        if (draining) await draining;
       } else if (r.kind === 'sink') {
         this.toSink(r.sink, record);
       } else {
@@ -460,15 +548,22 @@ export class Task {
     }
   }
 
-  private async deliverToBolt(name: string, record: StreamRecord): Promise<void> {
+  /**
+   * Hands `record` to bolt `name`: a promise when the bolt's process returns
+   * one (not an async function of its own: this runs for every record). What
+   * the bolt throws or rejects with is rethrown as that bolt's error.
+   */
+  private deliverToBolt(name: string, record: StreamRecord): Promise<void> | undefined {
     const entry = this.bolts.get(name);
-    if (!entry) return;
+    if (!entry) return undefined;
     if (record.source.component !== name) this.inCounts.set(name, (this.inCounts.get(name) ?? 0) + 1);
+    let processing: void | Promise<void>;
     try {
-      await entry.bolt.process(record, entry.ctx);
+      processing = entry.bolt.process(record, entry.ctx);
     } catch (err) {
-      throw Object.assign(err instanceof Error ? err : new Error(String(err)), { bolt: name });
+      throwAsBolt(err, name);
     }
+    return processing === undefined ? undefined : Promise.resolve(processing).then(undefined, entry.failed);
   }
 
   private toSink(sinkName: string, record: StreamRecord): void {
@@ -482,8 +577,7 @@ export class Task {
     } catch (err) {
       throw Object.assign(err as Error, { bolt: `${record.source.component} -> sink ${sinkName}` });
     }
-    const headers = Object.fromEntries(Object.entries(record.headers).filter((kv): kv is [string, Buffer] => kv[1] !== undefined));
-    this.outputs.push({ topic: sink.topic, key, value, timestamp: record.timestamp, headers });
+    this.outputs.push({ topic: sink.topic, key, value, timestamp: record.timestamp, headers: definedHeaders(record.headers) });
     this.outCounts.set(sinkName, (this.outCounts.get(sinkName) ?? 0) + 1);
   }
 
@@ -514,6 +608,12 @@ export class Task {
     this.o.metrics.dlqRecords.inc({ topology: this.o.topology.name, reason: errorCodeOf(err) });
     if (truncated) this.o.metrics.dlqTruncated.inc({ topology: this.o.topology.name });
     this.o.onDeadLetter?.(record, component, err, truncated);
+  }
+
+  /** True when some punctuator of `type` is due at `now`. */
+  private due(type: PunctuationType, now: number): boolean {
+    for (const p of this.punctuators) if (!p.cancelled && p.type === type && now >= p.next) return true;
+    return false;
   }
 
   /** Fires due punctuators of `type` at `now`. */

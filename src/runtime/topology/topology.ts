@@ -173,6 +173,7 @@ export interface Topology {
 }
 
 const NAME_RE = /^[A-Za-z0-9._-]+$/;
+const NO_ROUTES: readonly Route[] = [];
 
 /**
  * Declares a topology: spouts, bolts, stores and sinks, then `build()`
@@ -295,12 +296,14 @@ export class TopologyBuilder {
     const union = (a: string, b: string) => parent.set(find(a), find(b));
 
     const repartitions: RepartitionDef[] = [];
-    const routes = new Map<string, Route[]>();
+    // By component, then stream: looked up for every record a task routes, without building a key string.
+    const routes = new Map<string, Map<string, Route[]>>();
     const addRoute = (component: string, stream: string, route: Route) => {
-      const k = `${component}/${stream}`;
-      const list = routes.get(k) ?? [];
-      list.push(route);
-      routes.set(k, list);
+      let byStream = routes.get(component);
+      if (!byStream) routes.set(component, (byStream = new Map()));
+      const list = byStream.get(stream);
+      if (list) list.push(route);
+      else byStream.set(stream, [route]);
     };
     const broadcast = new Set<string>();
     const nonBroadcastSpouts = new Set<string>();
@@ -470,7 +473,7 @@ export class TopologyBuilder {
       repartitions,
       subtopologies,
       broadcastSpouts: [...broadcast],
-      routes: (component, stream) => routes.get(`${component}/${stream}`) ?? [],
+      routes: (component, stream) => routes.get(component)?.get(stream) ?? NO_ROUTES,
       subtopologyOfTopic: (topic) => topicToGroup.get(topic),
       changelogTopic: (store) => `${applicationId}-${store}-changelog`,
       dlqTopic: `${applicationId}-dlq`,

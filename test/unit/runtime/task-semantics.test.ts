@@ -1,4 +1,15 @@
-import { DlqHeaders, Groupings, jsonSerde, StringSerde, TopologyBuilder, TopologyTestDriver, type Bolt, type BoltContext } from '../../../src';
+import {
+  DlqHeaders,
+  Groupings,
+  jsonSerde,
+  StringSerde,
+  TopologyBuilder,
+  TopologyTestDriver,
+  type Bolt,
+  type BoltContext,
+  type PreparedSerde,
+} from '../../../src';
+import { RetriableInputError } from '../../../src/runtime/task';
 
 type Ev = { userId: string; entityId: string; n?: number };
 const json = jsonSerde<Ev>();
@@ -112,5 +123,95 @@ describe('task semantics through the test driver', () => {
     await driver.pipe('in', 'k', { userId: 'u', entityId: 'e' }, { timestamp: 200 });
     await driver.pipe('in', 'k', { userId: 'u', entityId: 'e' }, { timestamp: 700 });
     expect(fired).toEqual(['wall@1000', 'event@700']);
+  });
+
+  it("routes a bolt's emits in the order given, through sinks and further bolts, whatever the mix", async () => {
+    // 'a' emits to bolt 'b' and to the sink, then once more to 'b'; 'b' emits to the sink: one output topic shows the order.
+    const t = new TopologyBuilder('chain')
+      .spout('s', { topic: 'in', value: json })
+      .bolt(
+        'a',
+        () => ({
+          process: (r: { value: Ev }, ctx: BoltContext) => {
+            ctx.emit('k', `${r.value.entityId}:to-b-1`, { stream: 'to-b' });
+            ctx.emit('k', `${r.value.entityId}:direct`);
+            ctx.emit('k', `${r.value.entityId}:to-b-2`, { stream: 'to-b' });
+          },
+        }),
+        { inputs: [{ from: 's' }], outputs: { default: {}, 'to-b': {} } },
+      )
+      .bolt(
+        'b',
+        () => ({
+          // Emits after an await, as a bolt reading a store does: the drain must wait for it.
+          process: async (r: { value: string }, ctx: BoltContext) => {
+            await new Promise((resolve) => setImmediate(resolve));
+            ctx.emit('k', `${r.value}>b`);
+          },
+        }),
+        { inputs: [{ from: 'a', stream: 'to-b' }] },
+      )
+      .sink('out-a', { topic: 'out', from: 'a', value: StringSerde })
+      .sink('out-b', { topic: 'out', from: 'b', value: StringSerde })
+      .build();
+    driver = await TopologyTestDriver.create(t);
+    await driver.pipe('in', 'u', { userId: 'u', entityId: 'e1' });
+    await driver.pipe('in', 'u', { userId: 'u', entityId: 'e2' });
+    expect(driver.readOutput<string, string>('out').map((r) => r.value)).toEqual([
+      'e1:direct',
+      'e1:to-b-1>b',
+      'e1:to-b-2>b',
+      'e2:direct',
+      'e2:to-b-1>b',
+      'e2:to-b-2>b',
+    ]);
+  });
+
+  /** A serde that knows no schema until prepareFor fetched it; `fail` makes that fetch fail as a registry outage does. */
+  function fetchingSerde(o: { fail: boolean }): PreparedSerde<Ev> & { fetches: number } {
+    let known = false;
+    const serde = {
+      fetches: 0,
+      serialize: (v: Ev) => json.serialize(v),
+      deserialize(data: Buffer): Ev {
+        if (!known) throw Object.assign(new Error('writer schema not fetched yet'), { retriable: true, code: 'VEC_ERR_SCHEMA_REGISTRY' });
+        return json.deserialize(data);
+      },
+      prepare: async () => undefined,
+      async prepareFor() {
+        serde.fetches++;
+        if (o.fail) throw Object.assign(new Error('registry unavailable'), { retriable: true, code: 'VEC_ERR_SCHEMA_REGISTRY' });
+        known = true;
+      },
+    };
+    return serde;
+  }
+
+  function fetchingTopology(serde: PreparedSerde<Ev>) {
+    return new TopologyBuilder('fetching')
+      .spout('s', { topic: 'in', value: serde })
+      .bolt('echo', () => ({ process: (r: { value: Ev }, ctx: BoltContext) => ctx.emit(r.value.userId, r.value.entityId) }), { inputs: [{ from: 's' }] })
+      .sink('out', { topic: 'out', from: 'echo', value: StringSerde })
+      .build();
+  }
+
+  it('decodes a record whose writer schema must be fetched first, once fetched, and dead-letters nothing', async () => {
+    const serde = fetchingSerde({ fail: false });
+    driver = await TopologyTestDriver.create(fetchingTopology(serde));
+    await driver.pipeRaw('in', null, json.serialize({ userId: 'u1', entityId: 'e1' }));
+    await driver.pipeRaw('in', null, json.serialize({ userId: 'u2', entityId: 'e2' }));
+    expect(driver.readOutput<string, string>('out').map((r) => `${r.key}=${r.value}`)).toEqual(['u1=e1', 'u2=e2']);
+    expect(serde.fetches).toBe(1);
+    expect(driver.readDeadLetters()).toEqual([]);
+  });
+
+  it('leaves a record to be retried, not dead-lettered, when its writer schema cannot be fetched', async () => {
+    const serde = fetchingSerde({ fail: true });
+    driver = await TopologyTestDriver.create(fetchingTopology(serde));
+    const piped = driver.pipeRaw('in', null, json.serialize({ userId: 'u1', entityId: 'e1' }));
+    await expect(piped).rejects.toBeInstanceOf(RetriableInputError);
+    await expect(piped).rejects.toThrow(/registry unavailable/);
+    expect(driver.readOutput('out')).toEqual([]);
+    expect(driver.readDeadLetters()).toEqual([]);
   });
 });
