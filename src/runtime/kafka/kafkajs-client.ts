@@ -9,17 +9,18 @@ import {
   ConfigResourceTypes,
   type PartitionAssigner,
   type Consumer,
+  type ICustomPartitioner,
   type ISocketFactory,
   Kafka,
   type KafkaConfig,
   logLevel as KafkaLogLevel,
   type Message,
-  Partitioners,
   type Producer,
   type RecordMetadata,
   type SASLOptions,
 } from 'kafkajs';
 import { GroupRebalanceError, KafkaError } from '../errors';
+import { partitionForKey } from '../partitioner';
 import { assignStandbys, assignTasks } from './task-assignor';
 import { guardTransaction } from './transaction-guard';
 import type {
@@ -168,6 +169,31 @@ function logCreator(configured: number) {
       else console.log(line);
     };
 }
+
+/**
+ * kafkajs's DefaultPartitioner, placing every record where it does: the
+ * record's partition if it names one, else by the Java client's murmur2 of
+ * the key, else round robin over the partitions that have a leader. With the
+ * runtime's murmur2 (`partitioner.ts`, 32-bit integer arithmetic): kafkajs's
+ * builds Long objects for every four bytes of a key, and its partitioner
+ * filters the partition list for every message; for a topology's outputs that
+ * was about a tenth of the bytes allocated at 5,000 records/s
+ * (docs/BENCHMARKS.md, "Session 16").
+ */
+export const javaCompatiblePartitioner: ICustomPartitioner = () => {
+  const counters = new Map<string, number>();
+  return ({ topic, partitionMetadata, message }) => {
+    if (message.partition !== null && message.partition !== undefined) return message.partition;
+    const key = message.key;
+    if (key !== null && key !== undefined) return partitionForKey(Buffer.isBuffer(key) ? key : Buffer.from(String(key)), partitionMetadata.length);
+    const next = (counters.get(topic) ?? Math.floor(Math.random() * 0x80000000)) + 1;
+    counters.set(topic, next);
+    const available = partitionMetadata.filter((p) => p.leader >= 0);
+    // No partition has a leader: a non-available one, as kafkajs does; the send is retried.
+    if (available.length === 0) return (next & 0x7fffffff) % partitionMetadata.length;
+    return available[(next & 0x7fffffff) % available.length]!.partitionId;
+  };
+};
 
 function toMessage(r: OutgoingRecord): Message {
   const m: Message = { key: r.key, value: r.value };
@@ -800,7 +826,7 @@ export class KafkajsClient implements KafkaClient {
       ...(transactionalId ? { transactionalId } : {}),
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: javaCompatiblePartitioner,
       retry: IDEMPOTENT_RETRY,
     });
     try {
