@@ -65,10 +65,11 @@ export function addConsumed(set: ConsumedSet, entityId: string, capacity: number
   const h = consumedHash(entityId);
   if (contains(set.current, h)) return set;
   const i = lowerBound(set.current, h);
+  // Copy, then shift the tail by one: no subarray views to allocate for every listen.
   const next = new Uint32Array(set.current.length + 1);
-  next.set(set.current.subarray(0, i));
+  next.set(set.current);
+  next.copyWithin(i + 1, i, set.current.length);
   next[i] = h;
-  next.set(set.current.subarray(i), i + 1);
   if (next.length >= Math.max(1, Math.floor(capacity / 2))) return { current: new Uint32Array(0), previous: next };
   return { current: next, previous: set.previous };
 }
@@ -102,12 +103,13 @@ export function mergedConsumed(set: ConsumedSet): Uint32Array {
     if (y === v) j++;
     out[n++] = v;
   }
-  return out.subarray(0, n);
+  return n === out.length ? out : out.subarray(0, n);
 }
 
 /** A sorted hash array as bytes (little-endian uint32s), for an Avro `bytes` field. */
 export function encodeConsumed(hashes: Uint32Array): Buffer {
-  const out = Buffer.alloc(hashes.length * 4);
+  // Every byte is written: from the pool, not a zero-filled allocation of its own (one a candidate request).
+  const out = Buffer.allocUnsafe(hashes.length * 4);
   for (let i = 0; i < hashes.length; i++) out.writeUInt32LE(hashes[i]!, i * 4);
   return out;
 }

@@ -69,7 +69,13 @@ export class UserStateBolt implements Bolt {
   }
 
   private spaces(): LoadedSnapshot[] {
-    return [...this.snapshots.liveIds].map((id) => this.o.catalog.get(id)).filter((s): s is LoadedSnapshot => s !== undefined);
+    // One array, not three: this runs for every event.
+    const out: LoadedSnapshot[] = [];
+    for (const id of this.snapshots.liveIds) {
+      const space = this.o.catalog.get(id);
+      if (space) out.push(space);
+    }
+    return out;
   }
 
   private emitVector(state: UserState, ctx: BoltContext, force: boolean): void {

@@ -22,6 +22,17 @@ describe('consumed set', () => {
     );
   });
 
+  it('merges the two generations into one sorted array, a hash in both once, and writes 4 bytes a hash', () => {
+    // Capacity 8: generations of 4; 'a' is then in both.
+    const set = fill(['a', 'b', 'c', 'd', 'a', 'e'], 8);
+    expect([set.previous.length, set.current.length]).toEqual([4, 2]);
+    const merged = mergedConsumed(set);
+    expect([...merged]).toEqual([...new Set([...set.previous, ...set.current])].sort((x, y) => x - y));
+    const bytes = encodeConsumed(merged);
+    expect([...merged].map((_, i) => bytes.readUInt32LE(i * 4))).toEqual([...merged]);
+    expect(bytes.length).toBe(5 * 4);
+  });
+
   it('adding an id twice changes nothing', () => {
     const set = fill(['a', 'b']);
     expect(addConsumed(set, 'a')).toBe(set);
