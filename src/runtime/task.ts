@@ -519,13 +519,8 @@ export class Task {
     const routes = this.o.topology.routes(component, stream);
     for (let i = 0; i < routes.length; i++) {
       const r = routes[i]!;
-      if (r.kind === 'bolt') {
-        if (this.bolts.has(r.bolt)) return this.routeToBolts(routes, i, record, fromSpout);
-      } else if (r.kind === 'sink') {
-        this.toSink(r.sink, record);
-      } else {
-        this.toRepartition(r.repartition, record);
-      }
+      if (r.kind !== 'bolt') this.toOutput(r, record);
+      else if (this.bolts.has(r.bolt)) return this.routeToBolts(routes, i, record, fromSpout);
     }
     return undefined;
   }
@@ -534,18 +529,22 @@ export class Task {
   private async routeToBolts(routes: readonly Route[], from: number, record: StreamRecord, fromSpout: boolean): Promise<void> {
     for (let i = from; i < routes.length; i++) {
       const r = routes[i]!;
-      if (r.kind === 'bolt') {
-        if (!this.bolts.has(r.bolt)) continue;
-        const delivering = this.deliverToBolt(r.bolt, record);
-        if (delivering) await delivering;
-        const draining = fromSpout ? this.drainPending() : undefined;
-        if (draining) await draining;
-      } else if (r.kind === 'sink') {
-        this.toSink(r.sink, record);
-      } else {
-        this.toRepartition(r.repartition, record);
+      if (r.kind !== 'bolt') {
+        this.toOutput(r, record);
+        continue;
       }
+      if (!this.bolts.has(r.bolt)) continue;
+      const delivering = this.deliverToBolt(r.bolt, record);
+      if (delivering) await delivering;
+      const draining = fromSpout ? this.drainPending() : undefined;
+      if (draining) await draining;
     }
+  }
+
+  /** A sink's or repartition topic's route: the record is serialized into the task's outputs. */
+  private toOutput(r: Exclude<Route, { kind: 'bolt' }>, record: StreamRecord): void {
+    if (r.kind === 'sink') this.toSink(r.sink, record);
+    else this.toRepartition(r.repartition, record);
   }
 
   /**
