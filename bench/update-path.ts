@@ -15,16 +15,16 @@
  * garbage-collection helpers come and go between runs), and how long the last
  * burst took to be committed after it was offered.
  *
- * `npm run bench:update` (`tsx bench/update-path.ts`) with UPDATE_SECONDS (10), UPDATE_REPEAT (3
- * measured phases, each reported), UPDATE_PROFILE=file.cpuprofile (a V8 CPU
- * profile of the measured phases; `tsx bench/profile-summary.ts file`).
+ * `npm run bench:update` (`tsx bench/update-path.ts`), with UPDATE_SECONDS
+ * (10 s a phase), UPDATE_REPEAT (3 phases, each reported) and
+ * UPDATE_PROFILE=file.cpuprofile (a V8 CPU profile of the phases;
+ * `tsx bench/profile-summary.ts file`). Needs no stack.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { publishSnapshot, readControlView, writeControl, type SnapshotTopics } from '../src/app/snapshots';
-import { KafkaSnapshotSource } from '../src/app/snapshots';
+import { KafkaSnapshotSource, publishSnapshot, readControlView, writeControl, type SnapshotTopics } from '../src/app/snapshots';
 import { AvroSerde } from '../src/runtime/serde/avro-serde';
 import { InMemorySchemaRegistry } from '../src/runtime/serde/schema-registry';
 import { MemoryKafkaCluster } from '../src/runtime/testing/memory-kafka';
