@@ -74,6 +74,7 @@ export type {
 // Metrics.
 export { MetricNames } from './metrics/names';
 export { RuntimeMetrics } from './metrics/runtime-metrics';
+export { RecordHistogram, type HistogramSeries } from './metrics/record-histogram';
 export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './metrics/metrics-server';
 
 // Running without a broker.
