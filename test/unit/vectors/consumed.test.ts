@@ -33,6 +33,29 @@ describe('consumed set', () => {
     expect(bytes.length).toBe(5 * 4);
   });
 
+  it('merges generations of any sizes, overlapping or not, as a sorted union (property)', () => {
+    const sorted = fc.uniqueArray(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { maxLength: 60 }).map((a) => Uint32Array.from(a).sort());
+    fc.assert(
+      fc.property(sorted, sorted, fc.nat({ max: 20 }), (current, previous, shared) => {
+        // Some hashes in both generations, as after a generation turns over.
+        const both = Uint32Array.from(new Set([...current, ...previous.subarray(0, shared)])).sort();
+        const set = { current: both, previous };
+        const union = [...new Set([...both, ...previous])].sort((a, b) => a - b);
+        const merged = mergedConsumed(set);
+        expect([...merged]).toEqual(union);
+        const bytes = encodeConsumed(merged);
+        expect(union.map((_, i) => bytes.readUInt32LE(i * 4))).toEqual(union);
+        // A view that does not start its buffer is encoded from its own first element.
+        const tail = encodeConsumed(merged.subarray(1));
+        expect(union.slice(1).map((_, i) => tail.readUInt32LE(i * 4))).toEqual(union.slice(1));
+        // A request's bytes at any offset inside a larger buffer, as a decoded record's are.
+        const inRecord = Buffer.concat([Buffer.from([1, 2, 3]), bytes]).subarray(3);
+        const lookup = consumedLookup(inRecord);
+        expect(lookup.size).toBe(union.length);
+      }),
+    );
+  });
+
   it('adding an id twice changes nothing', () => {
     const set = fill(['a', 'b']);
     expect(addConsumed(set, 'a')).toBe(set);

@@ -106,7 +106,11 @@ describe('user state serde', () => {
         fc.dictionary(text, tie('plain'), { maxKeys: 4 }),
       ),
     }));
-    const hashes = fc.array(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { maxLength: 50 }).map((a) => Uint32Array.from(a));
+    const hashes = fc.oneof(
+      fc.array(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { maxLength: 50 }).map((a) => Uint32Array.from(a)),
+      // Ascending, as consumed sets keep them (the encoder's delta path).
+      fc.array(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { maxLength: 50 }).map((a) => Uint32Array.from(a).sort()),
+    );
     const entity = fc.constantFrom('e1', 'e2', 'spotify:track:9', 'ünïcode-😀', '');
     const state = fc.record(
       {
@@ -187,6 +191,27 @@ describe('user state serde', () => {
     expect(bytes.toString('hex')).toBe(expected);
     expect(decodeUserState(Buffer.from(expected, 'hex'))).toEqual(s);
     expect(Object.getPrototypeOf(decodeUserState(bytes).spaces)).toBe(Object.prototype);
+  });
+
+  it('writes ascending hashes as varuint deltas of every length, reads them back, and refuses them cut short', () => {
+    // Deltas at each varint length's edges (1 to 5 bytes), staying under 2^32 in sum.
+    const deltas = [0, 1, 127, 128, 16_383, 16_384, 2 ** 21 - 1, 2 ** 21, 2 ** 28 - 1, 2 ** 28, 5, 2 ** 31, 0];
+    const ascending = Uint32Array.from(deltas.map((_, i) => deltas.slice(0, i + 1).reduce((a, b) => a + b, 0)));
+    // The definition of a varuint, spelled out independently of the encoder: 7 bits a byte, low first.
+    const varuint = (v: number): string => {
+      let hex = '';
+      for (; v >= 0x80; v = Math.floor(v / 0x80)) hex += ((v % 0x80) | 0x80).toString(16).padStart(2, '0');
+      return hex + v.toString(16).padStart(2, '0');
+    };
+    const s = { ...newUserState('u'), consumed: { current: ascending, previous: new Uint32Array(0) } };
+    const bytes = encodeUserState(s);
+    const hashesHex = varuint(ascending.length) + '00' + deltas.map(varuint).join('');
+    expect(bytes.toString('hex')).toContain(hashesHex);
+    expect(decodeUserState(bytes)).toEqual(s);
+    const at = bytes.toString('hex').indexOf(hashesHex) / 2;
+    for (let cut = at + 2; cut < at + hashesHex.length / 2; cut++) {
+      expect(() => decodeUserState(bytes.subarray(0, cut))).toThrow(StateDecodeError);
+    }
   });
 
   it('keeps a field it does not know yet', () => {
