@@ -46,7 +46,7 @@ function main(): void {
   );
   let light = 0;
   for (const size of SIZES) {
-    // A listener who has heard `size` tracks: a full history, a full list of seen event ids.
+    // A listener who has heard `size` tracks: its history (bound 200) and seen event ids (bound 64) as full as that makes them.
     const s: UserState = newUserState('user-0042');
     let t = 1_764_460_000_000;
     for (let i = 0; i < size; i++) {
