@@ -72,7 +72,8 @@ export type {
 } from './kafka/client';
 
 // Metrics.
-export { MetricNames } from './metrics/names';
+export { MetricNames, ProcessMetricNames } from './metrics/names';
+export { registerProcessMetrics } from './metrics/process-metrics';
 export { RuntimeMetrics } from './metrics/runtime-metrics';
 export { RecordHistogram, type HistogramSeries } from './metrics/record-histogram';
 export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './metrics/metrics-server';

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeControl } from '../../src/app/snapshots';
 import type { KafkaAdmin, KafkaClient } from '../../src/runtime/kafka/client';
+import { ProcessMetricNames } from '../../src/runtime/metrics/names';
 import { Topics } from '../../src/vectors/contracts';
 import { planReport } from '../../src/vectors/doorman/doorman-state';
 import { createVectorsTopics, freePort, kafkaClient, registry, ROOT, stackEnv, uniqueName } from './helpers';
@@ -249,8 +250,9 @@ describe('the commands on the real stack, in the order of a switch', () => {
     expect(s1.readiness!.missing).toHaveLength(partitions);
   });
 
-  it('run: the doorman runs until SIGTERM; an unknown topology is named with the known ones', async () => {
+  it('run: the doorman runs until SIGTERM, its --metrics page with Node’s process metrics beside the runtime’s; an unknown topology is named with the known ones', async () => {
     expectFailure(await vectors(['run', 'nope', ...topics]), 2, "'nope' is invalid for argument 'topology'", 'doorman');
+    const metricsPort = await freePort();
 
     doorman = spawn(
       process.execPath,
@@ -266,6 +268,8 @@ describe('the commands on the real stack, in the order of a switch', () => {
         join(dir, 'doorman'),
         '--session-timeout-ms',
         '6000',
+        '--metrics',
+        `127.0.0.1:${metricsPort}`,
         ...topics,
       ],
       { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] },
@@ -279,6 +283,9 @@ describe('the commands on the real stack, in the order of a switch', () => {
       if (Date.now() > deadline) throw new Error(`the doorman did not start:\n${doormanLog}`);
       await new Promise((r) => setTimeout(r, 200));
     }
+    const page = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(page).toContain('# TYPE vectors_runtime_tasks gauge');
+    for (const name of Object.values(ProcessMetricNames)) expect(page).toContain(`# HELP ${name} `);
   });
 
   it('activate-when-ready: returns once the doorman activated; fails fast for an id never staged', async () => {

@@ -1,6 +1,7 @@
 import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
 import { ConfigError } from '../../errors';
 import { RuntimeMetrics } from '../../runtime/metrics/runtime-metrics';
+import { registerProcessMetrics } from '../../runtime/metrics/process-metrics';
 import { TopologyRunner, type ProcessingGuarantee } from '../../runtime/runner/topology-runner';
 import type { Topology } from '../../runtime/topology/topology';
 import type { MisroutedPolicy } from '../../runtime/task';
@@ -251,6 +252,8 @@ async function runTopologies(names: string[], o: RunOptions): Promise<void> {
   if (http && (!catalog || !served)) throw new ConfigError(`--http serves the query API of a topology with user state (user-vectors); '${label}' has none`);
   // One metrics registry for the process: every runner's metrics carry its topology's label.
   const shared = new RuntimeMetrics();
+  // With Node's own (GC pauses, event-loop delay, heap): a collector pause holds every task's records at once.
+  registerProcessMetrics(shared.registry);
   const runners = built.map(
     (topology) =>
       new TopologyRunner({

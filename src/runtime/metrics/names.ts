@@ -29,3 +29,17 @@ export const MetricNames = {
   dlqTruncated: 'vectors_runtime_dlq_truncated_total',
   misroutedRecords: 'vectors_runtime_misrouted_records_total',
 } as const;
+
+/**
+ * Node's process metrics that the docs cite (`registerProcessMetrics` in ./process-metrics.ts:
+ * prom-client's default metrics, under their standard names rather than the
+ * runtime's prefix, so that Node.js dashboards read them as they are).
+ */
+export const ProcessMetricNames = {
+  /** Histogram of pauses, label `kind`: minor (scavenge), major (mark-compact), incremental (marking steps), weakcb. */
+  gcDuration: 'nodejs_gc_duration_seconds',
+  eventLoopLagP99: 'nodejs_eventloop_lag_p99_seconds',
+  heapUsed: 'nodejs_heap_size_used_bytes',
+  residentMemory: 'process_resident_memory_bytes',
+  cpu: 'process_cpu_seconds_total',
+} as const;

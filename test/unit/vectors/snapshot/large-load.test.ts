@@ -1,21 +1,12 @@
 import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { SnapshotManifest } from '../../../../src/vectors/records';
 import { ENTITY_TYPES, type SnapshotEntity } from '../../../../src/vectors/snapshot/entity-matrix';
 import { readBinarySnapshot, writeBinarySnapshot } from '../../../../src/vectors/snapshot/formats';
 import { buildManifest } from '../../../../src/vectors/snapshot/manifest';
+import { exposeGc } from '../../../support/gc';
 import { tempDir } from './fixtures';
-
-/** `gc()` without `--expose-gc` on the command line. */
-function exposeGc(): () => void {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (typeof existing === 'function') return existing;
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
 
 /**
  * Memory after a full GC, once freed ArrayBuffers are really released: V8
