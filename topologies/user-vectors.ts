@@ -80,7 +80,7 @@ export function userVectors(o: UserVectorsOptions): Topology {
       .spout('listens', { topic: t.listens, value: avro<ListenEvent>(loadSchema('ListenEvent')), keyedBy: 'userId', validate: eventProblem })
       .spout('feedback', { topic: t.feedback, value: avro<FeedbackEvent>(loadSchema('FeedbackEvent')), keyedBy: 'userId', validate: eventProblem })
       .spout('control', { topic: t.control, value: avro(loadSchema('SnapshotControl')) })
-      // ~3.5 KiB per cached user (history, one model state per live snapshot): 500 per task keeps 12 tasks near 20 MiB.
+      // A cached user is its serialized state (about 1.1 KiB for a light listener, up to 38 KiB for the heaviest): 500 a task.
       // 2,500 took ~100 MiB more at the switch's peak and was no faster (docs/BENCHMARKS.md, "Memory").
       // Binary (user-state-serde.ts): about half the changelog bytes of typed JSON; states written as JSON before still restore.
       // Read ahead: a batch's users in one RocksDB multi-get (about 15% less processing per event at 5,000/s, "Session 14").

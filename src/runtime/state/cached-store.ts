@@ -2,10 +2,10 @@ import type { Serde } from '../serde/serde';
 import type { BytesStore, Entry, KeyValueStore, RangeOptions, WriteOp } from './store';
 import { effectiveBounds } from './store';
 
-interface CacheEntry<V> {
+interface CacheEntry {
   keyBytes: Buffer;
-  /** undefined: the key is absent (deleted, or known missing from the backend). */
-  value: V | undefined;
+  /** The value's serialized bytes; null: the key is absent (deleted, or known missing from the backend). */
+  bytes: Buffer | null;
   dirty: boolean;
 }
 
@@ -19,17 +19,25 @@ export interface CacheStats {
  * The store a task's bolts use: typed (serdes), with a bounded write-behind
  * cache over a {@link BytesStore}.
  *
- * Writes stay in the cache, as objects, until the task commits: then
- * {@link dirtyOps} serializes each dirty key once (however often it changed),
- * the runtime writes those ops to the changelog and, once they are durable,
- * to the backend ({@link markFlushed}). Uncommitted writes are never in the
- * backend, so the backend always equals a prefix of the changelog.
+ * The cache holds serialized bytes, as Kafka Streams' record cache does: `put`
+ * serializes the value at once, and every `get` decodes a value of its own.
+ * So a bolt that changes the object it got, in place, changes nothing in the
+ * store until it puts it, and a savepoint's undo is exact. Cached objects
+ * would let a record that changed its state in place and then failed leave
+ * its changes to later records, and, living until evicted, they were a third
+ * of what the collector's mark-compacts freed (docs/BENCHMARKS.md, session 18).
+ *
+ * Writes stay in the cache until the task commits: then {@link dirtyOps}
+ * hands each dirty key's latest bytes to the runtime, which writes them to the
+ * changelog and, once they are durable, to the backend ({@link markFlushed}).
+ * Uncommitted writes are never in the backend, so the backend always equals a
+ * prefix of the changelog.
  *
  * A savepoint per input record ({@link begin} / {@link rollbackRecord}) undoes
  * that record's writes when its processing throws.
  */
 export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
-  private readonly cache = new Map<string, CacheEntry<V>>();
+  private readonly cache = new Map<string, CacheEntry>();
   /**
    * Keys of the clean entries, least recently used first: the only ones that
    * may be evicted. Kept apart so that eviction never scans past dirty
@@ -44,7 +52,7 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
    * read-ahead value is never older than the backend.
    */
   private readonly prefetched = new Map<string, Buffer | undefined>();
-  private undo: Map<string, CacheEntry<V> | null> | null = null;
+  private undo: Map<string, CacheEntry | null> | null = null;
   readonly stats: CacheStats = { hits: 0, misses: 0 };
 
   constructor(
@@ -74,7 +82,7 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
         this.clean.delete(k);
         this.clean.add(k);
       }
-      return hit.value;
+      return this.decode(hit.bytes);
     }
     this.stats.misses++;
     let raw: Buffer | undefined;
@@ -84,12 +92,16 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
     } else raw = await this.backend.get(keyBytes);
     // A put may have happened while we awaited the backend.
     const raced = this.cache.get(k);
-    if (raced) return raced.value;
-    const value = raw === undefined ? undefined : this.valueSerde.deserialize(raw);
-    this.cache.set(k, { keyBytes, value, dirty: false });
+    if (raced) return this.decode(raced.bytes);
+    const value = this.decode(raw ?? null);
+    this.cache.set(k, { keyBytes, bytes: raw ?? null, dirty: false });
     this.clean.add(k);
     this.evict();
     return value;
+  }
+
+  private decode(bytes: Buffer | null): V | undefined {
+    return bytes === null ? undefined : this.valueSerde.deserialize(bytes);
   }
 
   put(key: K, value: V): void {
@@ -103,10 +115,12 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
   private write(key: K, value: V | undefined): void {
     const keyBytes = this.keySerde.serialize(key);
     const k = keyBytes.toString('latin1');
+    // Serialized now, not at the commit: later changes to the object are not the store's.
+    const bytes = value === undefined ? null : this.valueSerde.serialize(value);
     const prev = this.cache.get(k);
     if (this.undo && !this.undo.has(k)) this.undo.set(k, prev ? { ...prev } : null);
     if (!prev?.dirty) this.dirtyCount++;
-    this.cache.set(k, { keyBytes, value, dirty: true });
+    this.cache.set(k, { keyBytes, bytes, dirty: true });
     this.clean.delete(k);
     this.evict();
   }
@@ -137,7 +151,7 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
     const emitOverlayUpTo = function* (this: CachedKeyValueStore<K, V>, bound: Buffer | undefined): Generator<[K, V]> {
       while (i < overlay.length && (!bound || Buffer.compare(overlay[i]!.keyBytes, bound) < 0)) {
         const e = overlay[i++]!;
-        if (e.value !== undefined) yield [this.keySerde.deserialize(e.keyBytes), e.value];
+        if (e.bytes !== null) yield [this.keySerde.deserialize(e.keyBytes), this.valueSerde.deserialize(e.bytes)];
       }
     }.bind(this);
     for await (const entry of this.backend.range(bytesRange) as AsyncIterable<Entry>) {
@@ -219,9 +233,7 @@ export class CachedKeyValueStore<K, V> implements KeyValueStore<K, V> {
   /** The dirty entries as byte ops, each key once with its latest value. */
   dirtyOps(): WriteOp[] {
     const ops: WriteOp[] = [];
-    for (const e of this.cache.values()) {
-      if (e.dirty) ops.push({ key: e.keyBytes, value: e.value === undefined ? null : this.valueSerde.serialize(e.value) });
-    }
+    for (const e of this.cache.values()) if (e.dirty) ops.push({ key: e.keyBytes, value: e.bytes });
     return ops;
   }
 

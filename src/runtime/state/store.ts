@@ -73,8 +73,10 @@ export interface ReadOnlyKeyValueStore<K, V> {
  * changelog records and the input offsets: processor code never commits or
  * closes a store.
  *
- * Values returned by `get` may be the cached object itself: after changing
- * one, `put` it, or the change may be lost (or seen only until eviction).
+ * Each `get` returns a value of its own, decoded from the bytes the store
+ * holds: changing it changes nothing until it is `put`, which serializes it
+ * at once (changes made to the object after the `put` are not stored). When
+ * a record's processing throws, its writes are undone.
  */
 export interface KeyValueStore<K, V> extends ReadOnlyKeyValueStore<K, V> {
   put(key: K, value: V): void;

@@ -66,6 +66,40 @@ describe('task semantics through the test driver', () => {
     expect(dead[0]!.headers[DlqHeaders.component]).toBe('by-entity');
   });
 
+  it('undoes a failed record’s changes to a state object the bolt changed in place: later records never see them', async () => {
+    type Seen = { n: number; ids: string[] };
+    const seenJson = jsonSerde<Seen>();
+    // As the user-state bolt does: get the object, change it, put it back, then emit (which may fail).
+    const t = new TopologyBuilder('in-place')
+      .spout('s', { topic: 'in', value: json })
+      .store('seen', { key: StringSerde, value: seenJson })
+      .bolt(
+        'b',
+        () => ({
+          async process(r: { value: Ev }, ctx: BoltContext) {
+            const store = ctx.store<string, Seen>('seen');
+            const state = (await store.get(r.value.userId)) ?? { n: 0, ids: [] };
+            state.n++;
+            state.ids.push(r.value.entityId);
+            store.put(r.value.userId, state);
+            if (r.value.entityId === 'boom') throw new Error('bolt failed on purpose');
+            ctx.emit(r.value.userId, { ...state, ids: [...state.ids] });
+          },
+        }),
+        { inputs: [{ from: 's' }], stores: ['seen'] },
+      )
+      .sink('out', { topic: 'seen-out', from: 'b', value: seenJson })
+      .build();
+    driver = await TopologyTestDriver.create(t);
+    for (const e of ['a', 'boom', 'c']) await driver.pipe('in', 'u1', { userId: 'u1', entityId: e });
+    expect(driver.readDeadLetters()).toHaveLength(1);
+    expect(driver.readOutput<string, Seen>('seen-out').map((r) => r.value)).toEqual([
+      { n: 1, ids: ['a'] },
+      { n: 2, ids: ['a', 'c'] },
+    ]);
+    expect(await driver.store<string, Seen>('seen').get('u1')).toEqual({ n: 2, ids: ['a', 'c'] });
+  });
+
   it('dead-letters an emit on an undeclared stream instead of stopping', async () => {
     const t = new TopologyBuilder('streams')
       .spout('s', { topic: 'in', value: json })

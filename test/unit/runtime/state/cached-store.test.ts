@@ -31,6 +31,33 @@ describe('CachedKeyValueStore (write-behind cache)', () => {
     expect(getSpy).toHaveBeenCalledTimes(1);
   });
 
+  it('hands every get a value of its own: a change in place is stored only by a put, and only as it was at the put', async () => {
+    const backend = new MemoryBytesStore('o');
+    await backend.open();
+    const s = new CachedKeyValueStore('o', backend, StringSerde, jsonSerde<{ ids: string[] }>(), 10);
+    s.put('u', { ids: ['a'] });
+    const got = (await s.get('u'))!;
+    got.ids.push('unput');
+    expect(await s.get('u')).toEqual({ ids: ['a'] });
+    got.ids.push('b');
+    s.put('u', got);
+    got.ids.push('after the put');
+    expect(await s.get('u')).toEqual({ ids: ['a', 'unput', 'b'] });
+    expect(await s.get('u')).not.toBe(await s.get('u'));
+    // A failed record's change in place is undone with its put, whether the entry was dirty or committed.
+    for (const committed of [false, true]) {
+      if (committed) await s.markFlushed(s.dirtyOps());
+      s.begin();
+      const v = (await s.get('u'))!;
+      v.ids.push('failed');
+      s.put('u', v);
+      s.rollbackRecord();
+      expect(await s.get('u')).toEqual({ ids: ['a', 'unput', 'b'] });
+    }
+    expect(s.dirtySize).toBe(0);
+    expect(JSON.parse((await backend.get(StringSerde.serialize('u')))!.toString())).toEqual({ ids: ['a', 'unput', 'b'] });
+  });
+
   it('evicts by recency of use: a read keeps an entry, a newer read pushes the oldest out', async () => {
     const { s, getSpy } = await store(2);
     s.put('a', 1);
